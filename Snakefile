@@ -1,0 +1,19 @@
+# cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
+# Stages so far: synth (when cohort.source is synthetic) -> ingest. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/ingest.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,176 @@
+"""Configuration: load, validate against the JSON Schema, fill defaults, slice and hash.
+
+The schema lives in ``workflow/schemas/config.schema.yaml`` (one source of truth for the
+Snakefile and the command line). Validation happens before any job runs; an error names the
+offending key (dotted path) and, for enumerations, the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+#: Demo key of the default configuration; accepted for the synthetic cohort only.
+DEMO_KEY = "cardiolens-synthetic-demo-key"
+#: Name of the config input that is produced by the generator rather than given by the user.
+SYNTHETIC_SOURCE = "synthetic"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and what is allowed."""
+
+
+def repo_root() -> Path:
+    """The project root (where the Snakefile is), found from this file's location."""
+    return Path(__file__).resolve().parents[2]
+
+
+def schema_path() -> Path:
+    return repo_root() / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: Path | None = None) -> dict[str, Any]:
+    with open(path or schema_path(), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator that fills ``default`` values of absent properties before validating them."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance and sub["default"] is not None:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFiller = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _dotted(path: Any) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    return "".join(parts).lstrip(".") or "<root>"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    key = _dotted(error.absolute_path)
+    if error.validator == "enum":
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {error.validator_value}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        pattern = list(error.schema.get("patternProperties", {}))
+        extra = f"; allowed keys: {allowed}" if allowed else f"; keys must match {pattern}"
+        return f"config key '{key}': {error.message}{extra}"
+    return f"config key '{key}': {error.message}"
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return a validated deep copy of ``config`` with every default filled in.
+
+    Raises:
+        ConfigError: naming every offending key (dotted path) and the allowed values.
+    """
+    schema = dict(schema or load_schema())
+    filled = copy.deepcopy(dict(config))
+    errors = sorted(_DefaultFiller(schema).iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e) for e in errors))
+    names = [entry["name"] for entry in filled.get("inputs", [])]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"config key 'inputs': names must be unique; repeated: {dupes}")
+    if SYNTHETIC_SOURCE in names:
+        raise ConfigError(f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort")
+    return filled
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    try:
+        return validate_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve_key(config: Mapping[str, Any], *, synthetic_only: bool) -> bytes:
+    """The pseudonymisation key: environment variable first, then ``privacy.key``.
+
+    The demo key is refused unless every ingested source is synthetic, so a real cohort can
+    never be pseudonymised with a key that is published in this repository.
+    """
+    privacy = config.get("privacy", {})
+    env_name = privacy.get("key_env", "CARDIOLENS_PSEUDONYM_KEY")
+    key = os.environ.get(env_name) or privacy.get("key")
+    if not key:
+        raise ConfigError(
+            f"no pseudonymisation key: set the environment variable {env_name} or config key 'privacy.key'"
+        )
+    if key == DEMO_KEY and not synthetic_only:
+        raise ConfigError(
+            "config key 'privacy.key': the published demo key may only pseudonymise the synthetic cohort; "
+            f"export a secret key in {env_name} for real inputs"
+        )
+    return key.encode("utf-8")
+
+
+def canonical_json(obj: Any) -> str:
+    """Stable JSON (sorted keys, no whitespace) used for hashing and metadata."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON of a configuration slice."""
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+def redact(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy safe to write into outputs: the pseudonymisation key is removed."""
+    out = copy.deepcopy(dict(config))
+    if "privacy" in out:
+        out["privacy"] = {k: v for k, v in out["privacy"].items() if k != "key"}
+    return out
+
+
+def sources(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every input source to ingest, the synthetic cohort first when it is enabled.
+
+    Each entry has ``name``, ``adapter``, ``path``, ``clinical`` and ``options``.
+    """
+    out: list[dict[str, Any]] = []
+    if config["cohort"]["source"] == SYNTHETIC_SOURCE:
+        outdir = config["cohort"]["synthetic"]["outdir"]
+        out.append(
+            {
+                "name": SYNTHETIC_SOURCE,
+                "adapter": "dicom",
+                "path": f"{outdir}/dicom",
+                "clinical": {"path": f"{outdir}/clinical.csv", "id_column": "PatientID", "columns": {}},
+                "options": {"truth_dir": f"{outdir}/truth"},
+            }
+        )
+    for entry in config.get("inputs", []):
+        full = {"clinical": None, "options": {}}
+        full.update(copy.deepcopy(entry))
+        out.append(full)
+    return out
+
+
+def source_by_name(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    for entry in sources(config):
+        if entry["name"] == name:
+            return entry
+    raise ConfigError(f"no input source named {name!r}; known: {[s['name'] for s in sources(config)]}")

@@ -1,0 +1,66 @@
+"""Clinical tables: read, normalise to canonical covariates, pseudonymise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens.labels import STUDY_CLASSES
+
+CANONICAL = ("sex", "age", "height_cm", "weight_kg", *STUDY_CLASSES)
+_SEX = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
+
+
+class ClinicalTableError(ValueError):
+    """The clinical table is malformed; the message names the file, row and column."""
+
+
+def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.DataFrame:
+    """Clinical CSV -> DataFrame indexed by the source identifier with canonical columns.
+
+    ``columns`` maps canonical names to CSV columns; a canonical name present in the CSV under
+    its own name is used as is. Unknown label values and unparsable numbers are errors.
+    """
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ClinicalTableError(f"{path}: cannot read clinical CSV: {exc}") from None
+    if id_column not in raw.columns:
+        raise ClinicalTableError(f"{path}: id column {id_column!r} not found; columns are {list(raw.columns)}")
+    ids = raw[id_column].str.strip()
+    if (ids == "").any():
+        raise ClinicalTableError(f"{path}: empty {id_column} in rows {list(np.flatnonzero(ids == '') + 2)[:5]}")
+    if ids.duplicated().any():
+        raise ClinicalTableError(f"{path}: {id_column} repeated in rows {list(np.flatnonzero(ids.duplicated()) + 2)[:5]}")
+    out = pd.DataFrame(index=pd.Index(ids, name="source_id"))
+    for name in CANONICAL:
+        col = columns.get(name, name)
+        if col not in raw.columns:
+            out[name] = None
+            continue
+        values = raw[col].str.strip().to_numpy()
+        out[name] = _parse(path, name, col, values)
+    return out
+
+
+def _parse(path: str, name: str, col: str, values: np.ndarray) -> list[Any]:
+    parsed: list[Any] = []
+    for row, v in enumerate(values, start=2):  # CSV line number (header is line 1)
+        if v == "" or v.lower() in ("na", "nan", "none"):
+            parsed.append(None)
+        elif name == "sex":
+            if v.lower() not in _SEX:
+                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: sex {v!r} is not one of F/M/female/male")
+            parsed.append(_SEX[v.lower()])
+        elif name in STUDY_CLASSES:
+            if v not in STUDY_CLASSES[name]:
+                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: {v!r} is not one of {list(STUDY_CLASSES[name])}")
+            parsed.append(v)
+        else:
+            try:
+                parsed.append(float(v))
+            except ValueError:
+                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: {v!r} is not a number") from None
+    return parsed

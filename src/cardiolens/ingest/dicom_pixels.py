@@ -1,0 +1,99 @@
+"""Pixel decoding and physical calibration of DICOM recordings.
+
+Colour ultrasound (RGB, or YBR converted to RGB by pydicom) becomes grey with the ITU-R BT.601
+luma: Y = 0.299 R + 0.587 G + 0.114 B, rounded to uint8. MONOCHROME1 is inverted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+
+BT601 = np.array([0.299, 0.587, 0.114])
+
+
+class DecodeError(ValueError):
+    """Pixel data or calibration of a recording cannot be used; the message says why."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class UltrasoundRecording:
+    frames: NDArray            # (T, H, W) uint8 (or float32 for >8-bit data)
+    spacing_mm: tuple[float, float]   # (x = column, y = row)
+    frame_time_ms: float
+    r_wave_frames: list[int]   # 0-based
+    heart_rate: float | None
+
+
+def to_grey(arr: NDArray, photometric: str) -> NDArray:
+    """(T, H, W[, 3]) -> (T, H, W) grey, uint8 when the input is 8-bit."""
+    if arr.ndim == 4 and arr.shape[-1] == 3:
+        grey = np.tensordot(arr.astype(np.float64), BT601, axes=([-1], [0]))
+        return np.clip(np.round(grey), 0, 255).astype(np.uint8) if arr.dtype == np.uint8 else grey.astype(np.float32)
+    if photometric == "MONOCHROME1":
+        arr = arr.max() - arr
+    return arr if arr.dtype == np.uint8 else arr.astype(np.float32)
+
+
+def us_spacing(ds: pydicom.Dataset) -> tuple[float, float]:
+    """(x, y) pixel spacing in mm from the first 2D tissue region in cm units, else PixelSpacing."""
+    for region in ds.get("SequenceOfUltrasoundRegions", []):
+        if int(region.get("RegionSpatialFormat", 0)) == 1 and int(region.get("PhysicalUnitsXDirection", 0)) == 3 \
+                and int(region.get("PhysicalUnitsYDirection", 0)) == 3:
+            return abs(float(region.PhysicalDeltaX)) * 10.0, abs(float(region.PhysicalDeltaY)) * 10.0
+    ps = ds.get("PixelSpacing")
+    if ps is not None and len(ps) == 2:
+        return float(ps[1]), float(ps[0])
+    raise DecodeError("no_spatial_calibration", "no 2D tissue region in cm (SequenceOfUltrasoundRegions) and no PixelSpacing")
+
+
+def us_frame_time(ds: pydicom.Dataset) -> float:
+    """Frame time in ms: FrameTime, else the mean of FrameTimeVector, else 1000 / (Cine|RecommendedDisplayFrame) rate."""
+    if ds.get("FrameTime") not in (None, ""):
+        return float(ds.FrameTime)
+    vec = ds.get("FrameTimeVector")
+    if vec is not None and len(vec) > 1:
+        return float(np.mean([float(v) for v in vec[1:]]))
+    for name in ("CineRate", "RecommendedDisplayFrameRate"):
+        if ds.get(name) not in (None, "") and float(ds.get(name)) > 0:
+            return 1000.0 / float(ds.get(name))
+    raise DecodeError("missing_attribute", "no frame timing (FrameTime, FrameTimeVector, CineRate)")
+
+
+def read_ultrasound(path: str) -> UltrasoundRecording:
+    ds = pydicom.dcmread(path)
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise DecodeError("pixel_decode_error", f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from None
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    spp = int(ds.get("SamplesPerPixel", 1))
+    if n == 1:
+        arr = arr[None]
+    if spp == 3 and arr.ndim != 4:
+        raise DecodeError("pixel_decode_error", f"unexpected colour array shape {arr.shape}")
+    frames = to_grey(arr, str(ds.get("PhotometricInterpretation", "")))
+    rw = ds.get("RWavePointer")
+    r_frames = sorted(int(v) - 1 for v in (rw if isinstance(rw, (list, pydicom.multival.MultiValue)) else [rw])) if rw is not None else []
+    hr = ds.get("HeartRate")
+    return UltrasoundRecording(frames, us_spacing(ds), us_frame_time(ds),
+                               [f for f in r_frames if 0 <= f < frames.shape[0]], float(hr) if hr not in (None, "") else None)
+
+
+def read_mr_image(path: str) -> NDArray[np.float32]:
+    """One single-frame MR image (H, W) in stored units times RescaleSlope plus RescaleIntercept."""
+    ds = pydicom.dcmread(path)
+    try:
+        arr = ds.pixel_array.astype(np.float32)
+    except Exception as exc:
+        raise DecodeError("pixel_decode_error", f"pixel data cannot be decoded: {type(exc).__name__}") from None
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    return arr * np.float32(slope) + np.float32(intercept)

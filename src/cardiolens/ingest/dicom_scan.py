@@ -1,0 +1,132 @@
+"""Read every file of a DICOM tree once: a header summary per readable image, a rejection otherwise.
+
+The summary keeps only what grouping and geometry need. It holds the source PatientID and UIDs
+in memory (they are needed for the keyed hashes); they are never written or logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from cardiolens.hashing import sha256_file
+from cardiolens.ingest.reasons import Reason
+
+IMAGE_MODALITIES = ("US", "MR")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    path: str          # relative to the source root
+    sha256: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Header:
+    path: str
+    abspath: str
+    sha256: str
+    modality: str
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    n_frames: int
+    rows: int
+    cols: int
+    multiframe: bool
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None   # (row spacing, column spacing) in mm
+    trigger_time: float | None
+    view: str
+    heart_rate: float | None
+
+
+def _float(ds: pydicom.Dataset, name: str) -> float | None:
+    v = ds.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _view(ds: pydicom.Dataset, modality: str) -> str:
+    # Map to a fixed vocabulary: free-text descriptions are never copied to outputs.
+    text = " ".join(str(ds.get(k, "")) for k in ("ViewName", "SeriesDescription")).lower()
+    for token, view in (("a4c", "A4C"), ("4 chamber", "A4C"), ("four chamber", "A4C"), ("a2c", "A2C"),
+                        ("2 chamber", "A2C"), ("plax", "PLAX"), ("sax", "SAX"), ("short axis", "SAX")):
+        if token in text:
+            return view
+    return "unknown"
+
+
+def expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
+    """Bytes of native (uncompressed) pixel data; None for encapsulated transfer syntaxes."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return int(ds.Rows) * int(ds.Columns) * frames * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
+
+
+def read_header(path: Path, root: Path) -> Header | Rejection:
+    """Parse one file; return its :class:`Header` or a :class:`Rejection` naming the problem."""
+    rel = str(path.relative_to(root))
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        return Rejection(rel, "", Reason.UNREADABLE, f"cannot read file: {exc.strerror}")
+    if path.stat().st_size == 0:
+        return Rejection(rel, digest, Reason.UNREADABLE, "empty file")
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        return Rejection(rel, digest, Reason.NOT_DICOM, "no DICOM preamble/header (not a DICOM Part 10 file)")
+    except Exception as exc:  # pydicom raises many types on damaged headers
+        return Rejection(rel, digest, Reason.NOT_DICOM, f"unparsable DICOM header: {type(exc).__name__}")
+    modality = str(ds.get("Modality", ""))
+    if "PixelData" not in ds:
+        return Rejection(rel, digest, Reason.UNSUPPORTED, f"no pixel data (SOP class {ds.get('SOPClassUID', '?')})")
+    if modality not in IMAGE_MODALITIES:
+        return Rejection(rel, digest, Reason.UNSUPPORTED, f"modality {modality or 'missing'!r} is not ingested (US, MR only)")
+    missing = [k for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Rows", "Columns")
+               if not str(ds.get(k, "")).strip()]
+    if missing:
+        return Rejection(rel, digest, Reason.MISSING_ATTRIBUTE, f"missing required attribute(s) {missing}")
+    try:
+        expected = expected_pixel_bytes(ds)
+    except (AttributeError, TypeError, ValueError) as exc:
+        return Rejection(rel, digest, Reason.MISSING_ATTRIBUTE, f"incomplete pixel description: {exc}")
+    if expected is not None and len(ds.PixelData) < expected:
+        return Rejection(rel, digest, Reason.PIXEL_DECODE,
+                         f"pixel data truncated: {len(ds.PixelData)} of {expected} bytes")
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ps = ds.get("PixelSpacing")
+    ipp = ds.get("ImagePositionPatient")
+    iop = ds.get("ImageOrientationPatient")
+    return Header(
+        path=rel, abspath=str(path), sha256=digest, modality=modality,
+        patient_id=str(ds.PatientID).strip(), study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
+        sop_uid=str(ds.SOPInstanceUID), n_frames=n_frames, rows=int(ds.Rows), cols=int(ds.Columns),
+        multiframe=n_frames > 1 or modality == "US",
+        position=tuple(float(v) for v in ipp) if ipp is not None and len(ipp) == 3 else None,
+        orientation=tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None,
+        pixel_spacing=(float(ps[0]), float(ps[1])) if ps is not None and len(ps) == 2 else None,
+        trigger_time=_float(ds, "TriggerTime"),
+        view=_view(ds, modality),
+        heart_rate=_float(ds, "HeartRate"),
+    )
+
+
+def slice_normal(orientation: tuple[float, ...]) -> np.ndarray:
+    row, col = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+    n = np.cross(row, col)
+    return n / np.linalg.norm(n)

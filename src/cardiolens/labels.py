@@ -1,0 +1,32 @@
+"""Canonical label codes of every mask cardiolens writes, whatever the source convention.
+
+Septum is the septal part of the myocardium (interventricular), coded apart so the prepare and
+attribute stages can use it directly; MYOCARDIUM is the rest of the LV wall.
+"""
+
+from __future__ import annotations
+
+BACKGROUND = 0
+LV_CAVITY = 1
+MYOCARDIUM = 2
+SEPTUM = 3
+RV_CAVITY = 4
+LEFT_ATRIUM = 5
+RIGHT_ATRIUM = 6
+
+NAMES = {
+    BACKGROUND: "background",
+    LV_CAVITY: "lv_cavity",
+    MYOCARDIUM: "myocardium",
+    SEPTUM: "septum",
+    RV_CAVITY: "rv_cavity",
+    LEFT_ATRIUM: "left_atrium",
+    RIGHT_ATRIUM: "right_atrium",
+}
+
+#: Classes of each study label, as written in the clinical table and the recordings table.
+STUDY_CLASSES = {
+    "septal_flash": ("flash", "none"),
+    "takotsubo_stemi": ("takotsubo", "stemi"),
+    "cardiomyopathy": ("NOR", "HCM", "DCM", "MINF", "RV"),
+}

@@ -1,0 +1,47 @@
+"""Pseudonymisation: keyed hashes of source identifiers.
+
+A source patient identifier (DICOM PatientID, a hospital number) becomes ``patient_key``, a
+keyed hash (HMAC-SHA256, RFC 2104) truncated to 16 hex characters (64 bits: a collision among
+a million patients has probability ~3e-8). Without the key the mapping cannot be recomputed
+or brute-forced from a list of hospital numbers; with the same key it is stable across runs and
+sources, so recordings of one patient from two exports join. The key is never written out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+KEY_HEX_CHARS = 16
+
+
+def keyed_hash(key: bytes, value: str, *, domain: str) -> str:
+    """HMAC-SHA256 of ``domain:value`` under ``key``, as 16 lower-case hex characters.
+
+    ``domain`` separates the name spaces (a PatientID and a UID with the same text give
+    different keys).
+    """
+    if not value:
+        raise ValueError(f"cannot pseudonymise an empty {domain} identifier")
+    digest = hmac.new(key, f"{domain}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:KEY_HEX_CHARS]
+
+
+def patient_key(key: bytes, source_patient_id: str) -> str:
+    """``P`` + keyed hash of the source patient identifier."""
+    return "P" + keyed_hash(key, source_patient_id.strip(), domain="patient")
+
+
+def study_key(key: bytes, study_uid: str) -> str:
+    """``S`` + keyed hash of a StudyInstanceUID (for leakage audits without the UID)."""
+    return "S" + keyed_hash(key, study_uid.strip(), domain="study")
+
+
+def recording_id(key: bytes, uid: str) -> str:
+    """``R`` + keyed hash of the UID that identifies a recording (series or multi-frame SOP)."""
+    return "R" + keyed_hash(key, uid.strip(), domain="recording")
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A public fingerprint of the key, so tables made with different keys are not joined by mistake."""
+    return hashlib.sha256(b"cardiolens-key-fingerprint:" + key).hexdigest()[:12]

@@ -1,0 +1,84 @@
+"""Every table cardiolens writes, declared once. Stages import their schema from here."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from cardiolens.ingest.reasons import Reason
+from cardiolens.labels import STUDY_CLASSES
+from cardiolens.tables.schema import Column, TableSchema
+
+_LABEL_COLUMNS = tuple(
+    Column(name, pa.string(), f"{name} label from the clinical table", nullable=True, allowed=classes)
+    for name, classes in STUDY_CLASSES.items()
+)
+
+RECORDINGS = TableSchema(
+    name="recordings",
+    version=1,
+    description="One row per canonical recording (one ITK image) produced by ingest.",
+    key=("recording_id",),
+    columns=(
+        Column("recording_id", pa.string(), "R + keyed hash of the recording's source UID", unique=True),
+        Column("source", pa.string(), "input source name (config inputs[].name or 'synthetic')"),
+        Column("patient_key", pa.string(), "P + keyed hash of the source patient identifier"),
+        Column("study_key", pa.string(), "S + keyed hash of the StudyInstanceUID"),
+        Column("modality", pa.string(), "DICOM modality", allowed=("US", "MR")),
+        Column("view", pa.string(), "acquisition view (A4C, SAX, ...) or 'unknown'"),
+        Column("n_frames", pa.int64(), "frames (time points)", min=1),
+        Column("n_slices", pa.int64(), "spatial slices (1 for 2D+t)", min=1),
+        Column("rows", pa.int64(), "image rows", min=1),
+        Column("cols", pa.int64(), "image columns", min=1),
+        Column("frame_time_ms", pa.float64(), "time between frames in ms", min=1e-3),
+        Column("spacing_x_mm", pa.float64(), "column spacing in mm", min=1e-4),
+        Column("spacing_y_mm", pa.float64(), "row spacing in mm", min=1e-4),
+        Column("spacing_z_mm", pa.float64(), "slice spacing in mm (null for 2D+t)", nullable=True, min=1e-4),
+        Column("heart_rate_bpm", pa.float64(), "heart rate from the header", nullable=True, min=1, max=400),
+        Column("r_peak_frames", pa.list_(pa.int64()), "0-based frames of R peaks (may be empty)"),
+        Column("ed_frame", pa.int64(), "0-based end-diastolic frame of the first cycle", nullable=True, min=0),
+        Column("es_frame", pa.int64(), "0-based end-systolic frame of the first cycle", nullable=True, min=0),
+        Column("mvc_frame", pa.int64(), "0-based mitral valve closure frame of the first cycle", nullable=True, min=0),
+        Column("avo_frame", pa.int64(), "0-based aortic valve opening frame of the first cycle", nullable=True, min=0),
+        *_LABEL_COLUMNS,
+        Column("image_path", pa.string(), "canonical ITK image (.mha): x, y[, z], t with physical spacing"),
+        Column("mask_path", pa.string(), "label map aligned with the image (cardiolens.labels codes)", nullable=True),
+        Column("truth_path", pa.string(), "ground-truth JSON (landmarks, events, curves) for synthetic data", nullable=True),
+        Column("pixel_type", pa.string(), "pixel type of the canonical image", allowed=("uint8", "float32")),
+        Column("n_files", pa.int64(), "source files that make up the recording", min=1),
+        Column("source_sha256", pa.string(), "sha256 over the sorted sha256 of the source files"),
+    ),
+)
+
+PATIENTS = TableSchema(
+    name="patients",
+    version=1,
+    description="One row per pseudonymised patient: clinical covariates and labels.",
+    key=("patient_key",),
+    columns=(
+        Column("patient_key", pa.string(), "P + keyed hash of the source patient identifier", unique=True),
+        Column("source", pa.string(), "input source the clinical row came from"),
+        Column("sex", pa.string(), "F or M", nullable=True, allowed=("F", "M")),
+        Column("age", pa.float64(), "age in years at the first study, capped (ingest.max_age_years)", nullable=True, min=0, max=120),
+        Column("height_cm", pa.float64(), "height in cm", nullable=True, min=30, max=260),
+        Column("weight_kg", pa.float64(), "weight in kg", nullable=True, min=1, max=400),
+        *_LABEL_COLUMNS,
+        Column("n_recordings", pa.int64(), "ingested recordings of this patient", min=0),
+        Column("in_clinical_table", pa.bool_(), "whether the clinical table had a row for this patient"),
+    ),
+)
+
+REJECTED = TableSchema(
+    name="rejected",
+    version=1,
+    description="One row per input file that did not become (part of) a recording, with the reason.",
+    key=("source", "path"),
+    columns=(
+        Column("source", pa.string(), "input source name"),
+        Column("path", pa.string(), "file path relative to the source root"),
+        Column("sha256", pa.string(), "sha256 of the file bytes"),
+        Column("reason", pa.string(), "reason code", allowed=tuple(r.value for r in Reason)),
+        Column("message", pa.string(), "what is wrong, without patient data"),
+    ),
+)
+
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED)}

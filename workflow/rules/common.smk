@@ -1,0 +1,39 @@
+# Validation, source list and targets. Kept small: logic lives in the cardiolens package.
+from cardiolens.config import ConfigError, sources, validate_config
+
+try:
+    # In place, so scripts see the defaults too.
+    config.update(validate_config(config))
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+SOURCES = {s["name"]: s for s in sources(config)}
+
+wildcard_constraints:
+    source="[a-z][a-z0-9_]{1,31}",
+
+
+def all_targets():
+    return expand(
+        "results/ingest/{table}.parquet", table=["recordings", "patients", "rejected"]
+    )
+
+
+def source_inputs(wildcards):
+    """Raw inputs of one source: the generator's output or the configured folder."""
+    src = SOURCES[wildcards.source]
+    if src["name"] == "synthetic":
+        return {
+            "raw": rules.synth_cohort.output.dicom,
+            "clinical": rules.synth_cohort.output.clinical,
+        }
+    out = {"raw": src["path"]}
+    if src.get("clinical"):
+        out["clinical"] = src["clinical"]["path"]
+    return out
+
+
+def source_params(wildcards):
+    from cardiolens.ingest.run import source_slice
+
+    return source_slice(config, wildcards.source)

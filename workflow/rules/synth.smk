@@ -1,0 +1,22 @@
+rule synth_cohort:
+    """Generate the synthetic DICOM cohort (cardiolens synth) when cohort.source is synthetic."""
+    output:
+        dicom=directory(f"{config['cohort']['synthetic']['outdir']}/dicom"),
+        truth=directory(f"{config['cohort']['synthetic']['outdir']}/truth"),
+        clinical=f"{config['cohort']['synthetic']['outdir']}/clinical.csv",
+        manifest=f"{config['cohort']['synthetic']['outdir']}/manifest.json",
+    params:
+        synthetic=config["cohort"]["synthetic"],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    log:
+        "results/logs/synth_cohort.log",
+    benchmark:
+        "results/benchmarks/synth_cohort.tsv"
+    conda:
+        "../../envs/cardiolens.yaml"
+    script:
+        "../scripts/synth_cohort.py"
