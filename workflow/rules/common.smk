@@ -9,6 +9,7 @@ except ConfigError as exc:
 
 SOURCES = {s["name"]: s for s in sources(config)}
 
+
 wildcard_constraints:
     source="[a-z][a-z0-9_]{1,31}",
 

@@ -7,18 +7,18 @@ rule ingest_source:
         recordings="results/ingest/{source}/recordings.parquet",
         patients="results/ingest/{source}/patients.parquet",
         rejected="results/ingest/{source}/rejected.parquet",
-    params:
-        slice=source_params,
-    threads: config["ingest"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "results/logs/ingest_source/{source}.log",
     benchmark:
         "results/benchmarks/ingest_source/{source}.tsv"
     conda:
         "../../envs/cardiolens.yaml"
+    threads: config["ingest"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        slice=source_params,
     script:
         "../scripts/ingest_source.py"
 
@@ -35,17 +35,17 @@ rule ingest_merge:
         recordings="results/ingest/recordings.parquet",
         patients="results/ingest/patients.parquet",
         rejected="results/ingest/rejected.parquet",
-    params:
-        sources=list(SOURCES),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         "results/logs/ingest_merge.log",
     benchmark:
         "results/benchmarks/ingest_merge.tsv"
     conda:
         "../../envs/cardiolens.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        sources=list(SOURCES),
     script:
         "../scripts/ingest_merge.py"

@@ -5,18 +5,18 @@ rule synth_cohort:
         truth=directory(f"{config['cohort']['synthetic']['outdir']}/truth"),
         clinical=f"{config['cohort']['synthetic']['outdir']}/clinical.csv",
         manifest=f"{config['cohort']['synthetic']['outdir']}/manifest.json",
-    params:
-        synthetic=config["cohort"]["synthetic"],
-        seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=30,
     log:
         "results/logs/synth_cohort.log",
     benchmark:
         "results/benchmarks/synth_cohort.tsv"
     conda:
         "../../envs/cardiolens.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        synthetic=config["cohort"]["synthetic"],
+        seed=config["seed"],
     script:
         "../scripts/synth_cohort.py"

@@ -32,18 +32,18 @@ class CmrCase:
 
 
 def sample_heart(rng: np.random.Generator, true_class: str, cfg: dict[str, Any]) -> CmrHeart:
-    """Class-specific geometry: HCM ED septum 16-22 mm with EF 60-75 %; DCM dilated, EF 20-38 %."""
+    """Class-specific geometry: HCM ED septum 17-23 mm with EF 60-75 %; DCM dilated, EF 20-35 %."""
     w = cfg["cols"] * cfg["spacing_mm"]
     h = cfg["rows"] * cfg["spacing_mm"]
     lv_len = (cfg["slices"] - 1) * cfg["slice_spacing_mm"] + rng.uniform(8, 14)
     common = dict(cx=w * rng.uniform(0.5, 0.56), cy=h * rng.uniform(0.45, 0.52), lv_length=lv_len,
                   septal_angle=math.pi + rng.uniform(-0.35, 0.15))
     if true_class == "HCM":
-        return CmrHeart(r_endo_base=rng.uniform(18, 22), h_sep=rng.uniform(16, 22), h_lat=rng.uniform(10, 13),
+        return CmrHeart(r_endo_base=rng.uniform(18, 22), h_sep=rng.uniform(17, 23), h_lat=rng.uniform(10, 13),
                         ef=rng.uniform(0.60, 0.75), rv_width=rng.uniform(14, 18), **common)
     if true_class == "DCM":
         return CmrHeart(r_endo_base=rng.uniform(31, 36), h_sep=rng.uniform(6, 8), h_lat=rng.uniform(6, 8),
-                        ef=rng.uniform(0.20, 0.38), rv_width=rng.uniform(16, 22), **common)
+                        ef=rng.uniform(0.20, 0.35), rv_width=rng.uniform(16, 22), **common)
     return CmrHeart(r_endo_base=rng.uniform(23, 27), h_sep=rng.uniform(8, 10), h_lat=rng.uniform(7, 9),
                     ef=rng.uniform(0.56, 0.70), rv_width=rng.uniform(15, 20), **common)
 

@@ -15,6 +15,7 @@ behaves like a hospital export plus an annotation set.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydicom
 
 from cardiolens.synth.cmr_case import SLICE_THICKNESS_MM, build_cmr_case
 from cardiolens.synth.cohort import PatientSpec, sample_patients
@@ -108,7 +110,12 @@ def _write_broken(outdir: Path, n: int) -> list[str]:
     src = sorted((outdir / "dicom").rglob("IM00001"))
     for k in range(n):
         if k % 2 == 0 and src:
-            data = src[0].read_bytes()
+            ds = pydicom.dcmread(src[0])
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = det_uid("broken", k, "sop")
+            ds.SeriesInstanceUID = det_uid("broken", k, "series")
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            data = buf.getvalue()
             path = outdir / "dicom" / "EXPORT" / f"IM{k + 1:05d}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data[: len(data) // 2])  # header intact, pixel data cut

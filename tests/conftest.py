@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny synthetic cohort generated once per session, and its ingestion."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cardiolens.config import DEMO_KEY, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_KEY = b"cardiolens-test-key"
+
+TINY_SYNTHETIC: dict[str, Any] = {
+    "recordings_per_patient": [1, 2],
+    "broken_files": 2,
+    "echo": {
+        "rows": 96, "cols": 96, "spacing_mm": 1.4, "frame_rate_hz": 60, "cycles": [1, 1],
+        "septal_flash": {"patients": 4}, "takotsubo_stemi": {"patients": 2},
+    },
+    "cmr": {"patients": 3, "rows": 80, "cols": 80, "spacing_mm": 2.5, "slices": 3, "phases": 6},
+}
+
+
+def tiny_config(outdir: str | Path, **overrides: Any) -> dict[str, Any]:
+    synthetic = copy.deepcopy(TINY_SYNTHETIC)
+    synthetic["outdir"] = str(outdir)
+    raw = {"seed": 7, "privacy": {"key": DEMO_KEY}, "cohort": {"source": "synthetic", "synthetic": synthetic}}
+    raw.update(overrides)
+    return validate_config(raw)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """(config, outdir) of a generated tiny cohort: 4 septal-flash, 2 Takotsubo/STEMI, 3 cine-MR patients."""
+    from cardiolens.synth.generate import generate
+
+    outdir = tmp_path_factory.mktemp("cohort") / "synthetic"
+    config = tiny_config(outdir)
+    generate(config["cohort"]["synthetic"], config["seed"], outdir, workers=2)
+    return config, outdir
+
+
+@pytest.fixture(scope="session")
+def tiny_ingest(tiny_cohort, tmp_path_factory):
+    """Result of ingesting the tiny cohort: (config, SourceResult, out_dir)."""
+    from cardiolens.config import sources
+    from cardiolens.ingest.stage import ingest_source
+
+    config, _ = tiny_cohort
+    out = tmp_path_factory.mktemp("ingest") / "synthetic"
+    res = ingest_source(sources(config)[0], TEST_KEY, out, workers=2)
+    return config, res, out

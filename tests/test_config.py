@@ -1,0 +1,91 @@
+"""Configuration schema: defaults, descriptions, and errors that name the key and allowed values."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from cardiolens.config import DEMO_KEY, ConfigError, load_config, load_schema, redact, resolve_key, sources, validate_config
+from conftest import REPO
+
+
+def _walk(schema, path=""):
+    for name, sub in schema.get("properties", {}).items():
+        yield f"{path}{name}", sub
+        yield from _walk(sub, f"{path}{name}.")
+        if "items" in sub and isinstance(sub["items"], dict):
+            yield from _walk(sub["items"], f"{path}{name}[].")
+    for pattern, sub in schema.get("patternProperties", {}).items():
+        yield from _walk(sub, f"{path}<{pattern}>.")
+
+
+def test_every_schema_key_has_description_and_default():
+    missing = [p for p, sub in _walk(load_schema()) if "description" not in sub or "default" not in sub]
+    assert missing == []
+
+
+def test_default_config_file_is_valid_and_equals_schema_defaults():
+    from_file = load_config(REPO / "config" / "config.yaml")
+    from_schema = validate_config({"privacy": {"key": DEMO_KEY}})
+    assert from_file == from_schema
+
+
+def test_config_comments_cover_every_top_level_key():
+    text = (REPO / "config" / "config.yaml").read_text()
+    assert set(yaml.safe_load(text)) == set(load_schema()["properties"])
+
+
+def test_bad_enum_names_key_and_allowed_values():
+    with pytest.raises(ConfigError) as err:
+        validate_config({"cohort": {"source": "hospital"}})
+    msg = str(err.value)
+    assert "cohort.source" in msg and "'hospital'" in msg and "['synthetic', 'inputs']" in msg
+
+
+def test_unknown_key_names_key_and_allowed_keys():
+    with pytest.raises(ConfigError) as err:
+        validate_config({"cohort": {"synthetic": {"echo": {"rowz": 3}}}})
+    msg = str(err.value)
+    assert "cohort.synthetic.echo" in msg and "rowz" in msg and "'rows'" in msg
+
+
+def test_wrong_type_and_range_name_the_key():
+    with pytest.raises(ConfigError, match=r"cohort\.synthetic\.label_noise"):
+        validate_config({"cohort": {"synthetic": {"label_noise": 0.9}}})
+    with pytest.raises(ConfigError, match=r"inputs\[0\]\.adapter.*'dicom'"):
+        validate_config({"inputs": [{"name": "site_a", "adapter": "pacs", "path": "/x"}]})
+
+
+def test_reserved_and_duplicate_source_names():
+    with pytest.raises(ConfigError, match="reserved"):
+        validate_config({"inputs": [{"name": "synthetic", "adapter": "dicom", "path": "/x"}]})
+    with pytest.raises(ConfigError, match="unique"):
+        validate_config({"inputs": [{"name": "aa", "adapter": "dicom", "path": "/x"}, {"name": "aa", "adapter": "dicom", "path": "/y"}]})
+
+
+def test_sources_lists_synthetic_then_inputs():
+    cfg = validate_config({"inputs": [{"name": "site_a", "adapter": "dicom", "path": "/data/a"}]})
+    assert [s["name"] for s in sources(cfg)] == ["synthetic", "site_a"]
+    cfg = validate_config({"cohort": {"source": "inputs"}, "inputs": [{"name": "site_a", "adapter": "dicom", "path": "/data/a"}]})
+    assert [s["name"] for s in sources(cfg)] == ["site_a"]
+
+
+def test_demo_key_refused_for_real_inputs(monkeypatch):
+    monkeypatch.delenv("CARDIOLENS_PSEUDONYM_KEY", raising=False)
+    cfg = validate_config({"privacy": {"key": DEMO_KEY}})
+    assert resolve_key(cfg, synthetic_only=True) == DEMO_KEY.encode()
+    with pytest.raises(ConfigError, match="demo key"):
+        resolve_key(cfg, synthetic_only=False)
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "s3cret")
+    assert resolve_key(cfg, synthetic_only=False) == b"s3cret"
+
+
+def test_missing_key_is_an_error(monkeypatch):
+    monkeypatch.delenv("CARDIOLENS_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ConfigError, match="CARDIOLENS_PSEUDONYM_KEY"):
+        resolve_key(validate_config({}), synthetic_only=True)
+
+
+def test_redact_removes_the_key():
+    cfg = validate_config({"privacy": {"key": "abc"}})
+    assert "key" not in redact(cfg)["privacy"] and cfg["privacy"]["key"] == "abc"
