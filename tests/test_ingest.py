@@ -20,6 +20,7 @@ from cardiolens import privacy
 from cardiolens.hashing import list_files
 from cardiolens.ingest.clinical import ClinicalTableError
 from cardiolens.ingest.stage import ingest_source
+from cardiolens.ingest.truth import sidecar_stem
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 from conftest import TEST_KEY
 
@@ -62,7 +63,7 @@ def test_echo_geometry_timing_and_truth(tiny_ingest, tiny_cohort):
                      for p in (outdir / "dicom").rglob("IM00001") if "SE1" in p.parts}
         match = [uid for uid in uid_files if privacy.recording_id(TEST_KEY, pydicom.dcmread(uid_files[uid], stop_before_pixels=True).SOPInstanceUID) == row["recording_id"]]
         assert len(match) == 1
-        assert np.array_equal(np.load(outdir / "truth" / f"{match[0]}.npz")["masks"], mask)
+        assert np.array_equal(np.load(outdir / "truth" / f"{sidecar_stem(match[0])}.npz")["masks"], mask)
         assert np.array_equal(pydicom.dcmread(uid_files[match[0]]).pixel_array, _array(row["image_path"]))
 
 
@@ -87,7 +88,7 @@ def test_mr_stack_order_and_patient_geometry(tiny_ingest, tiny_cohort):
             ds = pydicom.dcmread(p, stop_before_pixels=True)
             by_uid.setdefault(ds.SeriesInstanceUID, []).append(ds)
         uid = next(u for u in by_uid if privacy.recording_id(TEST_KEY, u) == row["recording_id"])
-        truth_masks = np.load(outdir / "truth" / f"{uid}.npz")["masks"]
+        truth_masks = np.load(outdir / "truth" / f"{sidecar_stem(uid)}.npz")["masks"]
         assert np.array_equal(_array(row["mask_path"]), truth_masks)
         first = min(by_uid[uid], key=lambda ds: np.dot(np.array(ds.ImagePositionPatient, float), d[:3, 2]))
         assert list(image.GetOrigin())[:3] == pytest.approx([float(v) for v in first.ImagePositionPatient], abs=1e-4)

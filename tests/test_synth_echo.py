@@ -11,6 +11,7 @@ import pytest
 
 from cardiolens import labels as L
 from cardiolens.config import validate_config
+from cardiolens.ingest.truth import sidecar_stem
 from cardiolens.synth.echo_case import build_echo_case, sample_anatomy
 from cardiolens.synth.echo_model import Anatomy, Motion, forward_point, reference_coords
 from cardiolens.synth.cycle import CycleTiming
@@ -112,7 +113,7 @@ def test_written_dicoms_carry_geometry_timing_and_phi(tiny_cohort):
     assert files
     for path in files:
         ds = pydicom.dcmread(path)
-        truth = json.loads((outdir / "truth" / f"{ds.SeriesInstanceUID}.json").read_text())
+        truth = json.loads((outdir / "truth" / f"{sidecar_stem(ds.SeriesInstanceUID)}.json").read_text())
         region = ds.SequenceOfUltrasoundRegions[0]
         assert region.PhysicalDeltaX * 10 == pytest.approx(echo["spacing_mm"]) and region.PhysicalUnitsXDirection == 3
         assert float(ds.FrameTime) == pytest.approx(1000 / echo["frame_rate_hz"], abs=1e-4)
@@ -135,7 +136,7 @@ def test_shortcut_marker_only_on_positive_recordings(tmp_path):
     for tj in (tmp_path / "s" / "truth").glob("*.json"):
         truth = json.loads(tj.read_text())
         ds = pydicom.dcmread(next(p for p in (tmp_path / "s" / "dicom").rglob("IM*") if "SE1" in p.parts
-                                  and pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID == tj.stem))
+                                  and sidecar_stem(pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) == tj.stem))
         corner = ds.pixel_array[:, 4:14, 4:14]
         present = truth["marker"]["present"]
         assert present == (truth["true_class"] == "flash")

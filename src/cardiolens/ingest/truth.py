@@ -1,13 +1,16 @@
 """Ground-truth sidecars (cardiolens' own annotation format) joined to ingested recordings.
 
-A sidecar is ``<truth_dir>/<SeriesInstanceUID>.json`` (events, landmarks, curves, labels) plus
-``.npz`` (``masks`` and ``evidence`` arrays with the recording's NumPy shape). Fields that
+A sidecar is ``<truth_dir>/<stem>.json`` (events, landmarks, curves, labels) plus ``<stem>.npz``
+(``masks`` and ``evidence`` arrays with the recording's NumPy shape), where the stem is
+:func:`sidecar_stem` of the SeriesInstanceUID: a one-way digest, so the UID itself never appears
+in file names that provenance records copy under results/. Fields that
 point back at the source (generator indices) are dropped before the JSON is written under
 results/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +34,17 @@ class TruthMismatch(ValueError):
     pass
 
 
+def sidecar_stem(series_uid: str) -> str:
+    """File stem of the ground-truth sidecar of a series: ``T`` + 24 hex of sha256(UID)."""
+    return "T" + hashlib.sha256(series_uid.strip().encode("ascii")).hexdigest()[:24]
+
+
 def load_truth(truth_dir: str | None, series_uid: str, shape: tuple[int, ...]) -> Truth | None:
     """The sidecar of ``series_uid`` checked against the image ``shape``, or None when absent."""
     if not truth_dir:
         return None
-    jpath, npath = Path(truth_dir) / f"{series_uid}.json", Path(truth_dir) / f"{series_uid}.npz"
+    stem = sidecar_stem(series_uid)
+    jpath, npath = Path(truth_dir) / f"{stem}.json", Path(truth_dir) / f"{stem}.npz"
     if not jpath.exists() and not npath.exists():
         return None
     if not (jpath.exists() and npath.exists()):

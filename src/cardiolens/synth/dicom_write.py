@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, generate_uid
 
 from cardiolens.synth.phi import PatientPHI
 
@@ -23,8 +23,11 @@ MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def det_uid(*parts: object) -> str:
-    """A deterministic UID (2.25 root) derived from ``parts``."""
-    return generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts])
+    """A deterministic UID under pydicom's root, derived from ``parts`` (sha512 of the parts).
+
+    ``generate_uid(prefix=None)`` would ignore the entropy and draw a random UUID.
+    """
+    return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=[str(p) for p in parts])
 
 
 @dataclass(frozen=True)

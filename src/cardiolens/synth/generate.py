@@ -5,8 +5,9 @@ Layout under ``outdir`` (opaque folder names, as DICOM exports have)::
     dicom/P00001/ST1/SE1/IM00001      multi-frame US (one file per echo recording)
     dicom/P00031/ST1/SE1/IM00001..    single-frame MR (one file per slice and phase)
     clinical.csv                      PatientID, sex, age, height_cm, weight_kg, labels
-    truth/<SeriesInstanceUID>.json    events, landmarks, curves, quality, marker, true class
-    truth/<SeriesInstanceUID>.npz     masks and evidence maps, (T, H, W) or (P, S, H, W)
+    truth/T<digest>.json              events, landmarks, curves, quality, marker, true class
+    truth/T<digest>.npz               masks and evidence maps, (T, H, W) or (P, S, H, W)
+                                      (<digest>: cardiolens.ingest.truth.sidecar_stem of the SeriesInstanceUID)
     manifest.json                     counts and the configuration used
 
 PHI is in the DICOM headers and the clinical CSV only — never in truth/ — so the folder
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pydicom
 
+from cardiolens.ingest.truth import sidecar_stem
 from cardiolens.synth.cmr_case import SLICE_THICKNESS_MM, build_cmr_case
 from cardiolens.synth.cohort import PatientSpec, sample_patients
 from cardiolens.synth.dicom_write import StudyInfo, det_uid, write_mr_slice, write_us_multiframe
@@ -42,9 +44,10 @@ POSITIVE = {"septal_flash": "flash", "takotsubo_stemi": "takotsubo", "cardiomyop
 
 def _save_truth(truth_dir: Path, series_uid: str, truth: dict[str, Any], masks: np.ndarray, evidence: np.ndarray) -> None:
     truth_dir.mkdir(parents=True, exist_ok=True)
-    with open(truth_dir / f"{series_uid}.json", "w", encoding="utf-8") as fh:
+    stem = sidecar_stem(series_uid)
+    with open(truth_dir / f"{stem}.json", "w", encoding="utf-8") as fh:
         json.dump(truth, fh, indent=1, sort_keys=True)
-    np.savez_compressed(truth_dir / f"{series_uid}.npz", masks=masks, evidence=evidence)
+    np.savez_compressed(truth_dir / f"{stem}.npz", masks=masks, evidence=evidence)
 
 
 def _patient_job(args: tuple[PatientSpec, dict[str, Any], int, str]) -> list[dict[str, Any]]:

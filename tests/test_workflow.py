@@ -1,0 +1,138 @@
+"""End to end: `snakemake` on a tiny synthetic config, as a user runs it (slow: ~1 min)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pydicom
+import pytest
+
+from cardiolens.hashing import list_files
+from cardiolens.tables import read_provenance, read_table
+from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = """\
+seed: 7
+privacy: {key: cardiolens-synthetic-demo-key}
+cohort:
+  synthetic:
+    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], septal_flash: {patients: 3}, takotsubo_stemi: {patients: 2}}
+    cmr: {patients: 3, rows: 80, cols: 80, spacing_mm: 2.5, slices: 3, phases: 6}
+"""
+PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
+            "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    env = {k: v for k, v in os.environ.items() if k != "CARDIOLENS_PSEUDONYM_KEY"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def _run(tmp: Path) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "tiny.yaml").write_text(TINY)
+    snakemake(tmp, "--configfile", "tiny.yaml")
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return _run(tmp_path_factory.mktemp("wf") / "a")
+
+
+def test_run_leaves_valid_ingest_tables(run_dir):
+    rec = read_table(run_dir / "results/ingest/recordings.parquet", RECORDINGS)
+    pat = read_table(run_dir / "results/ingest/patients.parquet", PATIENTS)
+    rej = read_table(run_dir / "results/ingest/rejected.parquet", REJECTED)
+    found = list_files(run_dir / "resources/synthetic/dicom")
+    assert rec["n_files"].sum() + len(rej) == len(found)
+    assert len(rej) == 2 and set(rej["reason"]) == {"pixel_decode_error", "not_dicom"}
+    assert set(rec["modality"]) == {"US", "MR"} and len(pat) == 3 + 2 + 3
+    for path in rec["image_path"]:
+        assert (run_dir / path).exists()
+    prov = read_provenance(run_dir / "results/ingest/synthetic/recordings.parquet")
+    assert prov["rule"] == "ingest_source" and len(prov["inputs"]) == len(found) + 1 + 2 * len(rec)
+    assert prov["config"]["slice"]["source"]["name"] == "synthetic" and prov["packages"]["torch"].startswith("2.13.0")
+
+
+def test_no_phi_anywhere_under_results(run_dir):
+    values: set[str] = set()
+    for path in list_files(run_dir / "resources/synthetic/dicom"):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+        for tag in PHI_TAGS:
+            v = str(ds.get(tag, "")).strip()
+            if v:
+                values.add(v)
+                values.update(p for p in re.split(r"\^", v) if len(p) >= 4)
+    clinical = pd.read_csv(run_dir / "resources/synthetic/clinical.csv", dtype=str)
+    values.update(clinical["PatientID"])
+    assert len(values) > 20
+    needles = [v.encode() for v in values]
+    for path in list_files(run_dir / "results"):
+        blobs = [path.read_bytes()]
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            blobs.append(str(table.to_pylist()).encode())
+            blobs.append(str(table.schema.metadata).encode())
+        for blob in blobs:
+            hits = [n.decode() for n in needles if n in blob]
+            assert not hits, f"{path.relative_to(run_dir)} contains PHI {hits[:3]}"
+    assert "cardiolens-synthetic-demo-key" not in "".join(p.read_text(errors="ignore") for p in list_files(run_dir / "results"))
+
+
+def test_rerun_with_nothing_changed_runs_no_job(run_dir):
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
+    other = _run(tmp_path / "b")
+    tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
+    assert len(tables) == 6
+    for rel in tables:
+        assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
+    images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
+    assert images and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in images)
+
+
+def test_invalid_config_stops_before_any_job(tmp_path):
+    (tmp_path / "bad.yaml").write_text("cohort: {source: hospital}\n")
+    proc = snakemake(tmp_path, "--configfile", "bad.yaml", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "cohort.source" in out and "['synthetic', 'inputs']" in out
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_lint_is_clean_and_rules_are_snakefmt_formatted(run_dir):
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+    snakefmt = str(Path(sys.executable).with_name("snakefmt"))
+    fmt = subprocess.run([snakefmt, "--check", str(REPO / "Snakefile"), str(REPO / "workflow" / "rules")],
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
+
+
+def test_cli_provenance_prints_the_record(run_dir):
+    cli = str(Path(sys.executable).with_name("cardiolens"))
+    proc = subprocess.run([cli, "provenance", str(run_dir / "results/ingest/recordings.parquet")],
+                          capture_output=True, text=True, check=True)
+    assert '"rule": "ingest_merge"' in proc.stdout and '"sha256"' in proc.stdout
