@@ -27,10 +27,13 @@ def source_inputs(wildcards):
         return {
             "raw": rules.synth_cohort.output.dicom,
             "clinical": rules.synth_cohort.output.clinical,
+            "truth": rules.synth_cohort.output.truth,
         }
     out = {"raw": src["path"]}
     if src.get("clinical"):
         out["clinical"] = src["clinical"]["path"]
+    if src["options"].get("truth_dir"):
+        out["truth"] = src["options"]["truth_dir"]
     return out
 
 

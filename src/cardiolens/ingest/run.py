@@ -24,7 +24,8 @@ def source_slice(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The configuration an ingested source depends on (the key itself is never included)."""
     return {
         "source": cfgmod.source_by_name(config, name),
-        "ingest": config["ingest"],
+        # Worker count does not change any output, so it is left out (changing it reruns nothing).
+        "ingest": {k: v for k, v in config["ingest"].items() if k != "threads"},
         "privacy": {"key_env": config["privacy"]["key_env"]},
     }
 
