@@ -63,16 +63,18 @@ def _shape_at(heart: CmrHeart, z: float, c: float, x: NDArray[np.float64], y: ND
     out[myo] = L.MYOCARDIUM
     out[myo & (ang < np.radians(50))] = L.SEPTUM
     out[r < re] = L.LV_CAVITY
-    # RV: ellipse beside the septum, minus the LV, contracting by a quarter of its width.
+    # RV: a crescent hugging the septum: inside an ellipse shifted towards the septum, outside
+    # the LV epicardium, contracting by a quarter of its width.
     rp_sep = re0 + heart.h_sep
     rvw = heart.rv_width * (1.0 - 0.25 * c) * np.sqrt(max(1.0 - (z / (0.9 * heart.lv_length)) ** 2, 0.0))
     if rvw > 1.0:
-        d = rp_sep + 0.5 * rvw
-        ex, ey = heart.cx + d * np.cos(heart.septal_angle), heart.cy + d * np.sin(heart.septal_angle)
-        along = (x - ex) * np.cos(heart.septal_angle) + (y - ey) * np.sin(heart.septal_angle)
-        across = -(x - ex) * np.sin(heart.septal_angle) + (y - ey) * np.cos(heart.septal_angle)
-        rv = (along / (0.5 * rvw + 2.0)) ** 2 + (across / (1.35 * (re0 + heart.h_lat) + 4)) ** 2 < 1.0
-        out[rv & (r >= rp) & (along > -0.5 * rvw)] = L.RV_CAVITY
+        ca, sa = np.cos(heart.septal_angle), np.sin(heart.septal_angle)
+        along = dx * ca + dy * sa            # towards the septum/RV
+        across = -dx * sa + dy * ca
+        half = 0.5 * (rp_sep + rvw + 0.6 * rp_sep)   # outer ellipse from -0.6 rp_sep to rp_sep + rvw
+        centre = rp_sep + rvw - half
+        outer = ((along - centre) / half) ** 2 + (across / (1.25 * (re0 + heart.h_lat) + 3.0)) ** 2 < 1.0
+        out[outer & (r >= rp + 1.0) & (along > 0.1 * rp_sep)] = L.RV_CAVITY
     return out
 
 
