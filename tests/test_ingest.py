@@ -35,7 +35,7 @@ def test_tables_validate_and_every_file_is_accounted_for(tiny_ingest, tiny_cohor
     for schema, df in ((RECORDINGS, res.recordings), (PATIENTS, res.patients), (REJECTED, res.rejected)):
         schema.validate(df)
     n_found = len(list_files(outdir / "dicom"))
-    assert res.recordings["n_files"].sum() + len(res.rejected) == n_found == res.n_files
+    assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == n_found == res.n_files
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert len(res.recordings) == manifest["recordings"]
     assert sorted(res.rejected["path"]) == sorted(manifest["broken_files"])
@@ -162,7 +162,7 @@ def test_mixed_folder_every_file_ingested_or_rejected_with_reason(tiny_cohort, t
     source = {"name": "mixed", "adapter": "dicom", "path": str(root), "clinical": None, "options": {}}
     res = ingest_source(source, TEST_KEY, tmp_path / "out", workers=1)
     found = len(list_files(root))
-    assert res.recordings["n_files"].sum() + len(res.rejected) == found
+    assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == found
     reasons = dict(zip(res.rejected["path"], res.rejected["reason"]))
     assert reasons["zz_copy/IM1"] == "duplicate_instance"
     assert reasons["trunc.dcm"] == "pixel_decode_error"

@@ -60,7 +60,7 @@ def test_run_leaves_valid_ingest_tables(run_dir):
     pat = read_table(run_dir / "results/ingest/patients.parquet", PATIENTS)
     rej = read_table(run_dir / "results/ingest/rejected.parquet", REJECTED)
     found = list_files(run_dir / "resources/synthetic/dicom")
-    assert rec["n_files"].sum() + len(rej) == len(found)
+    assert rec["source_files"].map(len).sum() + len(rej) == len(found)
     assert len(rej) == 2 and set(rej["reason"]) == {"pixel_decode_error", "not_dicom"}
     assert set(rec["modality"]) == {"US", "MR"} and len(pat) == 3 + 2 + 3
     for path in rec["image_path"]:

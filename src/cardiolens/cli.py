@@ -25,11 +25,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from cardiolens.config import load_config, sources
+    from cardiolens.config import check_input_paths, load_config, sources
     from cardiolens.ingest.run import run_merge, run_source
     from cardiolens.logs import log_to
 
     config = load_config(args.config)
+    check_input_paths(config)
     config["ingest"]["threads"] = args.workers or config["ingest"]["threads"]
     names = [s["name"] for s in sources(config)]
     if args.source:

@@ -96,6 +96,30 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     return filled
 
 
+def check_input_paths(config: Mapping[str, Any]) -> None:
+    """Stop with a clear message when a configured input path does not exist (before any job)."""
+    problems = []
+    for i, entry in enumerate(config.get("inputs", [])):
+        if not Path(entry["path"]).is_dir():
+            problems.append(f"config key 'inputs[{i}].path': folder {entry['path']!r} does not exist")
+        clinical = entry.get("clinical") or {}
+        if clinical.get("path") and not Path(clinical["path"]).is_file():
+            problems.append(f"config key 'inputs[{i}].clinical.path': file {clinical['path']!r} does not exist")
+        for opt in ("contours_dir", "truth_dir"):
+            value = (entry.get("options") or {}).get(opt)
+            if value and not Path(value).is_dir():
+                problems.append(f"config key 'inputs[{i}].options.{opt}': folder {value!r} does not exist")
+        link = (entry.get("options") or {}).get("contours_link")
+        if link and not Path(link).is_file():
+            problems.append(f"config key 'inputs[{i}].options.contours_link': file {link!r} does not exist")
+        if bool((entry.get("options") or {}).get("contours_dir")) != bool(link):
+            problems.append(f"config key 'inputs[{i}].options': contours_dir and contours_link go together")
+        if entry["adapter"] != "echonet" and (entry.get("options") or {}).get("pixel_spacing_mm"):
+            problems.append(f"config key 'inputs[{i}].options.pixel_spacing_mm': only for the echonet adapter")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML configuration file and validate it (see :func:`validate_config`)."""
     with open(path, encoding="utf-8") as fh:

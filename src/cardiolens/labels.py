@@ -13,6 +13,8 @@ SEPTUM = 3
 RV_CAVITY = 4
 LEFT_ATRIUM = 5
 RIGHT_ATRIUM = 6
+#: Pixel or frame without annotation (e.g. ACDC frames other than ED/ES): neither organ nor background.
+UNLABELLED = 255
 
 NAMES = {
     BACKGROUND: "background",
@@ -22,6 +24,7 @@ NAMES = {
     RV_CAVITY: "rv_cavity",
     LEFT_ATRIUM: "left_atrium",
     RIGHT_ATRIUM: "right_atrium",
+    UNLABELLED: "unlabelled",
 }
 
 #: Classes of each study label, as written in the clinical table and the recordings table.

@@ -1,9 +1,10 @@
 # Validation, source list and targets. Kept small: logic lives in the cardiolens package.
-from cardiolens.config import ConfigError, sources, validate_config
+from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
 
 try:
     # In place, so scripts see the defaults too.
     config.update(validate_config(config))
+    check_input_paths(config)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 

@@ -9,6 +9,7 @@ Axis conventions (ITK index order, i.e. reversed NumPy order):
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def write_image(image, path: str | os.PathLike[str]) -> Path:
     itk.imwrite(image, str(tmp), compression=True)
     os.replace(tmp, path)
     return path
+
+
+def array_sha256(array: NDArray) -> str:
+    """sha256 of an array's shape, dtype and bytes (C order): equal content, equal digest."""
+    h = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode("ascii"))
+    h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
 
 
 def read_image(path: str | os.PathLike[str]):

@@ -12,6 +12,8 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from cardiolens.ingest.dicom_scan import quiet_pydicom
+
 BT601 = np.array([0.299, 0.587, 0.114])
 
 
@@ -68,6 +70,7 @@ def us_frame_time(ds: pydicom.Dataset) -> float:
 
 
 def read_ultrasound(path: str) -> UltrasoundRecording:
+    quiet_pydicom()
     ds = pydicom.dcmread(path)
     try:
         arr = ds.pixel_array
@@ -89,6 +92,7 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
 
 def read_mr_image(path: str) -> NDArray[np.float32]:
     """One single-frame MR image (H, W) in stored units times RescaleSlope plus RescaleIntercept."""
+    quiet_pydicom()
     ds = pydicom.dcmread(path)
     try:
         arr = ds.pixel_array.astype(np.float32)

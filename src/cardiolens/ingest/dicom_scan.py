@@ -11,27 +11,26 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pydicom.config
 from pydicom.errors import InvalidDicomError
 
-from cardiolens.hashing import sha256_file
+from cardiolens.ingest.model import Rejection
 from cardiolens.ingest.reasons import Reason
 
 IMAGE_MODALITIES = ("US", "MR")
 
 
-@dataclass(frozen=True)
-class Rejection:
-    path: str          # relative to the source root
-    sha256: str
-    reason: Reason
-    message: str
+def quiet_pydicom() -> None:
+    """Stop pydicom from warning about invalid element values: its warnings quote the value
+    (UIDs, names) and would carry identifiers into the logs. Invalid values that matter are
+    caught by our own checks and reported without the value."""
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
 @dataclass(frozen=True)
 class Header:
     path: str
     abspath: str
-    sha256: str
     modality: str
     patient_id: str
     study_uid: str
@@ -47,6 +46,7 @@ class Header:
     trigger_time: float | None
     view: str
     heart_rate: float | None
+    instance_number: int | None
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -79,15 +79,15 @@ def expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
 
 def read_header(path: Path, root: Path) -> Header | Rejection:
     """Parse one file; return its :class:`Header` or a :class:`Rejection` naming the problem."""
+    quiet_pydicom()
     rel = str(path.relative_to(root))
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        return Rejection(rel, "", Reason.UNREADABLE, f"cannot read file: {exc.strerror}")
+    digest = ""  # filled in by the stage, which hashes every file once
     if path.stat().st_size == 0:
         return Rejection(rel, digest, Reason.UNREADABLE, "empty file")
     try:
         ds = pydicom.dcmread(path)
+    except OSError as exc:
+        return Rejection(rel, digest, Reason.UNREADABLE, f"cannot read file: {exc.strerror}")
     except InvalidDicomError:
         return Rejection(rel, digest, Reason.NOT_DICOM, "no DICOM preamble/header (not a DICOM Part 10 file)")
     except Exception as exc:  # pydicom raises many types on damaged headers
@@ -113,7 +113,7 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
     ipp = ds.get("ImagePositionPatient")
     iop = ds.get("ImageOrientationPatient")
     return Header(
-        path=rel, abspath=str(path), sha256=digest, modality=modality,
+        path=rel, abspath=str(path), modality=modality,
         patient_id=str(ds.PatientID).strip(), study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
         sop_uid=str(ds.SOPInstanceUID), n_frames=n_frames, rows=int(ds.Rows), cols=int(ds.Columns),
         multiframe=n_frames > 1 or modality == "US",
@@ -123,6 +123,7 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
         trigger_time=_float(ds, "TriggerTime"),
         view=_view(ds, modality),
         heart_rate=_float(ds, "HeartRate"),
+        instance_number=int(ds.InstanceNumber) if str(ds.get("InstanceNumber", "")).strip() else None,
     )
 
 

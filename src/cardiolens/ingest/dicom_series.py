@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cardiolens.ingest.dicom_scan import Header, Rejection, slice_normal
+from cardiolens.ingest.dicom_scan import Header, slice_normal
+from cardiolens.ingest.model import Rejection
 from cardiolens.ingest.reasons import Reason
 
 POSITION_TOL_MM = 0.01
@@ -34,7 +35,7 @@ class Candidate:
 
 
 def _reject_all(headers: list[Header], reason: Reason, message: str) -> list[Rejection]:
-    return [Rejection(h.path, h.sha256, reason, message) for h in headers]
+    return [Rejection(h.path, "", reason, message) for h in headers]
 
 
 def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Rejection]:
@@ -81,7 +82,7 @@ def group(headers: list[Header]) -> tuple[list[Candidate], list[Rejection]]:
     unique: list[Header] = []
     for h in sorted(headers, key=lambda h: h.path):
         if h.sop_uid in seen:
-            rejected.append(Rejection(h.path, h.sha256, Reason.DUPLICATE, "SOPInstanceUID already ingested from another file"))
+            rejected.append(Rejection(h.path, "", Reason.DUPLICATE, "SOPInstanceUID already ingested from another file"))
             continue
         seen.add(h.sop_uid)
         unique.append(h)
@@ -89,7 +90,7 @@ def group(headers: list[Header]) -> tuple[list[Candidate], list[Rejection]]:
     series: dict[str, list[Header]] = defaultdict(list)
     for h in unique:
         if h.multiframe and h.modality != "US":
-            rejected.append(Rejection(h.path, h.sha256, Reason.UNSUPPORTED, "enhanced (multi-frame) MR is not supported"))
+            rejected.append(Rejection(h.path, "", Reason.UNSUPPORTED, "enhanced (multi-frame) MR is not supported"))
         elif h.multiframe:
             candidates.append(Candidate(h.sop_uid, "us_multiframe", ((h,),), None))
         else:

@@ -16,3 +16,11 @@ class Reason(str, Enum):
     INCONSISTENT = "inconsistent_series"         # mixed sizes / orientations in one series
     INCOMPLETE = "incomplete_series"             # slices x phases grid not full
     TRUTH_MISMATCH = "truth_mismatch"            # ground-truth sidecar does not match the images
+    MISSING_COMPANION = "missing_companion"      # e.g. a .mhd whose .raw is missing
+    NO_FRAMES = "no_frames"                      # zero frames / empty image
+    BAD_METADATA = "malformed_metadata"          # missing or malformed cfg / CSV keys
+    LABEL_OUT_OF_RANGE = "label_out_of_range"    # mask values outside the dataset's label set
+    DUPLICATE_CONTENT = "duplicate_content"      # same decoded pixels as an earlier recording
+    DUPLICATE_PATIENT = "duplicate_patient"      # patient already ingested from another source
+    FRAME_COUNT_MISMATCH = "frame_count_mismatch"  # frames disagree with the metadata's count
+    ANCILLARY = "ancillary"                      # dataset metadata file: read, not an image (not an error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from cardiolens import config as cfgmod
 from cardiolens import provenance
 from cardiolens.ingest.stage import ingest_source, merge_sources
 from cardiolens.privacy import key_fingerprint
-from cardiolens.tables import read_table, write_table
+from cardiolens.tables import read_provenance, read_table, write_table
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,20 @@ def run_merge(source_dirs: list[str], out_dir: str, config_slice: dict[str, Any]
     """Merge per-source tables into ``out_dir``/{recordings,patients,rejected}.parquet."""
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in TABLES}
     inputs = []
+    hashes: dict[tuple[str, str], str] = {}
     for d in source_dirs:
         for table_name, schema in TABLES.items():
             path = Path(d) / f"{table_name}.parquet"
             parts[table_name].append(read_table(path, schema))
             inputs.append(str(path))
+        prov = read_provenance(Path(d) / "recordings.parquet")
+        root = prov["config"]["slice"]["source"]["path"]
+        for entry in prov["inputs"]:
+            rel = os.path.relpath(entry["path"], root)
+            hashes[(prov["config"]["slice"]["source"]["name"], rel)] = entry["sha256"]
     rec, pat, rej = merge_sources(parts["recordings"], parts["patients"], parts["rejected"])
+    missing = rej["sha256"] == ""
+    rej.loc[missing, "sha256"] = [hashes.get((s, p), "") for s, p in zip(rej.loc[missing, "source"], rej.loc[missing, "path"])]
     prov_inputs = provenance.describe_inputs(inputs)
     out = {}
     for table_name, df in (("recordings", rec), ("patients", pat), ("rejected", rej)):

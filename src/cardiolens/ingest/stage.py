@@ -1,8 +1,11 @@
 """The ingest stage for one input source: files in, canonical recordings and three tables out.
 
-Every file under the source root ends up either in a recording (``n_files`` counts them) or in
-the rejected table with a reason code; the invariant is checked before anything is returned.
-Work is spread over processes (headers per file, then decoding and writing per recording).
+Every file under the source root ends up in exactly one place: in a recording's
+``source_files``, or in the rejected table with a reason code (``ancillary`` for dataset
+metadata that was read but is not an image). The invariant is checked before anything is
+returned. Work is spread over processes: hashing and headers per file, then decoding and
+writing per recording, so one job handles a whole source on all requested cores (a cluster
+sees one job per source, not one per recording).
 """
 
 from __future__ import annotations
@@ -21,22 +24,17 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import privacy
-from cardiolens.hashing import list_files, sha256_of_hashes
-from cardiolens.ingest import canonical
-from cardiolens.ingest.clinical import read_clinical
-from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_image, read_ultrasound
-from cardiolens.ingest.dicom_scan import Header, Rejection, read_header, slice_normal
-from cardiolens.ingest.dicom_series import Candidate, group
+from cardiolens.hashing import list_files, sha256_file, sha256_of_hashes
+from cardiolens.ingest import adapters, canonical
+from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
-from cardiolens.ingest.truth import Truth, TruthMismatch, load_truth
 from cardiolens.labels import STUDY_CLASSES
 from cardiolens.provenance import describe_inputs
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 
 log = logging.getLogger(__name__)
 
-#: A cine-MR stack whose first TriggerTime is below this is taken to start at the R wave (ED).
-ED_TRIGGER_MS = 60.0
+ANCILLARY_MESSAGE = "dataset metadata file: read by the adapter, not an image (not an error)"
 
 
 @dataclass
@@ -46,6 +44,7 @@ class SourceResult:
     rejected: pd.DataFrame
     inputs: list[dict[str, Any]]   # provenance entries of every file read
     n_files: int
+    notes: dict[str, Any]
 
 
 def _map(fn: Callable, items: list, workers: int, label: str) -> list:
@@ -66,111 +65,84 @@ def _map(fn: Callable, items: list, workers: int, label: str) -> list:
     return out
 
 
-def _header_job(args: tuple[str, str]) -> Header | Rejection:
-    path, root = args
-    return read_header(Path(path), Path(root))
-
-
-def _rejections(cand: Candidate, reason: str, message: str) -> list[Rejection]:
-    return [Rejection(h.path, h.sha256, Reason(reason), message) for h in cand.headers]
-
-
-def _build_job(args: tuple[Candidate, bytes, str, str, str | None]) -> dict[str, Any] | list[Rejection]:
-    """Decode one candidate, join its ground truth, write image/mask/truth; return its table row."""
-    cand, key, source, data_dir, truth_dir = args
-    first = cand.headers[0]
-    rid = privacy.recording_id(key, cand.uid)
+def _hash_job(path: str) -> str:
     try:
-        if cand.kind == "us_multiframe":
-            us = read_ultrasound(first.abspath)
-            array = us.frames
-            spacing = (us.spacing_mm[0], us.spacing_mm[1], us.frame_time_ms)
-            origin, direction = None, None
-            frame_time, r_frames, hr = us.frame_time_ms, us.r_wave_frames, us.heart_rate or first.heart_rate
-            spacing_z, n_slices = None, 1
-            ed = r_frames[0] if r_frames else None
-        else:
-            n_s, n_p = len(cand.grid), len(cand.grid[0])
-            if n_p < 2:
-                return _rejections(cand, "unsupported", "single-phase MR series is not a cine")
-            array = np.empty((n_p, n_s, first.rows, first.cols), np.float32)
-            for s, row in enumerate(cand.grid):
-                for p, h in enumerate(row):
-                    array[p, s] = read_mr_image(h.abspath)
-            times = np.array([h.trigger_time for h in cand.grid[0]], dtype=np.float64)
-            frame_time = float(np.median(np.diff(times)))
-            row_dir = np.asarray(first.orientation[:3])
-            col_dir = np.asarray(first.orientation[3:])
-            normal = slice_normal(first.orientation)
-            direction = np.eye(4)
-            direction[:3, 0], direction[:3, 1], direction[:3, 2] = row_dir, col_dir, normal
-            dz = cand.slice_spacing or 1.0
-            spacing = (first.pixel_spacing[1], first.pixel_spacing[0], dz, frame_time)
-            origin = (*cand.grid[0][0].position, 0.0)
-            spacing_z, n_slices = cand.slice_spacing, n_s
-            r_frames = [0] if times[0] < ED_TRIGGER_MS else []
-            ed = 0 if r_frames else None
-            hr = first.heart_rate
-    except DecodeError as exc:
-        return _rejections(cand, exc.reason, str(exc))
+        return sha256_file(path)
+    except OSError:
+        return ""
+
+
+def _write_truth(path: Path, meta: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] | list[Rejection]:
+    """Load one unit with its adapter, write image/mask/truth, and return its table row."""
+    unit, source, key, data_dir = args
     try:
-        truth: Truth | None = load_truth(truth_dir, first.series_uid, array.shape)
-    except TruthMismatch as exc:
-        return _rejections(cand, "truth_mismatch", str(exc))
+        rec: Loaded = adapters.get(source["adapter"]).load(unit, source)
+    except Reject as exc:
+        return [Rejection(f, "", exc.reason, exc.message) for f in unit.files]
+    except Exception as exc:  # a broken file must not stop the source; the message says what happened
+        log.warning("unexpected %s while loading a recording of %d file(s)", type(exc).__name__, len(unit.files))
+        return [Rejection(f, "", Reason.UNREADABLE, f"unexpected {type(exc).__name__} while decoding") for f in unit.files]
+    rid = privacy.recording_id(key, unit.uid)
+    array = np.ascontiguousarray(rec.array)
     data = Path(data_dir)
     image_path = data / "images" / f"{rid}.mha"
-    canonical.write_image(canonical.make_image(array, spacing, origin, direction), image_path)
+    canonical.write_image(canonical.make_image(array, rec.spacing, rec.origin, rec.direction), image_path)
     mask_path = truth_path = None
-    events: dict[str, int | None] = {"es_frame": None, "mvc_frame": None, "avo_frame": None}
-    if truth is not None:
+    if rec.masks is not None:
         mask_path = data / "masks" / f"{rid}.mha"
-        canonical.write_image(canonical.make_image(truth.masks, spacing, origin, direction), mask_path)
-        if truth.evidence is not None:
-            canonical.write_image(canonical.make_image(truth.evidence, spacing, origin, direction),
-                                  data / "masks" / f"{rid}_evidence.mha")
+        canonical.write_image(canonical.make_image(rec.masks, rec.spacing, rec.origin, rec.direction), mask_path)
+    if rec.evidence is not None:
+        canonical.write_image(canonical.make_image(rec.evidence, rec.spacing, rec.origin, rec.direction),
+                              data / "masks" / f"{rid}_evidence.mha")
+    if rec.truth_meta is not None:
         truth_path = data / "truth" / f"{rid}.json"
-        truth_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {**truth.meta, "recording_id": rid, "evidence_path": str(data / "masks" / f"{rid}_evidence.mha")}
-        tmp = truth_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, truth_path)
-        for k in events:
-            if truth.meta.get(k) is not None:
-                events[k] = int(truth.meta[k])
-        if ed is None and truth.meta.get("ed_frame") is not None:
-            ed = int(truth.meta["ed_frame"])
+        _write_truth(truth_path, {**rec.truth_meta, "recording_id": rid,
+                                  "evidence_path": str(data / "masks" / f"{rid}_evidence.mha") if rec.evidence is not None else None})
     t = array.shape[0]
+    known = rec.spacing_known
     return {
         "recording_id": rid,
-        "source": source,
-        "patient_key": privacy.patient_key(key, first.patient_id),
-        "study_key": privacy.study_key(key, first.study_uid),
-        "modality": first.modality,
-        "view": first.view,
+        "source": source["name"],
+        "patient_key": privacy.patient_key(key, unit.patient_id),
+        "study_key": privacy.study_key(key, unit.study_uid),
+        "modality": rec.modality,
+        "view": rec.view,
         "n_frames": int(t),
-        "n_slices": int(n_slices),
+        "n_slices": int(rec.n_slices),
         "rows": int(array.shape[-2]),
         "cols": int(array.shape[-1]),
-        "frame_time_ms": float(frame_time),
-        "spacing_x_mm": float(spacing[0]),
-        "spacing_y_mm": float(spacing[1]),
-        "spacing_z_mm": spacing_z,
-        "heart_rate_bpm": float(hr) if hr else None,
-        "r_peak_frames": [int(f) for f in r_frames],
-        "ed_frame": ed,
-        **events,
+        "frame_time_ms": rec.frame_time_ms,
+        "spacing_x_mm": float(rec.spacing[0]) if known else None,
+        "spacing_y_mm": float(rec.spacing[1]) if known else None,
+        "spacing_z_mm": rec.spacing_z,
+        "heart_rate_bpm": float(rec.heart_rate) if rec.heart_rate else None,
+        "r_peak_frames": [int(f) for f in rec.r_peak_frames],
+        "ed_frame": rec.ed_frame,
+        "es_frame": rec.es_frame,
+        "mvc_frame": rec.mvc_frame,
+        "avo_frame": rec.avo_frame,
+        "source_frames": [int(f) for f in (rec.source_frames if rec.source_frames is not None else range(t))],
+        "quality": rec.quality,
+        "ef_percent": rec.ef_percent,
+        "split": rec.split,
         "image_path": str(image_path),
         "mask_path": str(mask_path) if mask_path else None,
         "truth_path": str(truth_path) if truth_path else None,
         "pixel_type": "uint8" if array.dtype == np.uint8 else "float32",
-        "n_files": len(cand.headers),
-        "source_sha256": sha256_of_hashes(h.sha256 for h in cand.headers),
-        "_truth_files": list(truth.files) if truth else [],
+        "pixel_sha256": canonical.array_sha256(array),
+        "source_files": list(unit.files),
+        "_truth_files": list(rec.truth_files),
     }
 
 
-def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str,
-              max_age: int) -> pd.DataFrame:
+def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str, max_age: int) -> pd.DataFrame:
     rows = []
     counts = recordings.groupby("patient_key").size().to_dict() if len(recordings) else {}
     keys_in_table = set()
@@ -194,99 +166,141 @@ def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: byte
     return df.sort_values("patient_key", kind="stable").reset_index(drop=True)
 
 
+def _check_partition(disc: Discovery, rels: list[str], name: str) -> None:
+    """Every file in exactly one unit, rejection or the ancillary list (an adapter bug otherwise)."""
+    seen: dict[str, int] = {}
+    for f in [f for u in disc.units for f in u.files] + [r.path for r in disc.rejections] + disc.ancillary:
+        seen[f] = seen.get(f, 0) + 1
+    twice = [f for f, n in seen.items() if n > 1]
+    missing = sorted(set(rels) - set(seen))
+    extra = sorted(set(seen) - set(rels))
+    if twice or missing or extra:
+        raise RuntimeError(f"adapter {name}: files assigned twice {twice[:3]}, unassigned {missing[:3]}, unknown {extra[:3]}")
+
+
+def _drop_duplicate_content(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Keep the first recording (by source file path) of each decoded pixel content."""
+    kept, rejected, seen = [], [], {}
+    for r in sorted(rows, key=lambda r: r["source_files"][0]):
+        first = seen.get(r["pixel_sha256"])
+        if first is None:
+            seen[r["pixel_sha256"]] = r["source_files"][0]
+            kept.append(r)
+            continue
+        for path in (r["image_path"], r["mask_path"]):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        rejected += [Rejection(f, "", Reason.DUPLICATE_CONTENT, f"same pixels as {first}") for f in r["source_files"]]
+    return kept, rejected
+
+
 def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike[str], workers: int = 1,
                   max_age: int = 90) -> SourceResult:
     """Ingest one source (``config.sources()`` entry) into ``out_dir/data`` and return its tables.
 
-    Images are written under ``out_dir/data.partial`` and the folder is renamed to ``data`` only
+    Images are written under ``out_dir/data.partial``; the folder is renamed to ``data`` only
     when every recording is done.
     """
-    if source["adapter"] != "dicom":
-        raise ValueError(f"source {source['name']!r}: adapter {source['adapter']!r} is not available")
+    adapter = adapters.get(source["adapter"])
+    name = source["name"]
     root = Path(source["path"])
     files = list_files(root)
-    log.info("ingest %s: %d files under %s", source["name"], len(files), root)
+    rels = [str(f.relative_to(root)) for f in files]
+    log.info("ingest %s (%s): %d files under %s", name, source["adapter"], len(files), root)
     out_dir = Path(out_dir)
     final, partial = out_dir / "data", out_dir / "data.partial"
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    scanned = _map(_header_job, [(str(f), str(root)) for f in files], workers, f"ingest {source['name']}: headers")
-    headers = [h for h in scanned if isinstance(h, Header)]
-    rejected: list[Rejection] = [r for r in scanned if isinstance(r, Rejection)]
-    candidates, bad = group(headers)
-    rejected += bad
-    truth_dir = (source.get("options") or {}).get("truth_dir")
-    jobs = [(c, key, source["name"], str(partial), truth_dir) for c in candidates]
-    built = _map(_build_job, jobs, workers, f"ingest {source['name']}: recordings")
+
+    def mapper(fn: Callable, items: list, label: str) -> list:
+        return _map(fn, items, workers, f"ingest {name}: {label}")
+
+    hashes = dict(zip(rels, mapper(_hash_job, [str(f) for f in files], "sha256")))
+    disc = adapter.discover(source, files, mapper)
+    _check_partition(disc, rels, source["adapter"])
+    built = mapper(_build_job, [(u, source, key, str(partial)) for u in disc.units], "recordings")
+    rejected: list[Rejection] = list(disc.rejections)
     rows = []
     for res in built:
         if isinstance(res, list):
             rejected += res
         else:
             rows.append(res)
+    rows, dupes = _drop_duplicate_content(rows)
+    rejected += dupes
+    rejected += [Rejection(f, "", Reason.ANCILLARY, ANCILLARY_MESSAGE) for f in disc.ancillary]
     truth_files = sorted({f for r in rows for f in r.pop("_truth_files")})
-    # Paths point at the final folder name.
-    for r in rows:
+    for r in rows:  # paths point at the final folder name
         for k in ("image_path", "mask_path", "truth_path"):
             if r[k]:
                 r[k] = str(final / Path(r[k]).relative_to(partial))
+        r["source_sha256"] = sha256_of_hashes(hashes[f] for f in r["source_files"])
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
-    clinical = None
-    clinical_cfg = source.get("clinical")
-    if clinical_cfg:
-        clinical = read_clinical(clinical_cfg["path"], clinical_cfg.get("id_column", "PatientID"), clinical_cfg.get("columns", {}))
-    patients = _patients(clinical, recordings, key, source["name"], max_age)
+    patients = _patients(disc.clinical, recordings, key, name, max_age)
     if len(recordings):
         labels = patients.set_index("patient_key")[list(STUDY_CLASSES)]
-        for name in STUDY_CLASSES:
-            recordings[name] = recordings["patient_key"].map(labels[name]).astype(object)
-            recordings[name] = recordings[name].where(recordings[name].notna(), None)
+        for label in STUDY_CLASSES:
+            values = recordings["patient_key"].map(labels[label]).astype(object)
+            recordings[label] = values.where(values.notna(), None)
     recordings = recordings.sort_values("recording_id", kind="stable").reset_index(drop=True)
     rej = pd.DataFrame(
-        [{"source": source["name"], "path": r.path, "sha256": r.sha256, "reason": r.reason.value, "message": r.message}
+        [{"source": name, "path": r.path, "sha256": hashes.get(r.path, ""), "reason": r.reason.value, "message": r.message}
          for r in rejected], columns=REJECTED.names,
     ).sort_values("path", kind="stable").reset_index(drop=True)
-    accounted = int(recordings["n_files"].sum()) + len(rej)
-    if accounted != len(files):
-        raise RuntimeError(f"ingest {source['name']}: {len(files)} files found but {accounted} accounted for")
-    inputs = _dedupe(
-        [{"path": str(root / h.path), "bytes": os.path.getsize(h.abspath), "sha256": h.sha256} for h in headers]
-        + [{"path": str(root / r.path), "bytes": os.path.getsize(root / r.path), "sha256": r.sha256} for r in rejected]
-    )
-    if clinical_cfg:
-        inputs += describe_inputs([clinical_cfg["path"]])
-    if truth_files:
-        inputs += describe_inputs(truth_files)
+    accounted = sum(len(f) for f in recordings["source_files"]) + len(rej)
+    if accounted != len(files) or len(set(rej["path"])) != len(rej):
+        raise RuntimeError(f"ingest {name}: {len(files)} files found but {accounted} accounted for")
+    inputs = [{"path": str(root / rel), "bytes": os.path.getsize(root / rel), "sha256": hashes[rel]} for rel in rels]
+    inputs += describe_inputs(disc.clinical_files + truth_files)
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
-    log.info("ingest %s: %d recordings (%d files), %d files rejected, %d patients", source["name"], len(recordings),
-             int(recordings["n_files"].sum()), len(rej), len(patients))
-    return SourceResult(recordings, patients, rej, sorted(inputs, key=lambda i: i["path"]), len(files))
+    counts = rej["reason"].value_counts().to_dict()
+    log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s", name, len(recordings),
+             accounted - len(rej), len(rej), counts, len(patients), f", notes {disc.notes}" if disc.notes else "")
+    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(files), disc.notes)
 
 
 def _dedupe(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for e in entries:
         seen.setdefault(e["path"], e)
-    return list(seen.values())
+    return sorted(seen.values(), key=lambda e: e["path"])
 
 
-def merge_sources(recordings: list[pd.DataFrame], patients: list[pd.DataFrame], rejected: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Concatenate per-source tables; a patient seen in several sources becomes one row."""
-    rec = pd.concat(recordings, ignore_index=True) if recordings else pd.DataFrame(columns=RECORDINGS.names)
-    if rec["recording_id"].duplicated().any():
-        dup = rec.loc[rec["recording_id"].duplicated(), "recording_id"].tolist()[:5]
-        raise ValueError(f"the same recording was ingested from two sources: {dup}")
+def merge_sources(recordings: list[pd.DataFrame], patients: list[pd.DataFrame], rejected: list[pd.DataFrame]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Concatenate per-source tables (in configuration order).
+
+    A patient already ingested from an earlier source, or a recording whose decoded pixels an
+    earlier source already holds, is moved to the rejected table (``duplicate_patient``,
+    ``duplicate_content``) with every one of its source files.
+    """
+    seen_patients: set[str] = set()
+    seen_pixels: dict[str, str] = {}
+    keep_rec, keep_pat, extra_rej = [], [], []
+    for rec, pat in zip(recordings, patients):
+        src_patients = set(rec["patient_key"])
+        clash = src_patients & seen_patients
+        moved = rec["patient_key"].isin(clash) | rec["pixel_sha256"].isin(seen_pixels)
+        for _, row in rec[moved].iterrows():
+            dup_pat = row["patient_key"] in clash
+            reason = Reason.DUPLICATE_PATIENT if dup_pat else Reason.DUPLICATE_CONTENT
+            message = ("patient already ingested from an earlier source" if dup_pat
+                       else f"same pixels as a recording of source {seen_pixels[row['pixel_sha256']]}")
+            for f in row["source_files"]:
+                extra_rej.append({"source": row["source"], "path": f, "sha256": "", "reason": reason.value, "message": message})
+        keep = rec[~moved]
+        keep_rec.append(keep)
+        keep_pat.append(pat[~pat["patient_key"].isin(clash)])
+        seen_patients |= set(pat["patient_key"][pat["n_recordings"] > 0])
+        for sha, source in zip(keep["pixel_sha256"], keep["source"]):
+            seen_pixels.setdefault(sha, source)
+    rec = pd.concat(keep_rec, ignore_index=True) if keep_rec else pd.DataFrame(columns=RECORDINGS.names)
     rec = rec.sort_values("recording_id", kind="stable").reset_index(drop=True)
-    pat = pd.concat(patients, ignore_index=True) if patients else pd.DataFrame(columns=PATIENTS.names)
-    if pat["patient_key"].duplicated().any():
-        n = pat.groupby("patient_key")["n_recordings"].transform("sum")
-        pat = pat.assign(n_recordings=n)
-        pat = pat.sort_values(["patient_key", "in_clinical_table"], ascending=[True, False], kind="stable")
-        pat = pat.drop_duplicates("patient_key", keep="first")
+    pat = pd.concat(keep_pat, ignore_index=True) if keep_pat else pd.DataFrame(columns=PATIENTS.names)
     pat = pat.sort_values("patient_key", kind="stable").reset_index(drop=True)
-    rej = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(columns=REJECTED.names)
+    rej = pd.concat([*rejected, pd.DataFrame(extra_rej, columns=REJECTED.names)], ignore_index=True) if rejected else pd.DataFrame(columns=REJECTED.names)
     rej = rej.sort_values(["source", "path"], kind="stable").reset_index(drop=True)
     return rec, pat, rej

@@ -1,0 +1,132 @@
+"""ACDC (Bernard et al., IEEE TMI 2018): ``patientNNN/Info.cfg`` + NIfTI frames and masks.
+
+One recording per patient. With ``patientNNN_4d.nii.gz`` the whole cycle is stored; otherwise
+the ED and ES frames, in cycle order (``source_frames`` gives their 0-based frame numbers).
+Masks: ACDC 1 RV, 2 myocardium, 3 LV -> cardiolens 4, 2, 1; frames without ground truth are
+255. ACDC has no timing, so ``frame_time_ms`` is null (ITK time spacing 1). Both the
+``training/`` and ``testing/`` layouts are found anywhere under the source path; the folder
+name becomes ``split``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens import labels as L
+from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
+from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
+from cardiolens.ingest.clinical import CANONICAL
+from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
+from cardiolens.ingest.reasons import Reason
+from cardiolens.labels import STUDY_CLASSES
+
+PATIENT = re.compile(r"^patient\d{3}$")
+ACDC_LABELS = (0, 1, 2, 3)
+TO_CANONICAL = {0: L.BACKGROUND, 1: L.RV_CAVITY, 2: L.MYOCARDIUM, 3: L.LV_CAVITY}
+ANCILLARY = re.compile(r".*\.(md|txt|pdf)$", re.IGNORECASE)
+
+
+def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
+    root = Path(source["path"])
+    by_patient: dict[Path, list[Path]] = defaultdict(list)
+    rejections: list[Rejection] = []
+    ancillary: list[str] = []
+    for f in files:
+        if PATIENT.match(f.parent.name):
+            by_patient[f.parent].append(f)
+        elif ANCILLARY.match(f.name):
+            ancillary.append(str(f.relative_to(root)))
+        else:
+            rejections.append(Rejection(str(f.relative_to(root)), "", Reason.UNSUPPORTED, "file outside an ACDC patientNNN folder"))
+    units, rows = [], []
+    for folder, members in sorted(by_patient.items()):
+        pid = folder.name
+        own = [m for m in members if m.name == "Info.cfg" or m.name.startswith(pid + "_")]
+        for m in members:
+            if m not in own:
+                rel = str(m.relative_to(root))
+                if ANCILLARY.match(m.name):
+                    ancillary.append(rel)
+                else:
+                    rejections.append(Rejection(rel, "", Reason.UNSUPPORTED, f"unexpected file in {pid}"))
+        rel_files = tuple(sorted(str(m.relative_to(root)) for m in own))
+        try:
+            cfg = read_cfg(folder / "Info.cfg") if (folder / "Info.cfg").exists() else None
+            if cfg is None:
+                raise Reject("malformed_metadata", f"{pid}: Info.cfg is missing")
+            group = cfg.get("Group", "")
+            if group not in STUDY_CLASSES["cardiomyopathy"]:
+                raise Reject("malformed_metadata", f"{pid}: Group {group!r} not in {list(STUDY_CLASSES['cardiomyopathy'])}")
+            need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
+            height, weight = opt_float(cfg, "Height", pid), opt_float(cfg, "Weight", pid)
+        except Reject as exc:
+            rejections += [Rejection(r, "", exc.reason, exc.message) for r in rel_files]
+            continue
+        patient_id = f"acdc:{pid}"
+        split = folder.parent.name if folder.parent.name in ("training", "testing") else None
+        units.append(Unit(uid=patient_id, patient_id=patient_id, study_uid=patient_id, files=rel_files,
+                          payload={"folder": str(folder), "split": split}))
+        rows.append({"source_id": patient_id, "height_cm": height, "weight_kg": weight, "cardiomyopathy": group})
+    clinical = pd.DataFrame(rows, columns=["source_id", *CANONICAL]).set_index("source_id") if rows else None
+    return Discovery(units, rejections, ancillary, clinical)
+
+
+def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+    folder = Path(unit.payload["folder"])
+    pid = folder.name
+    cfg = read_cfg(folder / "Info.cfg")
+    ed, es, n = need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
+    if ed > n or es > n:
+        raise Reject("malformed_metadata", f"{pid}: ED {ed} / ES {es} beyond NbFrame {n}")
+    four_d = folder / f"{pid}_4d.nii.gz"
+    if four_d.exists():
+        array, sp, origin, direction = read_volume(four_d)
+        if array.ndim != 4:
+            raise Reject("inconsistent_series", f"{four_d.name}: expected 4 dimensions, got {array.ndim}")
+        if array.shape[0] != n:
+            raise Reject("frame_count_mismatch", f"{four_d.name}: {array.shape[0]} frames, Info.cfg NbFrame {n}")
+        frames = list(range(n))
+        spacing3 = sp[:3]
+        direction3 = direction[:3, :3]
+        origin3 = origin[:3]
+    else:
+        frames = sorted({ed - 1, es - 1})
+        vols = []
+        for f in frames:
+            path = folder / f"{pid}_frame{f + 1:02d}.nii.gz"
+            if not path.exists():
+                raise Reject("missing_companion", f"{pid}: frame file {path.name} is missing")
+            vols.append(read_volume(path))
+        shapes = {v[0].shape for v in vols}
+        if len(shapes) > 1:
+            raise Reject("inconsistent_series", f"{pid}: ED and ES frames have different shapes {sorted(shapes)}")
+        if len({v[1] for v in vols}) > 1:
+            raise Reject("inconsistent_series", f"{pid}: ED and ES frames have different spacings")
+        array = np.stack([v[0] for v in vols])
+        spacing3, origin3, direction3 = vols[0][1], vols[0][2], vols[0][3]
+    if array.shape[0] == 0 or array.size == 0:
+        raise Reject("no_frames", f"{pid}: no frames")
+    masks = np.full(array.shape, L.UNLABELLED, np.uint8)
+    for f in (ed - 1, es - 1):
+        gt = folder / f"{pid}_frame{f + 1:02d}_gt.nii.gz"
+        if gt.exists():
+            m, *_ = read_volume(gt)
+            if m.shape != array.shape[1:]:
+                raise Reject("inconsistent_series", f"{gt.name}: mask shape {m.shape} differs from image {array.shape[1:]}")
+            masks[frames.index(f)] = remap(check_labels(m, ACDC_LABELS, gt.name), TO_CANONICAL)
+    direction = np.eye(4)
+    direction[:3, :3] = direction3
+    return Loaded(
+        array=array.astype(np.float32), spacing=(*spacing3, 1.0), modality="MR", view="SAX",
+        origin=(*origin3, 0.0), direction=direction, frame_time_ms=None,
+        ed_frame=frames.index(ed - 1), es_frame=frames.index(es - 1), source_frames=frames,
+        masks=masks if (masks != L.UNLABELLED).any() else None, split=unit.payload["split"],
+        n_slices=int(array.shape[1]), spacing_z=float(spacing3[2]),
+    )

@@ -1,0 +1,176 @@
+"""CAMUS (Leclerc et al., IEEE TMI 2019): apical 2- and 4-chamber echo, one recording per view.
+
+Files ``patientNNNN_<view>_<part>`` with part ED, ES, ED_gt, ES_gt, sequence(_gt) or
+half_sequence(_gt), as MetaImage (.mhd + .raw) or NIfTI (.nii.gz); ``Info_<view>.cfg`` gives
+ED, ES (1-based), NbFrame, Sex, Age, ImageQuality, EF or LVef, FrameRate. With a sequence the
+whole sequence is stored; otherwise the ED and ES frames in cycle order. Masks: CAMUS 1 LV,
+2 myocardium, 3 left atrium -> cardiolens 1, 2, 5; frames without ground truth are 255.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens import labels as L
+from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
+from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
+from cardiolens.ingest.clinical import CANONICAL
+from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
+from cardiolens.ingest.reasons import Reason
+
+PATIENT = re.compile(r"^patient\d{4}$")
+VIEWS = {"2CH": "A2C", "4CH": "A4C"}
+PARTS = ("ED", "ES", "ED_gt", "ES_gt", "sequence", "sequence_gt", "half_sequence", "half_sequence_gt")
+CAMUS_LABELS = (0, 1, 2, 3)
+TO_CANONICAL = {0: L.BACKGROUND, 1: L.LV_CAVITY, 2: L.MYOCARDIUM, 3: L.LEFT_ATRIUM}
+QUALITIES = ("Good", "Medium", "Poor")
+ANCILLARY = re.compile(r".*\.(md|txt|pdf)$", re.IGNORECASE)
+
+
+def _part_of(name: str, pid: str, view: str) -> str | None:
+    prefix = f"{pid}_{view}_"
+    if not name.startswith(prefix):
+        return None
+    stem = name[len(prefix):]
+    for ext in (".mhd", ".raw", ".nii.gz", ".nii"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+            return stem if stem in PARTS else None
+    return None
+
+
+def _image(folder: Path, pid: str, view: str, part: str) -> Path | None:
+    for ext in (".mhd", ".nii.gz", ".nii"):
+        p = folder / f"{pid}_{view}_{part}{ext}"
+        if p.exists():
+            return p
+    return None
+
+
+def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
+    root = Path(source["path"])
+    by_patient: dict[Path, list[Path]] = defaultdict(list)
+    rejections: list[Rejection] = []
+    ancillary: list[str] = []
+    for f in files:
+        if PATIENT.match(f.parent.name):
+            by_patient[f.parent].append(f)
+        elif ANCILLARY.match(f.name):
+            ancillary.append(str(f.relative_to(root)))
+        else:
+            rejections.append(Rejection(str(f.relative_to(root)), "", Reason.UNSUPPORTED, "file outside a CAMUS patientNNNN folder"))
+    units, rows = [], {}
+    for folder, members in sorted(by_patient.items()):
+        pid = folder.name
+        assigned: set[Path] = set()
+        for view in VIEWS:
+            own = [m for m in members if m.name == f"Info_{view}.cfg" or _part_of(m.name, pid, view)]
+            if not own:
+                continue
+            assigned.update(own)
+            rel_files = tuple(sorted(str(m.relative_to(root)) for m in own))
+            try:
+                cfg_path = folder / f"Info_{view}.cfg"
+                if not cfg_path.exists():
+                    raise Reject("malformed_metadata", f"{pid} {view}: Info_{view}.cfg is missing")
+                cfg = read_cfg(cfg_path)
+                for key in ("ED", "ES"):
+                    need_int(cfg, key, f"{pid} {view}")
+                if cfg.get("ImageQuality") and cfg["ImageQuality"] not in QUALITIES:
+                    raise Reject("malformed_metadata", f"{pid} {view}: ImageQuality {cfg['ImageQuality']!r} not in {list(QUALITIES)}")
+                sex = cfg.get("Sex") or None
+                if sex not in (None, "F", "M"):
+                    raise Reject("malformed_metadata", f"{pid} {view}: Sex {sex!r} is not F or M")
+                age = opt_float(cfg, "Age", f"{pid} {view}")
+            except Reject as exc:
+                rejections += [Rejection(r, "", exc.reason, exc.message) for r in rel_files]
+                continue
+            patient_id = f"camus:{pid}"
+            units.append(Unit(uid=f"{patient_id}:{view}", patient_id=patient_id, study_uid=patient_id, files=rel_files,
+                              payload={"folder": str(folder), "view": view}))
+            rows.setdefault(patient_id, {"source_id": patient_id, "sex": sex, "age": age})
+        for m in members:
+            if m not in assigned:
+                rel = str(m.relative_to(root))
+                if ANCILLARY.match(m.name):
+                    ancillary.append(rel)
+                else:
+                    rejections.append(Rejection(rel, "", Reason.UNSUPPORTED, f"unexpected file in {pid}"))
+    clinical = pd.DataFrame(list(rows.values()), columns=["source_id", *CANONICAL]).set_index("source_id") if rows else None
+    return Discovery(units, rejections, ancillary, clinical)
+
+
+def _frame2d(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A CAMUS single frame (stored as 1 x H x W) -> (H, W) and its (x, y) spacing."""
+    arr, sp, _, _ = read_volume(path)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise Reject("inconsistent_series", f"{path.name}: expected one frame, got shape {arr.shape}")
+    return arr, sp[:2]
+
+
+def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+    folder, view = Path(unit.payload["folder"]), unit.payload["view"]
+    pid = folder.name
+    name = f"{pid} {view}"
+    cfg = read_cfg(folder / f"Info_{view}.cfg")
+    ed, es = need_int(cfg, "ED", name), need_int(cfg, "ES", name)
+    seq_part = next((p for p in ("sequence", "half_sequence") if _image(folder, pid, view, p)), None)
+    if seq_part:
+        seq, sp, _, _ = read_volume(_image(folder, pid, view, seq_part))
+        if seq.ndim != 3:
+            raise Reject("inconsistent_series", f"{name}: sequence has shape {seq.shape}")
+        n = seq.shape[0]
+        if "NbFrame" in cfg and need_int(cfg, "NbFrame", name) != n:
+            raise Reject("frame_count_mismatch", f"{name}: sequence has {n} frames, NbFrame is {cfg['NbFrame']}")
+        if ed > n or es > n:
+            raise Reject("malformed_metadata", f"{name}: ED {ed} / ES {es} beyond the {n} frames")
+        array, spacing, frames = seq, sp[:2], list(range(n))
+    else:
+        frames = sorted({ed - 1, es - 1})
+        by_frame = {ed - 1: "ED", es - 1: "ES"}
+        imgs = []
+        for f in frames:
+            path = _image(folder, pid, view, by_frame[f])
+            if path is None:
+                raise Reject("missing_companion", f"{name}: {by_frame[f]} image is missing")
+            imgs.append(_frame2d(path))
+        if len({i[0].shape for i in imgs}) > 1:
+            raise Reject("inconsistent_series", f"{name}: ED and ES images differ in shape {[i[0].shape for i in imgs]}")
+        array, spacing = np.stack([i[0] for i in imgs]), imgs[0][1]
+    if array.shape[0] == 0:
+        raise Reject("no_frames", f"{name}: no frames")
+    masks = np.full(array.shape, L.UNLABELLED, np.uint8)
+    seq_gt = _image(folder, pid, view, f"{seq_part}_gt") if seq_part else None
+    if seq_gt is not None:
+        m, *_ = read_volume(seq_gt)
+        if m.shape != array.shape:
+            raise Reject("inconsistent_series", f"{name}: sequence mask shape {m.shape} differs from {array.shape}")
+        masks = remap(check_labels(m, CAMUS_LABELS, seq_gt.name), TO_CANONICAL)
+    else:
+        for f, part in ((ed - 1, "ED_gt"), (es - 1, "ES_gt")):
+            path = _image(folder, pid, view, part)
+            if path is not None:
+                m, _ = _frame2d(path)
+                if m.shape != array.shape[1:]:
+                    raise Reject("inconsistent_series", f"{path.name}: mask shape {m.shape} differs from {array.shape[1:]}")
+                masks[frames.index(f)] = remap(check_labels(m, CAMUS_LABELS, path.name), TO_CANONICAL)
+    rate = opt_float(cfg, "FrameRate", name)
+    frame_time = 1000.0 / rate if rate and rate > 0 else None
+    ef = opt_float(cfg, "LVef", name)
+    ef = ef if ef is not None else opt_float(cfg, "EF", name)
+    return Loaded(
+        array=array.astype(np.uint8) if array.dtype == np.uint8 else array.astype(np.float32),
+        spacing=(*spacing, frame_time or 1.0), modality="US", view=VIEWS[view], frame_time_ms=frame_time,
+        ed_frame=frames.index(ed - 1), es_frame=frames.index(es - 1), source_frames=frames,
+        masks=masks if (masks != L.UNLABELLED).any() else None,
+        quality=cfg.get("ImageQuality") or None, ef_percent=ef,
+    )

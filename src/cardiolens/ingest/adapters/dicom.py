@@ -1,0 +1,116 @@
+"""DICOM trees: multi-frame ultrasound and single-frame cine-MR series (see dicom_series).
+
+Options: ``truth_dir`` (cardiolens ground-truth sidecars), ``contours_dir`` and
+``contours_link`` (Sunnybrook manual contours, see :mod:`cardiolens.ingest.adapters.sunnybrook`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cardiolens.ingest.clinical import read_clinical
+from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_image, read_ultrasound
+from cardiolens.ingest.dicom_scan import Header, read_header, slice_normal
+from cardiolens.ingest.dicom_series import Candidate, group
+from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
+from cardiolens.ingest.truth import TruthMismatch, load_truth
+
+#: A cine-MR stack whose first TriggerTime is below this is taken to start at the R wave (ED).
+ED_TRIGGER_MS = 60.0
+
+
+def _header_job(args: tuple[str, str]) -> Header | Rejection:
+    path, root = args
+    return read_header(Path(path), Path(root))
+
+
+def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
+    root = Path(source["path"])
+    scanned = mapper(_header_job, [(str(f), str(root)) for f in files], "headers")
+    headers = [h for h in scanned if isinstance(h, Header)]
+    rejections = [r for r in scanned if isinstance(r, Rejection)]
+    candidates, bad = group(headers)
+    units = [
+        Unit(uid=c.uid, patient_id=c.headers[0].patient_id, study_uid=c.headers[0].study_uid,
+             files=tuple(h.path for h in c.headers), payload=c)
+        for c in candidates
+    ]
+    clinical, clinical_files = None, []
+    cfg = source.get("clinical")
+    if cfg:
+        clinical = read_clinical(cfg["path"], cfg.get("id_column", "PatientID"), cfg.get("columns", {}))
+        clinical_files = [cfg["path"]]
+    return Discovery(units, rejections + bad, [], clinical, clinical_files)
+
+
+def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+    cand: Candidate = unit.payload
+    first = cand.headers[0]
+    options = source.get("options") or {}
+    try:
+        if cand.kind == "us_multiframe":
+            us = read_ultrasound(first.abspath)
+            if us.frames.shape[0] == 0:
+                raise Reject("no_frames", "multi-frame file holds zero frames")
+            rec = Loaded(
+                array=us.frames, spacing=(us.spacing_mm[0], us.spacing_mm[1], us.frame_time_ms), modality="US",
+                view=first.view, frame_time_ms=us.frame_time_ms, r_peak_frames=us.r_wave_frames,
+                ed_frame=us.r_wave_frames[0] if us.r_wave_frames else None,
+                heart_rate=us.heart_rate or first.heart_rate,
+            )
+        else:
+            rec = _load_mr(cand)
+    except DecodeError as exc:
+        raise Reject(exc.reason, str(exc)) from None
+    if min(rec.spacing[:2]) <= 0:
+        raise Reject("no_spatial_calibration", f"non-positive pixel spacing {rec.spacing[:2]}")
+    try:
+        truth = load_truth(options.get("truth_dir"), first.series_uid, rec.array.shape)
+    except TruthMismatch as exc:
+        raise Reject("truth_mismatch", str(exc)) from None
+    if truth is not None:
+        rec.masks, rec.evidence, rec.truth_meta, rec.truth_files = truth.masks, truth.evidence, truth.meta, list(truth.files)
+        rec.es_frame = truth.meta.get("es_frame")
+        rec.mvc_frame = truth.meta.get("mvc_frame")
+        rec.avo_frame = truth.meta.get("avo_frame")
+        if rec.ed_frame is None and truth.meta.get("ed_frame") is not None:
+            rec.ed_frame = int(truth.meta["ed_frame"])
+    elif options.get("contours_dir") and cand.kind == "mr_stack":
+        from cardiolens.ingest.adapters.sunnybrook import contour_masks
+
+        masks, used = contour_masks(cand, Path(source["path"]), options)
+        if masks is not None:
+            rec.masks = masks
+            rec.truth_files = used
+    return rec
+
+
+def _load_mr(cand: Candidate) -> Loaded:
+    first = cand.headers[0]
+    n_s, n_p = len(cand.grid), len(cand.grid[0])
+    if n_p < 2:
+        raise Reject("unsupported", "single-phase MR series is not a cine")
+    array = np.empty((n_p, n_s, first.rows, first.cols), np.float32)
+    for s, row in enumerate(cand.grid):
+        for p, h in enumerate(row):
+            array[p, s] = read_mr_image(h.abspath)
+    times = np.array([h.trigger_time for h in cand.grid[0]], dtype=np.float64)
+    frame_time = float(np.median(np.diff(times)))
+    if frame_time <= 0:
+        raise Reject("inconsistent_series", "TriggerTime does not increase between phases")
+    direction = np.eye(4)
+    direction[:3, 0] = np.asarray(first.orientation[:3])
+    direction[:3, 1] = np.asarray(first.orientation[3:])
+    direction[:3, 2] = slice_normal(first.orientation)
+    r_frames = [0] if times[0] < ED_TRIGGER_MS else []
+    return Loaded(
+        array=array,
+        spacing=(first.pixel_spacing[1], first.pixel_spacing[0], cand.slice_spacing or 1.0, frame_time),
+        modality="MR", view=first.view, origin=(*cand.grid[0][0].position, 0.0), direction=direction,
+        frame_time_ms=frame_time, r_peak_frames=r_frames, ed_frame=0 if r_frames else None,
+        heart_rate=first.heart_rate, n_slices=n_s, spacing_z=cand.slice_spacing,
+    )

@@ -1,0 +1,119 @@
+"""EchoNet-Dynamic (Ouyang et al., Nature 2020): ``FileList.csv`` + ``Videos/*.avi``.
+
+One recording (and one patient: the dataset has one video per patient) per video. FileList
+gives EF, FPS, NumberOfFrames, FrameHeight/Width and Split; the decoded frame count must equal
+NumberOfFrames. ``VolumeTracings.csv`` (when present) gives, per video, two traced frames: the
+one with the larger LV area is ED, the other ES; its LV tracing becomes the mask of that frame
+(1 LV cavity, 255 elsewhere: only the LV was traced). EchoNet has no pixel spacing: unless
+``options.pixel_spacing_mm`` is set, spacing columns are null and the image is in pixel units.
+FileList rows without a video are counted (``notes``), not rejected: they are not files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens import labels as L
+from cardiolens.ingest.adapters.avi import read_avi
+from cardiolens.ingest.adapters.sunnybrook import rasterise
+from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
+from cardiolens.ingest.reasons import Reason
+
+REQUIRED = ("FileName", "EF", "FPS", "NumberOfFrames", "FrameHeight", "FrameWidth", "Split")
+METADATA = ("FileList.csv", "VolumeTracings.csv")
+
+
+def _stem(name: str) -> str:
+    return name[:-4] if name.lower().endswith(".avi") else name
+
+
+def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
+    root = Path(source["path"])
+    filelist = root / "FileList.csv"
+    rejections: list[Rejection] = []
+    ancillary = [str(f.relative_to(root)) for f in files if f.parent == root and f.name in METADATA]
+    rows: dict[str, dict[str, Any]] = {}
+    problem = None
+    if not filelist.exists():
+        problem = "FileList.csv is missing"
+    else:
+        table = pd.read_csv(filelist, dtype=str, keep_default_na=False)
+        missing = [c for c in REQUIRED if c not in table.columns]
+        if missing:
+            problem = f"FileList.csv lacks columns {missing}"
+        else:
+            for rec in table.to_dict("records"):
+                rows[_stem(rec["FileName"].strip())] = rec
+    tracings = None
+    if (root / "VolumeTracings.csv").exists():
+        tracings = pd.read_csv(root / "VolumeTracings.csv")
+        tracings["stem"] = tracings["FileName"].astype(str).map(_stem)
+    units = []
+    for f in files:
+        rel = str(f.relative_to(root))
+        if rel in ancillary:
+            continue
+        if f.suffix.lower() != ".avi":
+            rejections.append(Rejection(rel, "", Reason.UNSUPPORTED, "not an .avi video or EchoNet metadata file"))
+            continue
+        stem = _stem(f.name)
+        if problem or stem not in rows:
+            rejections.append(Rejection(rel, "", Reason.BAD_METADATA, problem or "video has no FileList.csv row"))
+            continue
+        uid = f"echonet:{stem}"
+        trace = tracings[tracings["stem"] == stem].drop(columns="stem").to_dict("list") if tracings is not None else None
+        units.append(Unit(uid=uid, patient_id=uid, study_uid=uid, files=(rel,), payload={"row": rows[stem], "trace": trace}))
+    present = {_stem(Path(u.files[0]).name) for u in units}
+    notes = {"filelist_rows": len(rows), "filelist_rows_without_video": len(set(rows) - present)}
+    return Discovery(units, rejections, ancillary, None, [str(filelist)] if filelist.exists() else [], notes)
+
+
+def _number(row: dict[str, Any], key: str, positive: bool = True) -> float:
+    try:
+        value = float(row[key])
+    except (TypeError, ValueError):
+        raise Reject("malformed_metadata", f"FileList {key} = {row.get(key)!r} is not a number") from None
+    if positive and not value > 0:
+        raise Reject("malformed_metadata", f"FileList {key} = {value} is not positive")
+    return value
+
+
+def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+    row = unit.payload["row"]
+    fps, n = _number(row, "FPS"), int(_number(row, "NumberOfFrames"))
+    h, w = int(_number(row, "FrameHeight")), int(_number(row, "FrameWidth"))
+    ef = _number(row, "EF", positive=False)
+    video = read_avi(Path(source["path"]) / unit.files[0])
+    frames = video.frames
+    if frames.shape[0] != n:
+        raise Reject("frame_count_mismatch", f"video has {frames.shape[0]} frames, FileList NumberOfFrames is {n}")
+    if frames.shape[1:] != (h, w):
+        raise Reject("inconsistent_series", f"frames are {frames.shape[1:]}, FileList says {(h, w)}")
+    sp = (source.get("options") or {}).get("pixel_spacing_mm")
+    ft = 1000.0 / fps
+    ed = es = None
+    masks = None
+    trace = unit.payload["trace"]
+    if trace and len(trace.get("Frame", [])):
+        t = pd.DataFrame(trace)
+        areas = {}
+        masks = np.full(frames.shape, L.UNLABELLED, np.uint8)
+        for frame, g in t.groupby("Frame"):
+            g = g.iloc[1:]  # the first line of each frame is the long axis
+            poly = np.concatenate([g[["X1", "Y1"]].to_numpy(float), g[["X2", "Y2"]].to_numpy(float)[::-1]])
+            inside = rasterise(poly, h, w)
+            if 0 <= int(frame) < n:
+                masks[int(frame)][inside] = L.LV_CAVITY
+                areas[int(frame)] = int(inside.sum())
+        if len(areas) == 2:
+            ed, es = sorted(areas, key=lambda f: -areas[f])
+    return Loaded(
+        array=frames, spacing=(float(sp) if sp else 1.0, float(sp) if sp else 1.0, ft), modality="US", view="A4C",
+        spacing_known=bool(sp), frame_time_ms=ft, ed_frame=ed, es_frame=es, masks=masks,
+        ef_percent=ef, split=str(row["Split"]).strip().upper() or None,
+    )
