@@ -122,6 +122,14 @@ def test_invalid_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
 
 
+def test_missing_input_folder_stops_before_any_job(tmp_path):
+    (tmp_path / "bad.yaml").write_text("inputs: [{name: site_a, adapter: dicom, path: /no/such/export}]\n")
+    proc = snakemake(tmp_path, "--configfile", "bad.yaml", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "inputs[0].path" in out and "/no/such/export" in out and "does not exist" in out
+    assert not (tmp_path / "results").exists()
+
+
 def test_lint_is_clean_and_rules_are_snakefmt_formatted(run_dir):
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "--lint")
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr

@@ -1,0 +1,147 @@
+"""The adapters on the real public datasets in ../shared/data (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import itk
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardiolens import labels as L
+from cardiolens.hashing import list_files
+from cardiolens.ingest.stage import ingest_source
+from conftest import REPO, SHARED_DATA, TEST_KEY
+
+pytestmark = [
+    pytest.mark.realdata,
+    pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"real data folder {SHARED_DATA} is absent"),
+]
+
+
+def _source(name: str, adapter: str, path: Path, **options) -> dict:
+    return {"name": name, "adapter": adapter, "path": str(path), "clinical": None, "options": options}
+
+
+def _accounted(res, root: Path) -> None:
+    assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == len(list_files(root))
+
+
+@pytest.fixture(scope="module")
+def acdc(tmp_path_factory):
+    root = SHARED_DATA / "acdc" / "training"
+    return root, ingest_source(_source("acdc", "acdc", root), TEST_KEY, tmp_path_factory.mktemp("acdc"), workers=2)
+
+
+def test_acdc_all_patients_accounted_with_ed_es_from_info_cfg(acdc):
+    root, res = acdc
+    _accounted(res, root)
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert len(folders) == 100 and len(res.patients) == 100
+    # patient076 is a pixel-for-pixel copy of patient074 (its Info.cfg differs only in number
+    # formatting): it is quarantined as duplicate content, every other patient is ingested.
+    dup = res.rejected[res.rejected["reason"] == "duplicate_content"]
+    assert sorted({p.split("/")[0] for p in dup["path"]}) == ["patient076"]
+    assert set(dup["message"]) == {"same pixels as patient074/Info.cfg"}
+    assert len(res.recordings) == 99
+    groups = res.patients["cardiomyopathy"].value_counts().to_dict()
+    assert groups == {"NOR": 20, "MINF": 20, "DCM": 20, "HCM": 20, "RV": 20}
+    assert res.recordings["cardiomyopathy"].value_counts().to_dict() == {"NOR": 19, "MINF": 20, "DCM": 20, "HCM": 20, "RV": 20}
+    for folder in folders:
+        if folder == "patient076":
+            continue
+        cfg = dict(line.split(": ") for line in (root / folder / "Info.cfg").read_text().splitlines() if line.strip())
+        key_rows = res.recordings[res.recordings["source_files"].map(lambda fs, f=folder: fs[0].startswith(f + "/"))]
+        assert len(key_rows) == 1, folder
+        row = key_rows.iloc[0]
+        frames = list(row["source_frames"])
+        assert frames[row["ed_frame"]] == int(cfg["ED"]) - 1 and frames[row["es_frame"]] == int(cfg["ES"]) - 1, folder
+    assert set(res.rejected["reason"]) == {"ancillary", "duplicate_content"}
+
+
+def test_acdc_geometry_and_masks(acdc):
+    root, res = acdc
+    row = res.recordings.iloc[0]
+    image = itk.imread(row["image_path"])
+    mask = itk.array_from_image(itk.imread(row["mask_path"]))
+    assert image.GetImageDimension() == 4
+    assert set(np.unique(mask)) <= {L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.RV_CAVITY}
+    assert (mask[row["ed_frame"]] == L.LV_CAVITY).sum() > (mask[row["es_frame"]] == L.LV_CAVITY).sum()
+    p090 = res.recordings[res.recordings["source_files"].map(lambda fs: fs[0].startswith("patient090/"))].iloc[0]
+    assert p090["n_frames"] == 12 and p090["ed_frame"] == 3 and p090["es_frame"] == 10  # the 4D cine, ED = frame 4
+
+
+def test_camus_three_patients_two_views(tmp_path):
+    root = SHARED_DATA / "camus"
+    res = ingest_source(_source("camus", "camus", root), TEST_KEY, tmp_path)
+    _accounted(res, root)
+    assert len(res.recordings) == 6 and res.recordings["patient_key"].nunique() == 3
+    assert sorted(res.recordings["view"].value_counts().to_dict().items()) == [("A2C", 3), ("A4C", 3)]
+    for _, row in res.recordings.iterrows():
+        view = "2CH" if row["view"] == "A2C" else "4CH"
+        pid = row["source_files"][0].split("/")[0]
+        header = (root / pid / f"{pid}_{view}_ED.mhd").read_text()
+        spacing = [float(v) for v in next(line for line in header.splitlines() if line.startswith("ElementSpacing")).split("=")[1].split()]
+        assert (row["spacing_x_mm"], row["spacing_y_mm"]) == pytest.approx(spacing[:2])
+        cfg = dict(line.split(": ") for line in (root / pid / f"Info_{view}.cfg").read_text().splitlines() if line.strip())
+        assert row["quality"] == cfg["ImageQuality"] and row["ef_percent"] == pytest.approx(float(cfg["LVef"]))
+        mask = itk.array_from_image(itk.imread(row["mask_path"]))
+        assert set(np.unique(mask)) == {L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.LEFT_ATRIUM}
+
+
+def test_sunnybrook_series_with_contours(tmp_path):
+    base = SHARED_DATA / "sunnybrook"
+    res = ingest_source(_source("sunnybrook", "dicom", base / "dicoms", contours_dir=str(base / "contourfiles"),
+                                contours_link=str(base / "link.csv")), TEST_KEY, tmp_path)
+    _accounted(res, base / "dicoms")
+    assert len(res.recordings) == 1 and len(res.rejected) == 0
+    row = res.recordings.iloc[0]
+    assert (row["n_slices"], row["n_frames"], row["rows"], row["cols"]) == (12, 20, 256, 256)
+    assert row["spacing_x_mm"] == pytest.approx(1.367, abs=1e-3) and row["spacing_y_mm"] == pytest.approx(1.367, abs=1e-3)
+    mask = itk.array_from_image(itk.imread(row["mask_path"]))
+    n_contours = len(list((base / "contourfiles" / "SC-HF-I-1" / "i-contours").iterdir()))
+    annotated = [(p, s) for p in range(20) for s in range(12) if (mask[p, s] == L.LV_CAVITY).any()]
+    assert len(annotated) == n_contours
+    # An LV cavity of a heart-failure patient: tens of cm^2 in an annotated slice, not a speck.
+    p, s = annotated[0]
+    area_cm2 = (mask[p, s] == L.LV_CAVITY).sum() * row["spacing_x_mm"] * row["spacing_y_mm"] / 100
+    assert 5 < area_cm2 < 100
+
+
+def test_echonet_frame_counts_equal_filelist(tmp_path):
+    root = SHARED_DATA / "echonet"
+    res = ingest_source(_source("echonet", "echonet", root), TEST_KEY, tmp_path)
+    _accounted(res, root)
+    filelist = pd.read_csv(root / "FileList.csv").set_index("FileName")
+    videos = sorted(p.name for p in (root / "Videos").iterdir())
+    assert len(res.recordings) == len(videos) == 2
+    for _, row in res.recordings.iterrows():
+        listed = filelist.loc[Path(row["source_files"][0]).name]
+        assert row["n_frames"] == listed["NumberOfFrames"]
+        assert row["frame_time_ms"] == pytest.approx(1000 / listed["FPS"]) and row["split"] == listed["Split"]
+        assert (row["rows"], row["cols"]) == (listed["FrameHeight"], listed["FrameWidth"])
+    assert res.notes["filelist_rows_without_video"] == len(filelist) - 2
+
+
+def test_acdc_config_file_runs_as_a_user_would(tmp_path):
+    """config/acdc.yaml as documented: an exported key, snakemake with --configfile."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "config").mkdir()
+    (work / "config" / "acdc.yaml").write_text((REPO / "config" / "acdc.yaml").read_text())
+    (work.parent / "shared").symlink_to(SHARED_DATA.parent)  # ../shared/data as seen from the work dir
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "test-secret"}
+    target = "results/ingest/acdc/recordings.parquet"
+    cmd = [str(Path(sys.executable).with_name("snakemake")), target, "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
+           "--configfile", "config/acdc.yaml"]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rec = pd.read_parquet(work / target)
+    assert len(rec) == 99 and set(rec["source"]) == {"acdc"}
+    env.pop("CARDIOLENS_PSEUDONYM_KEY")
+    proc = subprocess.run([*cmd, "--forcerun", "ingest_source"], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0 and "CARDIOLENS_PSEUDONYM_KEY" in proc.stdout + proc.stderr
