@@ -11,7 +11,6 @@ name becomes ``split``.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,42 +19,28 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import labels as L
+from cardiolens.ingest.adapters.folders import by_patient_folder, leftovers
 from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
 from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
 from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
-from cardiolens.ingest.reasons import Reason
 from cardiolens.labels import STUDY_CLASSES
 
 PATIENT = re.compile(r"^patient\d{3}$")
 ACDC_LABELS = (0, 1, 2, 3)
 TO_CANONICAL = {0: L.BACKGROUND, 1: L.RV_CAVITY, 2: L.MYOCARDIUM, 3: L.LV_CAVITY}
-ANCILLARY = re.compile(r".*\.(md|txt|pdf)$", re.IGNORECASE)
 
 
 def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
     root = Path(source["path"])
-    by_patient: dict[Path, list[Path]] = defaultdict(list)
-    rejections: list[Rejection] = []
-    ancillary: list[str] = []
-    for f in files:
-        if PATIENT.match(f.parent.name):
-            by_patient[f.parent].append(f)
-        elif ANCILLARY.match(f.name):
-            ancillary.append(str(f.relative_to(root)))
-        else:
-            rejections.append(Rejection(str(f.relative_to(root)), "", Reason.UNSUPPORTED, "file outside an ACDC patientNNN folder"))
+    by_patient, rejections, ancillary = by_patient_folder(files, root, PATIENT, "ACDC")
     units, rows = [], []
     for folder, members in sorted(by_patient.items()):
         pid = folder.name
         own = [m for m in members if m.name == "Info.cfg" or m.name.startswith(pid + "_")]
-        for m in members:
-            if m not in own:
-                rel = str(m.relative_to(root))
-                if ANCILLARY.match(m.name):
-                    ancillary.append(rel)
-                else:
-                    rejections.append(Rejection(rel, "", Reason.UNSUPPORTED, f"unexpected file in {pid}"))
+        bad, extra = leftovers(members, set(own), root, pid)
+        rejections += bad
+        ancillary += extra
         rel_files = tuple(sorted(str(m.relative_to(root)) for m in own))
         try:
             cfg = read_cfg(folder / "Info.cfg") if (folder / "Info.cfg").exists() else None

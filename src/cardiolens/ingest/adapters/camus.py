@@ -10,7 +10,6 @@ whole sequence is stored; otherwise the ED and ES frames in cycle order. Masks: 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import labels as L
+from cardiolens.ingest.adapters.folders import by_patient_folder, leftovers
 from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
 from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
 from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
-from cardiolens.ingest.reasons import Reason
 
 PATIENT = re.compile(r"^patient\d{4}$")
 VIEWS = {"2CH": "A2C", "4CH": "A4C"}
@@ -31,7 +30,6 @@ PARTS = ("ED", "ES", "ED_gt", "ES_gt", "sequence", "sequence_gt", "half_sequence
 CAMUS_LABELS = (0, 1, 2, 3)
 TO_CANONICAL = {0: L.BACKGROUND, 1: L.LV_CAVITY, 2: L.MYOCARDIUM, 3: L.LEFT_ATRIUM}
 QUALITIES = ("Good", "Medium", "Poor")
-ANCILLARY = re.compile(r".*\.(md|txt|pdf)$", re.IGNORECASE)
 
 
 def _part_of(name: str, pid: str, view: str) -> str | None:
@@ -56,16 +54,7 @@ def _image(folder: Path, pid: str, view: str, part: str) -> Path | None:
 
 def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
     root = Path(source["path"])
-    by_patient: dict[Path, list[Path]] = defaultdict(list)
-    rejections: list[Rejection] = []
-    ancillary: list[str] = []
-    for f in files:
-        if PATIENT.match(f.parent.name):
-            by_patient[f.parent].append(f)
-        elif ANCILLARY.match(f.name):
-            ancillary.append(str(f.relative_to(root)))
-        else:
-            rejections.append(Rejection(str(f.relative_to(root)), "", Reason.UNSUPPORTED, "file outside a CAMUS patientNNNN folder"))
+    by_patient, rejections, ancillary = by_patient_folder(files, root, PATIENT, "CAMUS")
     units, rows = [], {}
     for folder, members in sorted(by_patient.items()):
         pid = folder.name
@@ -96,13 +85,9 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
             units.append(Unit(uid=f"{patient_id}:{view}", patient_id=patient_id, study_uid=patient_id, files=rel_files,
                               payload={"folder": str(folder), "view": view}))
             rows.setdefault(patient_id, {"source_id": patient_id, "sex": sex, "age": age})
-        for m in members:
-            if m not in assigned:
-                rel = str(m.relative_to(root))
-                if ANCILLARY.match(m.name):
-                    ancillary.append(rel)
-                else:
-                    rejections.append(Rejection(rel, "", Reason.UNSUPPORTED, f"unexpected file in {pid}"))
+        bad, extra = leftovers(members, assigned, root, pid)
+        rejections += bad
+        ancillary += extra
     clinical = pd.DataFrame(list(rows.values()), columns=["source_id", *CANONICAL]).set_index("source_id") if rows else None
     return Discovery(units, rejections, ancillary, clinical)
 
