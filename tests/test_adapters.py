@@ -190,3 +190,38 @@ def test_same_patient_in_two_sources_is_quarantined_in_the_later_one(tmp_path):
     moved = rej[rej["reason"] == "duplicate_patient"]
     assert set(moved["source"]) == {"second"} and all(p.startswith("patient001/") for p in moved["path"])
     assert len(pat) == 2 and pat["patient_key"].is_unique
+
+
+def test_acdc_training_and_testing_layouts_and_4d_cine(tmp_path):
+    make_acdc_patient(tmp_path / "data" / "training", "patient001", ed=1, es=6, n=10)
+    folder = make_acdc_patient(tmp_path / "data" / "testing", "patient101", group="HCM", ed=3, es=8, n=10)
+    rng = np.random.default_rng(0)
+    cine = np.stack([rng.normal(100, 5, (4, 40, 36)) for _ in range(10)]).astype(np.float32)
+    write_image(folder / "patient101_4d.nii.gz", cine, (1.5, 1.5, 10.0, 1.0))
+    res = _ingest("acdc", tmp_path / "data", tmp_path / "out")
+    by_split = res.recordings.set_index("split")
+    assert set(by_split.index) == {"training", "testing"}
+    test_row = by_split.loc["testing"]
+    assert (test_row["n_frames"], test_row["ed_frame"], test_row["es_frame"]) == (10, 2, 7)
+    assert list(test_row["source_frames"]) == list(range(10))
+    stored = itk.array_from_image(itk.imread(test_row["image_path"]))
+    assert np.allclose(stored, cine)
+    mask = itk.array_from_image(itk.imread(test_row["mask_path"]))
+    labelled = [t for t in range(10) if (mask[t] != L.UNLABELLED).any()]
+    assert labelled == [2, 7]
+
+
+def test_camus_nifti_release_with_half_sequence(tmp_path):
+    folder = tmp_path / "data" / "patient0007"
+    folder.mkdir(parents=True)
+    (folder / "Info_4CH.cfg").write_text("ED: 1\nES: 5\nNbFrame: 5\nSex: M\nAge: 70\nImageQuality: Poor\nEF: 41.0\nFrameRate: 25\n")
+    seq = np.random.default_rng(1).integers(0, 255, (5, 30, 20)).astype(np.uint8)
+    gt = np.zeros((5, 30, 20), np.uint8)
+    gt[:, 10:20, 5:15] = 1
+    write_image(folder / "patient0007_4CH_half_sequence.nii.gz", seq, (0.3, 0.3, 1.0))
+    write_image(folder / "patient0007_4CH_half_sequence_gt.nii.gz", gt, (0.3, 0.3, 1.0))
+    res = _ingest("camus", tmp_path / "data", tmp_path / "out")
+    row = res.recordings.iloc[0]
+    assert (row["view"], row["n_frames"], row["ed_frame"], row["es_frame"]) == ("A4C", 5, 0, 4)
+    assert (row["frame_time_ms"], row["quality"], row["ef_percent"]) == (40.0, "Poor", 41.0)
+    assert np.array_equal(itk.array_from_image(itk.imread(row["image_path"])), seq)
