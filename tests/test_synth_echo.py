@@ -30,8 +30,8 @@ def _septal_border(mask: np.ndarray, anat: Anatomy, a: float, spacing: float) ->
     """Position (mm along v) of the septal endocardium at long-axis level a, from a label map."""
     b = np.arange(-45.0, 10.0, 0.05)
     x, y = anat.to_image(np.full_like(b, a), b)
-    rows = np.clip(np.floor(y / spacing).astype(int), 0, mask.shape[0] - 1)
-    cols = np.clip(np.floor(x / spacing).astype(int), 0, mask.shape[1] - 1)
+    rows = np.clip(np.round(y / spacing).astype(int), 0, mask.shape[0] - 1)
+    cols = np.clip(np.round(x / spacing).astype(int), 0, mask.shape[1] - 1)
     lab = mask[rows, cols]
     return float(b[np.argmax(lab == L.LV_CAVITY)])
 

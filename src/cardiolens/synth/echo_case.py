@@ -144,8 +144,8 @@ def build_echo_case(
     frames = np.empty((n_frames, sc.rows, sc.cols), np.uint8)
     masks = np.empty_like(frames)
     evidence = np.zeros_like(frames)
-    y = (np.arange(sc.rows) + 0.5) * sc.spacing_mm
-    x = (np.arange(sc.cols) + 0.5) * sc.spacing_mm
+    y = np.arange(sc.rows) * sc.spacing_mm
+    x = np.arange(sc.cols) * sc.spacing_mm
     yy, xx = np.meshgrid(y, x, indexing="ij")
     a_cur, b_cur = anat.to_lv(xx, yy)
     c_all = contraction(phis, t)
@@ -193,8 +193,9 @@ def build_echo_case(
         "basal_displacement_mm": {"septal": motion.d_sep, "lateral": motion.d_lat},
         "septal_contour_ed": {
             "frame": r_frames[0],
+            "frame_note": "x_mm/y_mm are physical coordinates of the canonical image (pixel (i, j) at (j, i) x spacing)",
             "x_mm": cx.round(4).tolist(), "y_mm": cy.round(4).tolist(),
-            "col_px": (cx / sc.spacing_mm - 0.5).round(4).tolist(), "row_px": (cy / sc.spacing_mm - 0.5).round(4).tolist(),
+            "col_px": (cx / sc.spacing_mm).round(4).tolist(), "row_px": (cy / sc.spacing_mm).round(4).tolist(),
         },
         "long_axis": {"base_x_mm": anat.base_x, "base_y_mm": anat.base_y, "u": anat.u.round(6).tolist(),
                       "v": anat.v.round(6).tolist(), "length_mm": anat.length},

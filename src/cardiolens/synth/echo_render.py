@@ -45,8 +45,8 @@ def speckle_field(rng: np.random.Generator, shape: tuple[int, int], axial_px: fl
 
 def sector_mask(sc: Scanner) -> NDArray[np.bool_]:
     """Pixels inside the imaging sector (apex at the top centre)."""
-    y = (np.arange(sc.rows) + 0.5) * sc.spacing_mm
-    x = (np.arange(sc.cols) + 0.5) * sc.spacing_mm - sc.cols * sc.spacing_mm / 2
+    y = np.arange(sc.rows) * sc.spacing_mm
+    x = np.arange(sc.cols) * sc.spacing_mm - sc.cols * sc.spacing_mm / 2
     yy, xx = np.meshgrid(y, x, indexing="ij")
     r = np.hypot(xx, yy)
     ang = np.degrees(np.arctan2(np.abs(xx), yy))
@@ -98,15 +98,17 @@ def render_frame(
     sector: NDArray[np.bool_],
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """One B-mode frame (rows, cols) uint8 and its label map at cardiac phase ``phi``."""
-    y = (np.arange(sc.rows) + 0.5) * sc.spacing_mm
-    x = (np.arange(sc.cols) + 0.5) * sc.spacing_mm
+    # Pixel (i, j) is centred at (j * spacing, i * spacing): ITK's convention with origin 0, so
+    # model coordinates are the canonical image's physical coordinates.
+    y = np.arange(sc.rows) * sc.spacing_mm
+    x = np.arange(sc.cols) * sc.spacing_mm
     yy, xx = np.meshgrid(y, x, indexing="ij")
     a, b = anat.to_lv(xx, yy)
     a_ref, b_ref = reference_coords(anat, motion, phi, a, b)
     lab = label_map(anat, a_ref, b_ref)
     e = echogenicity(anat, a_ref, b_ref, lab, quality)
     xr, yr = anat.to_image(a_ref, b_ref)
-    coords = np.stack([yr / sc.spacing_mm - 0.5, xr / sc.spacing_mm - 0.5])
+    coords = np.stack([yr / sc.spacing_mm, xr / sc.spacing_mm])
     sp_tissue = ndimage.map_coordinates(tissue_speckle, coords, order=1, mode="reflect")
     blood = np.isin(lab, (L.LV_CAVITY, L.RV_CAVITY, L.LEFT_ATRIUM, L.RIGHT_ATRIUM))
     sp = np.where(blood, speckle_field(rng, lab.shape), sp_tissue)

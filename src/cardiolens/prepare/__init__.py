@@ -1,0 +1,1 @@
+"""The prepare stage: model inputs (M-modes, frames, clips) in physical space, with their ROIs."""
