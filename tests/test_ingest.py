@@ -116,7 +116,10 @@ def test_patients_are_pseudonymised_and_joined(tiny_ingest, tiny_cohort):
         for df in (res.recordings, res.patients, res.rejected):
             assert not df.astype(str).apply(lambda col: col.str.contains(pid, regex=False)).any().any()
     sf = res.recordings.dropna(subset=["septal_flash"])
-    assert set(sf["modality"]) == {"US"} and set(sf["septal_flash"]) <= {"flash", "none"}
+    assert set(sf["modality"]) == {"US"} and set(sf["septal_flash"]) == {"flash", "none"}
+    clinical_labels = clinical.set_index("PatientID")["septal_flash"]
+    assert (clinical_labels == "none").sum() > 0 and res.patients["septal_flash"].value_counts().to_dict() == (
+        clinical_labels[clinical_labels != ""].value_counts().to_dict())
 
 
 def _minimal_dicom(path: Path, modality: str, with_pixels: bool) -> None:

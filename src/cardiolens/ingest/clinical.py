@@ -11,6 +11,8 @@ from cardiolens.labels import STUDY_CLASSES
 
 CANONICAL = ("sex", "age", "height_cm", "weight_kg", *STUDY_CLASSES)
 _SEX = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
+#: Cell values read as missing (case-insensitive), besides the empty cell.
+MISSING = ("na", "n/a", "nan", "null")
 
 
 class ClinicalTableError(ValueError):
@@ -48,7 +50,9 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
 def _parse(path: str, name: str, col: str, values: np.ndarray) -> list[Any]:
     parsed: list[Any] = []
     for row, v in enumerate(values, start=2):  # CSV line number (header is line 1)
-        if v == "" or v.lower() in ("na", "nan", "none"):
+        if name in STUDY_CLASSES and v in STUDY_CLASSES[name]:
+            parsed.append(v)  # checked first: "none" is a class of septal_flash, not a missing value
+        elif v == "" or v.lower() in MISSING:
             parsed.append(None)
         elif name == "sex":
             if v.lower() not in _SEX:
