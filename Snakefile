@@ -1,5 +1,5 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages so far: synth (when cohort.source is synthetic) -> ingest. See README.md.
+# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/prepare.smk"
 
 
 rule all:

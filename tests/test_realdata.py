@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,44 @@ def test_acdc_config_file_runs_as_a_user_would(tmp_path):
     env.pop("CARDIOLENS_PSEUDONYM_KEY")
     proc = subprocess.run([*cmd, "--forcerun", "ingest_source"], cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode != 0 and "CARDIOLENS_PSEUDONYM_KEY" in proc.stdout + proc.stderr
+
+
+def test_acdc_ed_es_crops_contain_the_whole_lv(acdc, tmp_path):
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import prepare_study
+
+    _, res = acdc
+    cfg = study_slice(validate_config({}), "cardiomyopathy")
+    samples, skipped = prepare_study(res.recordings, "cardiomyopathy", cfg, tmp_path, workers=2)
+    assert len(skipped) == 0 and samples["recording_id"].nunique() == len(res.recordings) == 99
+    params = samples["params"].map(json.loads)
+    assert all(p["lv_inside_crop"] for p in params) and all(p["pixel_mm"] == 1.5 for p in params)
+    assert set(samples["label"]) == {"NOR", "MINF", "DCM", "HCM", "RV"}
+    # Every slice with an LV at ED became a sample.
+    for rid, group in samples.groupby("recording_id"):
+        row = res.recordings.set_index("recording_id").loc[rid]
+        mask = itk.array_from_image(itk.imread(row["mask_path"]))[row["ed_frame"]]
+        assert len(group) == sum((mask[s] == L.LV_CAVITY).any() for s in range(mask.shape[0]))
+
+
+def test_camus_a4c_mmode_crosses_the_septum(tmp_path):
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.samples import ROI_BITS, _mmode_samples
+
+    root = SHARED_DATA / "camus"
+    res = ingest_source(_source("camus", "camus", root), TEST_KEY, tmp_path)
+    cfg = {**validate_config({})["studies"]["septal_flash"]["mmode"], "augment_offsets": 0, "variants": ["original"]}
+    a4c = res.recordings[res.recordings["view"] == "A4C"]
+    assert len(a4c) == 3
+    for row in a4c.to_dict("records"):
+        (sample,) = _mmode_samples(row, cfg)
+        assert json.loads(json.dumps(sample["params"]))["contour_source"] == "mask_heuristic"
+        roi = sample["roi"][0]
+        n = roi.shape[0]
+        myo = (roi >> ROI_BITS["myocardium"]) & 1
+        lv = (roi >> ROI_BITS["lv"]) & 1
+        ed_col = 0
+        # RV -> LV: myocardium (the septum) just before the centre, LV cavity just after it.
+        assert myo[n // 2 - n // 8: n // 2, ed_col].mean() > 0.5
+        assert lv[n // 2 + 1: n // 2 + n // 8, ed_col].mean() > 0.5

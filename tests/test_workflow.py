@@ -69,6 +69,19 @@ def test_run_leaves_valid_ingest_tables(run_dir):
     assert prov["config"]["slice"]["source"]["name"] == "synthetic" and prov["packages"]["torch"].startswith("2.13.0")
 
 
+def test_prepare_writes_samples_for_every_study(run_dir):
+    from cardiolens.tables.registry import SAMPLES
+
+    rec = read_table(run_dir / "results/ingest/recordings.parquet", RECORDINGS)
+    for study, label in (("septal_flash", "septal_flash"), ("cardiomyopathy", "cardiomyopathy"), ("takotsubo_stemi", "takotsubo_stemi")):
+        samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
+        assert set(samples["recording_id"]) == set(rec.loc[rec[label].notna(), "recording_id"])
+        for path in set(samples["array_path"]) | set(samples["roi_path"]):
+            assert (run_dir / path).exists()
+        prov = read_provenance(run_dir / f"results/prepare/{study}/samples.parquet")
+        assert prov["rule"] == "prepare_study" and prov["config"]["slice"]["study"] == study
+
+
 def test_no_phi_anywhere_under_results(run_dir):
     values: set[str] = set()
     for path in list_files(run_dir / "resources/synthetic/dicom"):
@@ -105,11 +118,13 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    assert len(tables) == 6
+    assert len(tables) == 9  # 3 ingest tables, 3 per-source tables, 3 studies' samples
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
     assert images and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in images)
+    shards = sorted(p.relative_to(run_dir) for p in (run_dir / "results/prepare").rglob("*.npy"))
+    assert shards and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in shards)
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):

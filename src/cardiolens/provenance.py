@@ -60,6 +60,28 @@ def code_version() -> dict[str, str]:
     return {"version": __version__, "source_sha256": h.hexdigest(), "git_commit": commit}
 
 
+#: Package modules each stage's outputs depend on, besides its own subpackage.
+SHARED_MODULES = ("config.py", "privacy.py", "labels.py", "hashing.py", "provenance.py", "tables")
+
+
+@functools.cache
+def stage_code_hash(*parts: str) -> str:
+    """sha256 of the package sources a stage runs (its subpackages plus the shared modules).
+
+    Rules pass it as a parameter, so editing e.g. ``cardiolens/ingest`` reruns ingestion and what
+    depends on it, while editing ``cardiolens/prepare`` leaves ingestion alone (Snakemake's own
+    code trigger only sees the rule's script, not the package).
+    """
+    pkg = repo_root() / "src" / "cardiolens"
+    h = hashlib.sha256()
+    for part in sorted(set(parts) | set(SHARED_MODULES)):
+        target = pkg / part
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for f in files:
+            h.update(str(f.relative_to(pkg)).encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
+
+
 def describe_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """Path, size and sha256 of every input file, sorted by path."""
     out = []

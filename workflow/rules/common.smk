@@ -1,5 +1,6 @@
 # Validation, source list and targets. Kept small: logic lives in the cardiolens package.
 from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
+from cardiolens.provenance import stage_code_hash
 
 try:
     # In place, so scripts see the defaults too.
@@ -11,14 +12,24 @@ except ConfigError as exc:
 SOURCES = {s["name"]: s for s in sources(config)}
 
 
+STUDIES = [name for name, study in config["studies"].items() if study["enabled"]]
+
+
 wildcard_constraints:
     source="[a-z][a-z0-9_]{1,31}",
+    study="[a-z][a-z0-9_]{1,31}",
 
 
 def all_targets():
     return expand(
         "results/ingest/{table}.parquet", table=["recordings", "patients", "rejected"]
-    )
+    ) + expand("results/prepare/{study}/samples.parquet", study=STUDIES)
+
+
+def study_params(study):
+    from cardiolens.prepare.run import study_slice
+
+    return study_slice(config, study)
 
 
 def source_inputs(wildcards):

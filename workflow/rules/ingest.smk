@@ -18,6 +18,7 @@ rule ingest_source:
         mem_mb=4000,
         runtime=60,
     params:
+        code=stage_code_hash("ingest"),
         slice=source_params,
     script:
         "../scripts/ingest_source.py"
@@ -46,6 +47,7 @@ rule ingest_merge:
         mem_mb=2000,
         runtime=10,
     params:
+        code=stage_code_hash("ingest"),
         sources=list(SOURCES),
     script:
         "../scripts/ingest_merge.py"

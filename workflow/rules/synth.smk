@@ -16,6 +16,7 @@ rule synth_cohort:
         mem_mb=2000,
         runtime=30,
     params:
+        code=stage_code_hash("synth", "ingest/truth.py"),
         synthetic=config["cohort"]["synthetic"],
         seed=config["seed"],
     script:

@@ -75,6 +75,15 @@ def _grid(line: Line, t0_ms: float, t1_ms: float, n_line: int, n_time: int):
     return ds, dt, origin, direction
 
 
+def as_float(image):
+    """The image as float32 (a no-op when it already is): cast once per recording, not per line."""
+    import itk
+
+    if itk.template(image)[1][0] == itk.F:
+        return image
+    return itk.cast_image_filter(image, ttype=(type(image), itk.Image[itk.F, image.GetImageDimension()]))
+
+
 def mmode(image, line: Line, t0_ms: float, t1_ms: float, n_line: int, n_time: int, label: bool = False
           ) -> tuple[NDArray, tuple[float, float]]:
     """Sample the ITK (x, y, t) ``image`` along ``line`` from t0 to t1 (ms, t1 excluded).
@@ -89,7 +98,7 @@ def mmode(image, line: Line, t0_ms: float, t1_ms: float, n_line: int, n_time: in
         raise ValueError(f"empty time window [{t0_ms}, {t1_ms}) ms")
     if image.GetImageDimension() != 3:
         raise ValueError(f"an M-mode needs an (x, y, t) image, got {image.GetImageDimension()}-D")
-    src = image if label else itk.cast_image_filter(image, ttype=(type(image), itk.Image[itk.F, 3]))
+    src = image if label else as_float(image)
     ds, dt, origin, direction = _grid(line, t0_ms, t1_ms, n_line, n_time)
     image_type = type(src)
     interpolator = (itk.NearestNeighborInterpolateImageFunction if label else itk.LinearInterpolateImageFunction)[image_type, itk.D].New()
@@ -122,30 +131,9 @@ def mmode_reference(volume: NDArray, spacing: tuple[float, float, float], line: 
 
 def resize(array: NDArray, spacing: tuple[float, float], shape: tuple[int, int], label: bool = False
            ) -> tuple[NDArray, tuple[float, float]]:
-    """Resample a 2-D M-mode to ``shape`` over the same physical extent, anti-aliased when shrinking.
+    """Resample a 2-D M-mode (rows along the line, columns in time) to ``shape`` over the same
+    physical extent (anti-aliased when shrinking, see :mod:`cardiolens.prepare.resample`)."""
+    from cardiolens.prepare.resample import resample_array
 
-    Images are Gaussian-smoothed before downsampling (sigma = 0.5 x the shrink factor, in input
-    pixels, per axis: ITK's resampler does not anti-alias) and interpolated linearly; label maps
-    use nearest neighbour without smoothing.
-    """
-    import itk
-
-    extent = (array.shape[0] * spacing[0], array.shape[1] * spacing[1])
-    new_spacing = (extent[0] / shape[0], extent[1] / shape[1])
-    # ITK axes: x = time (columns), y = line (rows) -> spacing (dt, ds)
-    img = itk.image_from_array(np.ascontiguousarray(array).astype(np.uint8 if label else np.float32))
-    img.SetSpacing([spacing[1], spacing[0]])
-    if not label:
-        # sigma = 0.5 x shrink factor input pixels = 0.5 x the new spacing, in physical units
-        sigma = [0.5 * new if new > old else 0.0 for new, old in ((new_spacing[1], spacing[1]), (new_spacing[0], spacing[0]))]
-        if any(sigma):
-            img = itk.discrete_gaussian_image_filter(img, variance=[s**2 for s in sigma], use_image_spacing=True)
-    image_type = type(img)
-    interp = (itk.NearestNeighborInterpolateImageFunction if label else itk.LinearInterpolateImageFunction)[image_type, itk.D].New()
-    out_origin = [0.5 * (new_spacing[1] - spacing[1]), 0.5 * (new_spacing[0] - spacing[0])]
-    resampler = itk.ResampleImageFilter[image_type, image_type].New(
-        Input=img, Interpolator=interp, Size=[shape[1], shape[0]], OutputSpacing=[new_spacing[1], new_spacing[0]],
-        OutputOrigin=out_origin, DefaultPixelValue=0,
-    )
-    resampler.Update()
-    return np.ascontiguousarray(itk.array_from_image(resampler.GetOutput())), new_spacing
+    out, new = resample_array(array, spacing, shape, label)
+    return out, (new[0], new[1])

@@ -86,4 +86,31 @@ REJECTED = TableSchema(
     ),
 )
 
-ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED)}
+SAMPLES = TableSchema(
+    name="samples",
+    version=1,
+    description="One row per model input prepared for a study (prepare stage).",
+    key=("sample_id",),
+    columns=(
+        Column("sample_id", pa.string(), "recording_id-representation-variant-slice-offset", unique=True),
+        Column("study", pa.string(), "study name (config studies.<name>)"),
+        Column("recording_id", pa.string(), "source recording"),
+        Column("patient_key", pa.string(), "pseudonymised patient (splits group by it)"),
+        Column("source", pa.string(), "input source of the recording"),
+        Column("label", pa.string(), "class of the study label"),
+        Column("representation", pa.string(), "mmode, frames or clip", allowed=("mmode", "frames", "clip")),
+        Column("variant", pa.string(), "original/cropped (mmode), ed_es (frames), cycle (clip)",
+               allowed=("original", "cropped", "ed_es", "cycle")),
+        Column("offset", pa.int64(), "augmentation offset in contour points (0 = the reference line)"),
+        Column("slice_index", pa.int64(), "slice of a multi-slice stack (base = 0)", nullable=True, min=0),
+        Column("array_path", pa.string(), "shard file (.npy, float16, (N, *shape))"),
+        Column("array_index", pa.int64(), "row of the sample in its shard (same row in roi_path)", min=0),
+        Column("roi_path", pa.string(), "ROI shard (.npy, uint8 bitmasks, bits in cardiolens.prepare.samples.ROI_BITS)"),
+        Column("shape", pa.list_(pa.int64()), "sample shape"),
+        Column("axes", pa.string(), "meaning and unit of each axis"),
+        Column("spacing", pa.list_(pa.float64()), "physical spacing per axis (1 for channel axes)"),
+        Column("params", pa.string(), "JSON of every parameter that shaped the sample"),
+    ),
+)
+
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES)}

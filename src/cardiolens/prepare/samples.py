@@ -1,0 +1,246 @@
+"""The prepare stage for one study: recordings in, model inputs + ROIs in shards, samples table out.
+
+Arrays of one study share one shape and are written in shards of ``shard_size`` samples
+(``arrays-NNN.npy`` float16 of shape (N, *sample_shape), ``rois-NNN.npy`` uint8 bitmasks of the
+same spatial shape), so training memory-maps a few large files instead of opening one file per
+sample. ROI bits (:data:`ROI_BITS`) let one uint8 hold every region the attribution stage uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from cardiolens import labels as L
+
+log = logging.getLogger(__name__)
+
+ROI_BITS = {
+    "heart": 0, "lv": 1, "myocardium": 2, "septum": 3, "event_window": 4, "base": 5, "apex": 6, "annotated": 7,
+}
+
+
+def roi_bitmask(masks: NDArray | None, shape: tuple[int, ...], window: NDArray[np.bool_] | None = None,
+                regions: NDArray | None = None) -> NDArray[np.uint8]:
+    """Bitmask ROIs (see ROI_BITS) from canonical label masks resampled to the sample grid."""
+    out = np.zeros(shape, np.uint8)
+    if masks is not None:
+        annotated = masks != L.UNLABELLED
+        out |= np.where(annotated, 1 << ROI_BITS["annotated"], 0).astype(np.uint8)
+        out |= np.where(np.isin(masks, (L.LV_CAVITY, L.MYOCARDIUM, L.SEPTUM, L.RV_CAVITY)), 1 << ROI_BITS["heart"], 0).astype(np.uint8)
+        out |= np.where(masks == L.LV_CAVITY, 1 << ROI_BITS["lv"], 0).astype(np.uint8)
+        out |= np.where(np.isin(masks, (L.MYOCARDIUM, L.SEPTUM)), 1 << ROI_BITS["myocardium"], 0).astype(np.uint8)
+        out |= np.where(masks == L.SEPTUM, 1 << ROI_BITS["septum"], 0).astype(np.uint8)
+    if window is not None:
+        out |= np.where(np.broadcast_to(window, shape), 1 << ROI_BITS["event_window"], 0).astype(np.uint8)
+    if regions is not None:
+        out |= np.where(regions == 1, 1 << ROI_BITS["base"], 0).astype(np.uint8)
+        out |= np.where(regions == 3, 1 << ROI_BITS["apex"], 0).astype(np.uint8)
+    return out
+
+
+def _read(path: str | None):
+    import itk
+
+    if not path:
+        return None, None
+    img = itk.imread(path)
+    return img, itk.array_from_image(img)
+
+
+def _mmode_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    from cardiolens.prepare.landmarks import septal_contour_from_mask
+    from cardiolens.prepare.mmode import as_float, mmode, resize, septal_line
+
+    image, vol = _read(row["image_path"])
+    image = as_float(image)
+    mask_img, masks = _read(row["mask_path"])
+    if vol.ndim != 3:
+        raise ValueError("M-mode needs a 2D+t recording")
+    sp = tuple(float(s) for s in image.GetSpacing())  # x, y, t
+    peaks = list(row["r_peak_frames"])
+    if len(peaks) >= 2:
+        f0, f1, cycle = peaks[0], peaks[1], "r_peak_to_r_peak"
+    else:
+        f0, f1, cycle = 0, vol.shape[0], "whole_recording"
+    ed = f0 if row["ed_frame"] is None or pd.isna(row["ed_frame"]) else int(row["ed_frame"])
+    truth = json.loads(Path(row["truth_path"]).read_text()) if row["truth_path"] else {}
+    if "septal_contour_ed" in truth:
+        contour = np.column_stack([truth["septal_contour_ed"]["x_mm"], truth["septal_contour_ed"]["y_mm"]])
+        contour_source = "annotation"
+    elif masks is not None:
+        contour = septal_contour_from_mask(masks[ed], (sp[0], sp[1]), side=cfg["septum_side"])
+        contour_source = "mask_heuristic"
+    else:
+        raise ValueError("no septal contour and no mask to derive one")
+    if masks is not None and (masks[ed] == L.LV_CAVITY).any():
+        r, c = np.nonzero(masks[ed] == L.LV_CAVITY)
+        lv = (float(c.mean() * sp[0]), float(r.mean() * sp[1]))
+    else:
+        raise ValueError("no LV cavity mask at ED to orient the line")
+    t0, t1 = f0 * sp[2], f1 * sp[2]
+    n_line, n_time = cfg["samples"]
+    events = truth.get("event_times_ms", {})
+    out = []
+    k = cfg["augment_offsets"]
+    for offset in range(-k, k + 1):
+        line = septal_line(contour, lv, cfg["line_length_mm"], tuple(cfg["tangent_points"]), offset)
+        mm, (ds, dt) = mmode(image, line, t0, t1, n_line, n_time)
+        mm_mask = mmode(mask_img, line, t0, t1, n_line, n_time, label=True)[0] if mask_img is not None else None
+        times = t0 + np.arange(n_time) * dt
+        window = None
+        if "mvc" in events and "avo" in events:
+            window = ((times >= events["mvc"] - sp[2] / 2) & (times <= events["avo"] + sp[2] / 2))[None, :]
+        for variant in cfg["variants"]:
+            arr, m, win, spacing = mm, mm_mask, window, (ds, dt)
+            if variant == "cropped":  # septal half of the line (RV end to the contour), first half of the cycle
+                arr = arr[: n_line // 2, : n_time // 2]
+                m = m[: n_line // 2, : n_time // 2] if m is not None else None
+                win = win[:, : n_time // 2] if win is not None else None
+            size = tuple(cfg["size"])
+            small, new_sp = resize(arr, spacing, size)
+            small_m = resize(m, spacing, size, label=True)[0] if m is not None else None
+            small_w = None
+            if win is not None:
+                small_w = resize(np.repeat(win.astype(np.uint8), arr.shape[0], axis=0), spacing, size, label=True)[0].astype(bool)
+            lo, hi = np.percentile(small, (1, 99)) if small.size else (0.0, 1.0)
+            norm = np.clip((small - lo) / max(hi - lo, 1e-6), 0, 1)
+            out.append({
+                "array": norm[None].astype(np.float32), "roi": roi_bitmask(small_m, small.shape, small_w)[None],
+                "variant": variant, "offset": offset, "slice_index": None,
+                "spacing": [float(new_sp[0]), float(new_sp[1])], "axes": "channel,line_mm,time_ms",
+                "params": {"line_start_mm": line.start, "line_direction": line.direction, "line_length_mm": line.length_mm,
+                           "time_window_ms": [t0, t1], "cycle": cycle, "contour_source": contour_source,
+                           "tangent_points": cfg["tangent_points"], "itk_samples": [n_line, n_time],
+                           "intensity_percentiles": [1, 99], "crop": variant == "cropped"},
+            })
+    return out
+
+
+def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    from cardiolens.prepare.frames import ed_es_pair, select_ed_es
+
+    image, vol = _read(row["image_path"])
+    _, masks = _read(row["mask_path"])
+    sp = tuple(float(s) for s in image.GetSpacing())
+    ed_m = None if row["ed_frame"] is None or pd.isna(row["ed_frame"]) else int(row["ed_frame"])
+    es_m = None if row["es_frame"] is None or pd.isna(row["es_frame"]) else int(row["es_frame"])
+    ed, es, method = select_ed_es(ed_m, es_m, masks, vol)
+    if vol.ndim == 3:  # 2D+t -> one "slice"
+        vol, masks = vol[:, None], (masks[:, None] if masks is not None else None)
+    out = []
+    for s in range(vol.shape[1]):
+        ed_mask = masks[ed, s] if masks is not None and (masks[ed, s] != L.UNLABELLED).any() else None
+        es_mask = masks[es, s] if masks is not None and (masks[es, s] != L.UNLABELLED).any() else None
+        if masks is not None and (ed_mask is None or not (ed_mask == L.LV_CAVITY).any()):
+            continue  # slices outside the LV (above the base, below the apex) carry no LV to crop on
+        pair, pair_masks, info = ed_es_pair(vol[ed, s], vol[es, s], ed_mask, es_mask, (sp[1], sp[0]), cfg["pixel_mm"],
+                                            cfg["crop_px"], tuple(cfg["window_percentiles"]))
+        out.append({
+            "array": pair, "roi": roi_bitmask(pair_masks, pair.shape) if pair_masks is not None else np.zeros(pair.shape, np.uint8),
+            "variant": "ed_es", "offset": 0, "slice_index": s,
+            "spacing": [1.0, cfg["pixel_mm"], cfg["pixel_mm"]], "axes": "phase(ED,ES),y_mm,x_mm",
+            "params": {"ed_frame": ed, "es_frame": es, "ed_es_method": method, "pixel_mm": cfg["pixel_mm"],
+                       "crop_px": cfg["crop_px"], "window_percentiles": cfg["window_percentiles"], **info},
+        })
+    return out
+
+
+def _clip_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    from cardiolens.prepare.clips import clip, cycle_window
+
+    image, vol = _read(row["image_path"])
+    _, masks = _read(row["mask_path"])
+    if vol.ndim != 3:
+        raise ValueError("a clip needs a 2D+t recording")
+    sp = tuple(float(s) for s in image.GetSpacing())
+    ed = None if row["ed_frame"] is None or pd.isna(row["ed_frame"]) else int(row["ed_frame"])
+    window = cycle_window(list(row["r_peak_frames"]), ed, vol.shape[0])
+    shape = (cfg["frames"], *cfg["size"])
+    arr, m, regions, new_sp = clip(vol, masks, (sp[2], sp[1], sp[0]), window[:2], shape)
+    return [{
+        "array": arr, "roi": roi_bitmask(m, arr.shape, regions=regions), "variant": "cycle", "offset": 0,
+        "slice_index": None, "spacing": [float(s) for s in new_sp], "axes": "t_ms,y_mm,x_mm",
+        "params": {"frames": window[:2], "cycle": window[2], "size": shape},
+    }]
+
+
+BUILDERS = {"mmode": _mmode_samples, "frames": _frame_samples, "clip": _clip_samples}
+
+
+def _job(args: tuple[dict[str, Any], str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]] | str]:
+    row, representation, cfg = args
+    try:
+        return row["recording_id"], BUILDERS[representation](row, cfg)
+    except (ValueError, RuntimeError) as exc:
+        return row["recording_id"], f"{type(exc).__name__}: {exc}"
+
+
+def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out_dir: str | os.PathLike[str],
+                  shard_size: int = 256, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build every sample of ``study`` (validated ``studies.<name>`` config); returns (samples, skipped)."""
+    label = cfg["label"]
+    rep = cfg["representation"]
+    params = cfg[rep]
+    eligible = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
+    if cfg.get("modality"):
+        eligible = eligible[eligible["modality"] == cfg["modality"]]
+    rows = eligible.sort_values("recording_id").to_dict("records")
+    log.info("prepare %s: %d recordings with a %s label, representation %s", study, len(rows), label, rep)
+    jobs = [(r, rep, params) for r in rows]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        results = [_job(j) for j in jobs]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_id = {r["recording_id"]: r for r in rows}
+    samples, skipped, buffer_a, buffer_r = [], [], [], []
+    shard = 0
+
+    def flush() -> None:
+        nonlocal shard, buffer_a, buffer_r
+        if not buffer_a:
+            return
+        for name, buf, dtype in (("arrays", buffer_a, np.float16), ("rois", buffer_r, np.uint8)):
+            path = out_dir / f"{name}-{shard:03d}.npy"
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.stack(buf).astype(dtype))
+            os.replace(tmp, path)
+        shard += 1
+        buffer_a, buffer_r = [], []
+
+    for rid, res in results:
+        rec = by_id[rid]
+        if isinstance(res, str):
+            skipped.append({"recording_id": rid, "reason": res})
+            continue
+        for s in res:
+            if buffer_a and buffer_a[0].shape != s["array"].shape:
+                raise RuntimeError(f"study {study}: sample shapes differ {buffer_a[0].shape} vs {s['array'].shape}")
+            sid = f"{rid}-{rep}-{s['variant']}-{'' if s['slice_index'] is None else s['slice_index']}-{s['offset']:+d}"
+            samples.append({
+                "sample_id": sid, "study": study, "recording_id": rid, "patient_key": rec["patient_key"],
+                "source": rec["source"], "label": rec[label], "representation": rep, "variant": s["variant"],
+                "offset": int(s["offset"]), "slice_index": s["slice_index"],
+                "array_path": str(out_dir / f"arrays-{shard:03d}.npy"), "array_index": len(buffer_a),
+                "roi_path": str(out_dir / f"rois-{shard:03d}.npy"), "shape": list(s["array"].shape),
+                "axes": s["axes"], "spacing": s["spacing"], "params": json.dumps(s["params"], sort_keys=True, default=float),
+            })
+            buffer_a.append(s["array"])
+            buffer_r.append(s["roi"])
+            if len(buffer_a) >= shard_size:
+                flush()
+    flush()
+    log.info("prepare %s: %d samples in %d shard(s), %d recordings skipped", study, len(samples), shard, len(skipped))
+    return pd.DataFrame(samples), pd.DataFrame(skipped, columns=["recording_id", "reason"])

@@ -1,0 +1,144 @@
+"""The prepare stage: M-mode, frame and clip samples of the tiny synthetic cohort, and their ROIs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardiolens import labels as L
+from cardiolens.config import validate_config
+from cardiolens.prepare.frames import crop, select_ed_es, window
+from cardiolens.prepare.landmarks import septal_contour_from_mask
+from cardiolens.prepare.run import study_slice
+from cardiolens.prepare.samples import ROI_BITS, prepare_study
+from cardiolens.synth.echo_case import build_echo_case, sample_anatomy
+from cardiolens.synth.echo_render import Scanner
+
+CONFIG = validate_config({"studies": {
+    "septal_flash": {"label": "septal_flash", "representation": "mmode", "modality": "US",
+                     "mmode": {"samples": [96, 96], "size": [32, 32], "augment_offsets": 2}},
+    "cardiomyopathy": {"label": "cardiomyopathy", "representation": "frames", "modality": "MR", "frames": {"crop_px": 96}},
+    "takotsubo_stemi": {"label": "takotsubo_stemi", "representation": "clip", "modality": "US", "clip": {"frames": 8, "size": [32, 32]}},
+}})
+
+
+def bit(roi: np.ndarray, name: str) -> np.ndarray:
+    return (roi >> ROI_BITS[name]) & 1 == 1
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_ingest, tmp_path_factory):
+    _, res, _ = tiny_ingest
+    out = {}
+    for study in ("septal_flash", "cardiomyopathy", "takotsubo_stemi"):
+        d = tmp_path_factory.mktemp(study)
+        samples, skipped = prepare_study(res.recordings, study, study_slice(CONFIG, study), d, shard_size=16, workers=2)
+        out[study] = (samples, skipped)
+    return res.recordings, out
+
+
+def _load(row) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.load(row["array_path"], mmap_mode="r")[row["array_index"]]
+    roi = np.load(row["roi_path"], mmap_mode="r")[row["array_index"]]
+    return np.asarray(arr, np.float32), np.asarray(roi)
+
+
+def test_mmode_samples_count_labels_and_rois(prepared):
+    recordings, out = prepared
+    samples, skipped = out["septal_flash"]
+    eligible = recordings[recordings["septal_flash"].notna()]
+    assert len(skipped) == 0
+    assert len(samples) == len(eligible) * 5 * 2          # 2k+1 = 5 lines x {original, cropped}
+    assert set(samples["label"]) == {"flash", "none"} and set(samples["offset"]) == {-2, -1, 0, 1, 2}
+    assert samples["sample_id"].is_unique
+    assert (samples.groupby("recording_id")["patient_key"].nunique() == 1).all()
+    for _, row in samples[samples["variant"] == "original"].iterrows():
+        arr, roi = _load(row)
+        assert arr.shape == (1, 32, 32) and 0 <= arr.min() and arr.max() <= 1
+        septum, window_ = bit(roi, "septum"), bit(roi, "event_window")
+        assert septum.any() and window_.any() and (septum & window_).any()
+        # The line runs RV -> LV: septum rows come before LV rows.
+        lv_rows = np.nonzero(bit(roi, "lv")[0].any(axis=1))[0]
+        sep_rows = np.nonzero(septum[0].any(axis=1))[0]
+        assert sep_rows.mean() < lv_rows.mean()
+        params = json.loads(row["params"])
+        assert params["contour_source"] == "annotation" and params["cycle"] == "r_peak_to_r_peak"
+    shards = sorted(set(samples["array_path"]))
+    assert len(shards) == int(np.ceil(len(samples) / 16))
+
+
+def test_frame_samples_crop_around_the_lv(prepared):
+    recordings, out = prepared
+    samples, skipped = out["cardiomyopathy"]
+    assert len(skipped) == 0 and set(samples["label"]) == {"NOR", "HCM", "DCM"}
+    assert set(samples["recording_id"]) == set(recordings.loc[recordings["cardiomyopathy"].notna(), "recording_id"])
+    for _, row in samples.iterrows():
+        arr, roi = _load(row)
+        params = json.loads(row["params"])
+        assert arr.shape == (2, 96, 96) and params["lv_inside_crop"] is True and params["ed_es_method"] == "metadata"
+        lv = bit(roi, "lv")
+        assert lv[0].sum() > lv[1].sum() > 0                  # ED cavity larger than ES
+        cy, cx = np.argwhere(lv[0]).mean(axis=0)
+        assert abs(cy - 47.5) < 2 and abs(cx - 47.5) < 2       # centred on the LV
+        assert list(row["spacing"]) == [1.0, 1.5, 1.5]
+
+
+def test_clip_samples_with_base_and_apex(prepared):
+    _, out = prepared
+    samples, skipped = out["takotsubo_stemi"]
+    assert len(skipped) == 0 and set(samples["label"]) == {"takotsubo", "stemi"}
+    for _, row in samples.iterrows():
+        arr, roi = _load(row)
+        assert arr.shape == (8, 32, 32)
+        base, apex = bit(roi, "base"), bit(roi, "apex")
+        assert base.any() and apex.any() and not (base & apex).any()
+        # Apex near the transducer (top rows), base near the AV plane (lower rows).
+        assert np.argwhere(apex[0])[:, 0].mean() < np.argwhere(base[0])[:, 0].mean()
+
+
+def test_ed_es_selection_fallbacks():
+    masks = np.zeros((6, 20, 20), np.uint8)
+    for t, r in enumerate([8, 7, 5, 3, 4, 6]):
+        masks[t, 10 - r:10 + r, 10 - r:10 + r] = L.LV_CAVITY
+    assert select_ed_es(2, 4, masks, masks) == (2, 4, "metadata")
+    assert select_ed_es(None, None, masks, masks) == (0, 3, "lv_area")
+    frames = masks.astype(np.float32) * 100
+    ed, es, method = select_ed_es(None, None, None, frames)
+    assert method == "image_pca" and {ed, es} == {0, 3}
+
+
+def test_window_and_crop_by_hand():
+    img = np.arange(100, dtype=np.float64).reshape(10, 10)
+    region = np.zeros((10, 10), bool)
+    region[2:8, 2:8] = True
+    w = window(img, region, (0, 100))
+    assert w[2, 2] == 0.0 and w[7, 7] == 1.0 and w[0, 0] == 0.0 and w[9, 9] == 1.0
+    c = crop(img, (0.0, 0.0), 4)
+    assert c.shape == (4, 4) and (c[:2] == 0).all() and (c[:, :2] == 0).all() and c[2, 2] == img[0, 0]
+
+
+def test_mask_heuristic_finds_the_septal_contour():
+    echo = validate_config({})["cohort"]["synthetic"]["echo"]
+    sc = Scanner(echo["rows"], echo["cols"], echo["spacing_mm"], 75, 20)
+    for seed in range(3):
+        case = build_echo_case(np.random.default_rng(seed), sample_anatomy(np.random.default_rng(seed + 10), sc), "none",
+                               "septal_flash", {**echo, "cycles": [1, 1]}, marker=False)
+        t = case.truth
+        est = septal_contour_from_mask(case.masks[t["r_peak_frames"][0]], (sc.spacing_mm, sc.spacing_mm))
+        truth = np.column_stack([t["septal_contour_ed"]["x_mm"], t["septal_contour_ed"]["y_mm"]])
+        nearest = np.min(np.linalg.norm(est[5:26, None] - truth[None], axis=2), axis=1)
+        assert nearest.mean() < 1.5  # mm, mid-basal septum (points 5-25)
+
+
+def test_samples_table_schema_round_trip(prepared, tmp_path):
+    from cardiolens.tables import read_table, write_table
+    from cardiolens.tables.registry import SAMPLES
+
+    _, out = prepared
+    samples = pd.concat([out[s][0] for s in out], ignore_index=True)
+    path = write_table(samples.reindex(columns=SAMPLES.names), tmp_path / "s.parquet", SAMPLES, {"rule": "test"})
+    back = read_table(path, SAMPLES)
+    assert len(back) == len(samples)
