@@ -187,3 +187,18 @@ def test_camus_a4c_mmode_crosses_the_septum(tmp_path):
         # RV -> LV: myocardium (the septum) just before the centre, LV cavity just after it.
         assert myo[n // 2 - n // 8: n // 2, ed_col].mean() > 0.5
         assert lv[n // 2 + 1: n // 2 + n // 8, ed_col].mean() > 0.5
+
+
+def test_acdc_five_fold_split_has_four_per_group_per_test_fold(acdc):
+    from cardiolens.split.stage import patient_table, split_patients
+
+    _, res = acdc
+    samples = res.recordings[["recording_id", "patient_key"]].assign(label=res.recordings["cardiomyopathy"])
+    table = patient_table(samples, res.patients, res.recordings)
+    splits = split_patients(table, {"scheme": "kfold", "k": 5, "val_fraction": 0.0, "stratify_by": [], "age_bins": []}, 1)
+    test = splits[splits["role"] == "test"].merge(table, on="patient_key")
+    counts = test.groupby(["label", "fold"]).size().unstack(fill_value=0)
+    for group in ("MINF", "DCM", "HCM", "RV"):
+        assert counts.loc[group].tolist() == [4, 4, 4, 4, 4]
+    # NOR has 19 ingested patients (patient076 is quarantined as a duplicate of patient074).
+    assert sorted(counts.loc["NOR"].tolist()) == [3, 4, 4, 4, 4]

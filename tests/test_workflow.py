@@ -82,6 +82,20 @@ def test_prepare_writes_samples_for_every_study(run_dir):
         assert prov["rule"] == "prepare_study" and prov["config"]["slice"]["study"] == study
 
 
+def test_split_is_by_patient_and_the_audit_passes(run_dir):
+    from cardiolens.tables.registry import LEAKAGE, SAMPLES, SPLITS
+
+    for study, k in (("septal_flash", 1), ("cardiomyopathy", 6), ("takotsubo_stemi", 1)):
+        splits = read_table(run_dir / f"results/split/{study}/splits.parquet", SPLITS)
+        samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
+        leakage = read_table(run_dir / f"results/split/{study}/leakage.parquet", LEAKAGE)
+        assert splits["fold"].nunique() == k and set(splits["patient_key"]) == set(samples["patient_key"])
+        assert not splits.duplicated(["patient_key", "fold"]).any()
+        assert set(leakage["status"]) == {"pass"}
+        assert set(leakage["check"]) == {"patient_key", "study_key", "pixel_content", "normalisation_from_train_only"}
+        assert (run_dir / f"results/split/{study}/normalisation.npz").exists()
+
+
 def test_no_phi_anywhere_under_results(run_dir):
     values: set[str] = set()
     for path in list_files(run_dir / "resources/synthetic/dicom"):
@@ -118,7 +132,7 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    assert len(tables) == 9  # 3 ingest tables, 3 per-source tables, 3 studies' samples
+    assert len(tables) == 18  # 3 ingest, 3 per-source, 3 samples, 3 studies x (splits, leakage, balance)
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))

@@ -23,7 +23,17 @@ wildcard_constraints:
 def all_targets():
     return expand(
         "results/ingest/{table}.parquet", table=["recordings", "patients", "rejected"]
-    ) + expand("results/prepare/{study}/samples.parquet", study=STUDIES)
+    ) + expand(
+        "results/split/{study}/{table}.parquet",
+        study=STUDIES,
+        table=["splits", "leakage", "balance"],
+    )
+
+
+def split_params(study):
+    from cardiolens.split.run import split_slice
+
+    return split_slice(config, study)
 
 
 def study_params(study):

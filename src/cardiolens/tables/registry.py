@@ -113,4 +113,51 @@ SAMPLES = TableSchema(
     ),
 )
 
-ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES)}
+SPLITS = TableSchema(
+    name="splits",
+    version=1,
+    description="Patient-level assignment: one role per patient and fold.",
+    key=("study", "patient_key", "fold"),
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("patient_key", pa.string(), "pseudonymised patient"),
+        Column("fold", pa.int64(), "fold (0 for hold-out and predefined)", min=0),
+        Column("role", pa.string(), "role of the patient in this fold", allowed=("train", "val", "test")),
+    ),
+)
+
+LEAKAGE = TableSchema(
+    name="leakage",
+    version=1,
+    description="What the leakage audit checked, per fold: identifiers and pixels across roles, normalisation source.",
+    key=("study", "fold", "check"),
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("fold", pa.int64(), "fold", min=0),
+        Column("check", pa.string(), "what was checked",
+               allowed=("patient_key", "study_key", "pixel_content", "normalisation_from_train_only")),
+        Column("n_checked", pa.int64(), "distinct values (or training samples) checked", min=0),
+        Column("n_violations", pa.int64(), "values found in more than one role", min=0),
+        Column("status", pa.string(), "pass or fail", allowed=("pass", "fail")),
+        Column("detail", pa.string(), "offending values and roles (pseudonymised keys only)"),
+    ),
+)
+
+BALANCE = TableSchema(
+    name="balance",
+    version=1,
+    description="Per fold and role: label and sex shares, age mean +- SD, SMD against the training role.",
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("fold", pa.int64(), "fold", min=0),
+        Column("role", pa.string(), "role", allowed=("train", "val", "test")),
+        Column("variable", pa.string(), "label, sex or age", allowed=("label", "sex", "age")),
+        Column("level", pa.string(), "category, or 'mean' for age"),
+        Column("n", pa.int64(), "patients (with the category / with an age)", min=0),
+        Column("value", pa.float64(), "share of the category, or mean age", nullable=True),
+        Column("sd", pa.float64(), "SD of age", nullable=True),
+        Column("smd_vs_train", pa.float64(), "standardised mean difference against the training role", nullable=True),
+    ),
+)
+
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE)}

@@ -1,0 +1,1 @@
+"""The split stage: patient-level splits, a leakage audit and a balance report."""

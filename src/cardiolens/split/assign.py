@@ -1,0 +1,116 @@
+"""Patient-level, stratified, deterministic splits that stay put when a cohort grows.
+
+Method (documented because it decides what a reviewer can trust):
+1. The unit is the patient (``patient_key``); samples inherit their patient's assignment, so a
+   patient can never be in two roles of a fold.
+2. Each patient gets a stratum (label, optionally with sex, age bin and source joined) and a
+   rank key u = sha256(seed, patient_key): a fixed pseudo-random order that does not depend on
+   which other patients exist.
+3. Within each stratum, patients are taken in u order and each goes to the fold (k-fold) or
+   role (hold-out) that is furthest below its target share of that stratum. This greedy
+   largest-deficit rule gives every stratum counts within one patient of the target.
+4. Growth: patients present in an *anchor* (an earlier splits table passed in explicitly) keep
+   their fold and role; only new patients are placed, by the same rule, so existing assignments
+   never move unless the anchor is dropped ("asked for"). Without an anchor the assignment is
+   a deterministic function of the cohort and the seed.
+Validation patients are taken from each fold's training patients the same way (their own
+targets within each stratum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+ROLES = ("train", "val", "test")
+PREDEFINED = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+              "test": "test", "testing": "test"}
+
+
+def rank_key(seed: int, patient_key: str) -> str:
+    return hashlib.sha256(f"{seed}:{patient_key}".encode()).hexdigest()
+
+
+def strata(patients: pd.DataFrame, covariates: list[str], age_bins: list[float]) -> pd.Series:
+    """Stratum label per patient: label joined with the chosen covariates ('NA' when missing)."""
+    parts = [patients["label"].astype(str)]
+    for cov in covariates:
+        if cov == "age":
+            bins = np.digitize(patients["age"].astype(float).fillna(-1), age_bins)
+            parts.append(pd.Series(np.where(patients["age"].isna(), "NA", bins.astype(str)), index=patients.index))
+        else:
+            parts.append(patients[cov].astype(object).where(patients[cov].notna(), "NA").astype(str))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "|" + p
+    return out
+
+
+def _greedy(keys: list[str], targets: dict[object, float], fixed: dict[str, object]) -> dict[str, object]:
+    """Place ``keys`` (already in rank order) into bins by largest deficit against ``targets`` (shares)."""
+    counts = {b: 0 for b in targets}
+    out = {}
+    for k in keys:
+        if k in fixed and fixed[k] in counts:
+            out[k] = fixed[k]
+            counts[fixed[k]] += 1
+    for k in keys:
+        if k in out:
+            continue
+        total = sum(counts.values()) + 1
+        deficit = {b: targets[b] * total - counts[b] for b in targets}
+        best = max(targets, key=lambda b: (round(deficit[b], 9), -list(targets).index(b)))
+        out[k] = best
+        counts[best] += 1
+    return out
+
+
+def _ordered(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
+    return patients.assign(_u=[rank_key(seed, k) for k in patients["patient_key"]]).sort_values("_u", kind="stable")
+
+
+def kfold(patients: pd.DataFrame, k: int, val_fraction: float, seed: int, anchor: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows (patient_key, fold, role) for k folds: fold f's test patients, then val from the rest."""
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2, got {k}")
+    p = _ordered(patients, seed)
+    test_fold = {}
+    fixed = {} if anchor is None else dict(anchor.loc[anchor["role"] == "test", ["patient_key", "fold"]].itertuples(index=False))
+    for _, group in p.groupby("stratum", sort=True):
+        test_fold.update(_greedy(list(group["patient_key"]), {f: 1 / k for f in range(k)}, fixed))
+    rows = []
+    for f in range(k):
+        rest = p[[test_fold[key] != f for key in p["patient_key"]]]
+        val_fixed = {} if anchor is None else {
+            key: role for key, role in anchor.loc[anchor["fold"] == f, ["patient_key", "role"]].itertuples(index=False) if role != "test"}
+        roles = {}
+        for _, group in rest.groupby("stratum", sort=True):
+            roles.update(_greedy(list(group["patient_key"]), {"train": 1 - val_fraction, "val": val_fraction}, val_fixed)
+                         if val_fraction > 0 else {key: "train" for key in group["patient_key"]})
+        for key in p["patient_key"]:
+            rows.append((key, f, "test" if test_fold[key] == f else roles[key]))
+    return pd.DataFrame(rows, columns=["patient_key", "fold", "role"])
+
+
+def holdout(patients: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int,
+            anchor: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows (patient_key, 0, role): test_fraction to test, then val_fraction of the rest to val."""
+    p = _ordered(patients, seed)
+    fixed = {} if anchor is None else dict(anchor[["patient_key", "role"]].itertuples(index=False))
+    shares = {"train": (1 - test_fraction) * (1 - val_fraction), "val": (1 - test_fraction) * val_fraction, "test": test_fraction}
+    shares = {r: s for r, s in shares.items() if s > 0}
+    roles = {}
+    for _, group in p.groupby("stratum", sort=True):
+        roles.update(_greedy(list(group["patient_key"]), shares, fixed))
+    return pd.DataFrame([(key, 0, roles[key]) for key in p["patient_key"]], columns=["patient_key", "fold", "role"])
+
+
+def predefined(patients: pd.DataFrame) -> pd.DataFrame:
+    """Rows (patient_key, 0, role) from the dataset's own split column (EchoNet Split, ACDC folders)."""
+    bad = patients[~patients["predefined"].astype(str).str.lower().isin(PREDEFINED)]
+    if len(bad):
+        raise ValueError(f"predefined split: values {sorted(set(bad['predefined'].astype(str)))[:5]} are not one of {sorted(PREDEFINED)}")
+    roles = patients["predefined"].astype(str).str.lower().map(PREDEFINED)
+    return pd.DataFrame({"patient_key": patients["patient_key"], "fold": 0, "role": roles.values})

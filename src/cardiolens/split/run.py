@@ -1,0 +1,33 @@
+"""Entry point of the split stage with files at the edges (used by Snakemake)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cardiolens import provenance
+from cardiolens.split.audit import raise_on_leakage
+from cardiolens.split.stage import run_split, write_normalisation
+from cardiolens.tables import read_table, write_table
+from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, SAMPLES, SPLITS
+
+
+def split_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
+    return {"study": study, "seed": config["seed"], "split": config["studies"][study]["split"]}
+
+
+def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,
+                    rule: str = "split_study") -> None:
+    """Write splits, leakage, balance and normalisation for one study; stop if the audit fails."""
+    samples = read_table(samples_path, SAMPLES)
+    patients = read_table(patients_path, PATIENTS)
+    recordings = read_table(recordings_path, RECORDINGS)
+    cfg = cslice["split"]
+    anchor = read_table(cfg["anchor"], SPLITS) if cfg.get("anchor") else None
+    splits, leakage, balance, arrays = run_split(cslice["study"], samples, patients, recordings, cfg, cslice["seed"], anchor)
+    inputs = provenance.describe_inputs([samples_path, patients_path, recordings_path] + ([cfg["anchor"]] if cfg.get("anchor") else []))
+    out = Path(out_dir)
+    for name, df, schema in (("splits", splits, SPLITS), ("leakage", leakage, LEAKAGE), ("balance", balance, BALANCE)):
+        write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, provenance.build(rule, inputs, cslice))
+    write_normalisation(arrays, out / "normalisation.npz")
+    raise_on_leakage(leakage)

@@ -1,0 +1,96 @@
+"""The split stage for one study: samples -> splits, leakage audit, balance report, normalisation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens.split.assign import holdout, kfold, predefined, strata
+from cardiolens.split.audit import leakage_table
+from cardiolens.split.balance import balance_table
+
+log = logging.getLogger(__name__)
+
+
+def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient of the study: label, sex, age, source, predefined split."""
+    labels = samples.groupby("patient_key")["label"].agg(lambda v: sorted(set(v)))
+    mixed = labels[labels.map(len) > 1]
+    if len(mixed):
+        raise ValueError(f"patients with several labels in one study: {list(mixed.index[:5])}")
+    rec = recordings.set_index("recording_id")
+    split_of = samples.assign(predefined=samples["recording_id"].map(rec["split"])).groupby("patient_key")["predefined"].agg(
+        lambda v: sorted({str(x) for x in v if x is not None and not pd.isna(x)}))
+    out = pd.DataFrame({"patient_key": labels.index, "label": [v[0] for v in labels]})
+    out["predefined"] = [v[0] if len(v) == 1 else None for v in split_of.reindex(out["patient_key"])]
+    pat = patients.set_index("patient_key")
+    for col in ("sex", "age", "source"):
+        out[col] = out["patient_key"].map(pat[col]) if len(pat) else None
+    return out.sort_values("patient_key").reset_index(drop=True)
+
+
+def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, anchor: pd.DataFrame | None = None) -> pd.DataFrame:
+    p = patients.assign(stratum=strata(patients, cfg["stratify_by"], cfg["age_bins"]))
+    if cfg["scheme"] == "kfold":
+        return kfold(p, cfg["k"], cfg["val_fraction"], seed, anchor)
+    if cfg["scheme"] == "holdout":
+        return holdout(p, cfg["test_fraction"], cfg["val_fraction"], seed, anchor)
+    if p["predefined"].isna().any():
+        raise ValueError(f"predefined split: {int(p['predefined'].isna().sum())} patients have no split value")
+    return predefined(p)
+
+
+def normalisation(samples: pd.DataFrame, splits: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Per fold: mean image and scalar SD of the training-role samples only (training subtracts them)."""
+    arrays: dict[str, np.ndarray] = {}
+    rows = []
+    merged = samples.merge(splits, on="patient_key")
+    for fold, g in merged.groupby("fold", sort=True):
+        train = g[g["role"] == "train"]
+        total, total_sq, n = None, 0.0, 0
+        for path, group in train.groupby("array_path", sort=True):
+            shard = np.load(path, mmap_mode="r")
+            block = np.asarray(shard[sorted(group["array_index"])], dtype=np.float64)
+            total = block.sum(axis=0) if total is None else total + block.sum(axis=0)
+            total_sq += float((block**2).sum())
+            n += len(block)
+        mean = total / n if n else np.zeros(0)
+        sd = float(np.sqrt(max(total_sq / (n * mean.size) - float((mean**2).mean()), 0.0))) if n else 0.0
+        arrays[f"fold{int(fold)}_mean"] = mean.astype(np.float32)
+        arrays[f"fold{int(fold)}_sd"] = np.array(sd, np.float32)
+        used = set(train["sample_id"])
+        other = set(g.loc[g["role"] != "train", "sample_id"])
+        rows.append({"fold": int(fold), "check": "normalisation_from_train_only", "n_checked": len(used),
+                     "n_violations": len(used & other), "status": "pass" if not used & other else "fail",
+                     "detail": f"mean image and SD from {n} training samples; val/test samples excluded"})
+    return arrays, pd.DataFrame(rows)
+
+
+def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.DataFrame, cfg: dict[str, Any],
+              seed: int, anchor: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """(splits, leakage, balance, normalisation arrays) for one study. Leakage is checked, not raised."""
+    table = patient_table(samples, patients, recordings)
+    splits = split_patients(table, cfg, seed, anchor).assign(study=study)
+    rec = recordings.set_index("recording_id")
+    assigned = samples.merge(splits[["patient_key", "fold", "role"]], on="patient_key")
+    assigned["study_key"] = assigned["recording_id"].map(rec["study_key"])
+    assigned["pixel_sha256"] = assigned["recording_id"].map(rec["pixel_sha256"])
+    leakage = leakage_table(study, assigned)
+    arrays, norm_rows = normalisation(samples, splits[["patient_key", "fold", "role"]])
+    leakage = pd.concat([leakage, norm_rows.assign(study=study)], ignore_index=True)
+    balance = balance_table(study, table, splits[["patient_key", "fold", "role"]])
+    log.info("split %s: %s, %d patients, %d folds", study, cfg["scheme"], len(table), splits["fold"].nunique())
+    return splits[["study", "patient_key", "fold", "role"]], leakage, balance, arrays
+
+
+def write_normalisation(arrays: dict[str, np.ndarray], path: str | Path) -> None:
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)

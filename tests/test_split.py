@@ -1,0 +1,129 @@
+"""Patient-level splits: properties on random cohorts, the leakage audit, the balance report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cardiolens.split.audit import LeakageError, leakage_table, raise_on_leakage
+from cardiolens.split.balance import balance_table
+from cardiolens.split.stage import split_patients
+
+
+@st.composite
+def cohorts(draw, min_size=4, max_size=80):
+    n = draw(st.integers(min_size, max_size))
+    labels = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n))
+    sexes = draw(st.lists(st.sampled_from(["F", "M"]), min_size=n, max_size=n))
+    return pd.DataFrame({"patient_key": [f"P{i:04d}" for i in range(n)], "label": labels, "sex": sexes,
+                         "age": [40.0 + i % 40 for i in range(n)], "source": "s", "predefined": None})
+
+
+CFG = {"stratify_by": [], "age_bins": [50, 65], "val_fraction": 0.2}
+
+
+def _within_one(counts: dict, shares: dict, n: int) -> bool:
+    return all(abs(counts.get(b, 0) - shares[b] * n) < 1 + 1e-9 for b in shares)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohorts(), st.integers(2, 6), st.integers(0, 10**6))
+def test_kfold_properties(patients, k, seed):
+    cfg = {**CFG, "scheme": "kfold", "k": k}
+    splits = split_patients(patients, cfg, seed)
+    # one role per patient and fold; every patient tested exactly once
+    assert not splits.duplicated(["patient_key", "fold"]).any()
+    assert (splits.groupby("patient_key")["fold"].nunique() == k).all()
+    assert (splits[splits["role"] == "test"].groupby("patient_key").size() == 1).all()
+    # per stratum, each fold's test count within one patient of n_stratum / k
+    test = splits[splits["role"] == "test"].merge(patients, on="patient_key")
+    for label, group in patients.groupby("label"):
+        counts = test[test["label"] == label].groupby("fold").size().to_dict()
+        assert _within_one(counts, {f: 1 / k for f in range(k)}, len(group))
+    # same seed, same split
+    assert split_patients(patients, cfg, seed).equals(splits)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohorts(), st.integers(0, 10**6))
+def test_holdout_properties(patients, seed):
+    cfg = {**CFG, "scheme": "holdout", "test_fraction": 0.2}
+    splits = split_patients(patients, cfg, seed)
+    assert splits["patient_key"].is_unique and set(splits["fold"]) == {0}
+    merged = splits.merge(patients, on="patient_key")
+    shares = {"train": 0.8 * 0.8, "val": 0.8 * 0.2, "test": 0.2}
+    for label, group in merged.groupby("label"):
+        assert _within_one(group["role"].value_counts().to_dict(), shares, len(group))
+    assert split_patients(patients, cfg, seed).equals(splits)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohorts(max_size=60), cohorts(min_size=1, max_size=30), st.sampled_from(["kfold", "holdout"]), st.integers(0, 10**6))
+def test_growth_keeps_existing_assignments(first, extra, scheme, seed):
+    extra = extra.assign(patient_key=[f"N{i:04d}" for i in range(len(extra))])
+    cfg = {**CFG, "scheme": scheme, "k": 4, "test_fraction": 0.2}
+    before = split_patients(first, cfg, seed)
+    after = split_patients(pd.concat([first, extra], ignore_index=True), cfg, seed, anchor=before)
+    kept = before.merge(after, on=["patient_key", "fold"], suffixes=("_before", "_after"))
+    assert len(kept) == len(before) and (kept["role_before"] == kept["role_after"]).all()
+    assert set(after["patient_key"]) == set(first["patient_key"]) | set(extra["patient_key"])
+
+
+def test_covariates_make_joint_strata():
+    patients = pd.DataFrame({"patient_key": [f"P{i}" for i in range(40)], "label": ["a", "b"] * 20,
+                             "sex": ["F"] * 20 + ["M"] * 20, "age": 50.0, "source": "s", "predefined": None})
+    splits = split_patients(patients, {**CFG, "scheme": "kfold", "k": 5, "stratify_by": ["sex"]}, 1)
+    test = splits[splits["role"] == "test"].merge(patients, on="patient_key")
+    assert (test.groupby(["fold", "label", "sex"]).size() == 2).all()   # 10 per (label, sex) stratum / 5 folds
+
+
+def test_leakage_audit_names_the_patient_and_roles():
+    assigned = pd.DataFrame({
+        "patient_key": ["P1", "P1", "P2", "P3"], "fold": [0, 0, 0, 0], "role": ["train", "test", "train", "val"],
+        "study_key": ["S1", "S1", "S2", "S3"], "pixel_sha256": ["x1", "x2", "x3", "x3"],
+    })
+    table = leakage_table("demo", assigned)
+    status = dict(zip(table["check"], table["status"]))
+    assert status == {"patient_key": "fail", "study_key": "fail", "pixel_content": "fail"}
+    with pytest.raises(LeakageError) as err:
+        raise_on_leakage(table)
+    assert "P1 in test+train" in str(err.value) and "x3 in train+val" in str(err.value)
+    clean = leakage_table("demo", assigned.iloc[2:3])
+    raise_on_leakage(clean)  # no error
+
+
+def test_balance_smd_by_hand():
+    patients = pd.DataFrame({"patient_key": ["A", "B", "C", "D"], "label": ["x", "x", "y", "y"], "sex": ["F", "M", "F", "F"],
+                             "age": [50.0, 60.0, 70.0, 80.0]})
+    splits = pd.DataFrame({"patient_key": ["A", "B", "C", "D"], "fold": 0, "role": ["train", "train", "test", "test"]})
+    table = balance_table("demo", patients, splits).set_index(["role", "variable", "level"])
+    # age: (75 - 55) / sqrt((50 + 50) / 2) = 2.828...
+    assert table.loc[("test", "age", "mean"), "smd_vs_train"] == pytest.approx(20 / math.sqrt(50))
+    assert table.loc[("train", "age", "mean"), "sd"] == pytest.approx(math.sqrt(50))
+    # sex F: test 1.0 vs train 0.5 -> (1 - 0.5) / sqrt((0 + 0.25) / 2)
+    assert table.loc[("test", "sex", "F"), "smd_vs_train"] == pytest.approx(0.5 / math.sqrt(0.125))
+
+
+def test_tiny_cohort_split_is_clean_and_normalises_from_training(tiny_ingest, tmp_path):
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import prepare_study
+    from cardiolens.split.stage import run_split
+
+    _, res, _ = tiny_ingest
+    cfg = validate_config({"studies": {"septal_flash": {"label": "septal_flash", "representation": "mmode",
+                                                        "mmode": {"samples": [64, 64], "size": [16, 16], "augment_offsets": 1}}}})
+    samples, _ = prepare_study(res.recordings, "septal_flash", study_slice(cfg, "septal_flash"), tmp_path)
+    split_cfg = {**cfg["studies"]["septal_flash"]["split"], "scheme": "kfold", "k": 2, "val_fraction": 0.0}
+    splits, leakage, balance, arrays = run_split("septal_flash", samples, res.patients, res.recordings, split_cfg, 3)
+    assert set(leakage["status"]) == {"pass"} and len(leakage) == 2 * 4
+    assert arrays["fold0_mean"].shape == (1, 16, 16)
+    train = samples.merge(splits[(splits["fold"] == 0) & (splits["role"] == "train")], on="patient_key")
+    expected = np.mean([np.load(r.array_path)[r.array_index].astype(np.float64) for r in train.itertuples()], axis=0)
+    assert arrays["fold0_mean"] == pytest.approx(expected.astype(np.float32), abs=1e-3)
+    assert set(balance["role"]) == {"train", "test"}
