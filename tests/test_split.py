@@ -127,3 +127,14 @@ def test_tiny_cohort_split_is_clean_and_normalises_from_training(tiny_ingest, tm
     expected = np.mean([np.load(r.array_path)[r.array_index].astype(np.float64) for r in train.itertuples()], axis=0)
     assert arrays["fold0_mean"] == pytest.approx(expected.astype(np.float32), abs=1e-3)
     assert set(balance["role"]) == {"train", "test"}
+
+
+def test_predefined_split_maps_dataset_values():
+    patients = pd.DataFrame({"patient_key": ["A", "B", "C", "D"], "label": ["x", "y", "x", "y"], "sex": "F", "age": 50.0,
+                             "source": "s", "predefined": ["TRAIN", "VAL", "TEST", "training"]})
+    splits = split_patients(patients, {**CFG, "scheme": "predefined"}, 0)
+    assert dict(zip(splits["patient_key"], splits["role"])) == {"A": "train", "B": "val", "C": "test", "D": "train"}
+    with pytest.raises(ValueError, match="no split value"):
+        split_patients(patients.assign(predefined=[None, "VAL", "TEST", "TRAIN"]), {**CFG, "scheme": "predefined"}, 0)
+    with pytest.raises(ValueError, match="not one of"):
+        split_patients(patients.assign(predefined=["TRAIN", "VAL", "HOLDOUT", "TRAIN"]), {**CFG, "scheme": "predefined"}, 0)
