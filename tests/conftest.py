@@ -11,7 +11,7 @@ import pytest
 from cardiolens.config import DEMO_KEY, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = REPO.parent / "shared/data"  # ../shared/data beside the clone
 TEST_KEY = b"cardiolens-test-key"
 
 TINY_SYNTHETIC: dict[str, Any] = {
