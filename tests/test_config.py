@@ -89,3 +89,11 @@ def test_missing_key_is_an_error(monkeypatch):
 def test_redact_removes_the_key():
     cfg = validate_config({"privacy": {"key": "abc"}})
     assert "key" not in redact(cfg)["privacy"] and cfg["privacy"]["key"] == "abc"
+
+
+def test_a_predefined_study_can_be_switched_off_alone():
+    cfg = validate_config({"studies": {"septal_flash": {"enabled": False}, "cardiomyopathy": {"split": {"k": 3}}}})
+    assert cfg["studies"]["septal_flash"]["enabled"] is False and cfg["studies"]["septal_flash"]["representation"] == "mmode"
+    assert cfg["studies"]["cardiomyopathy"]["split"]["scheme"] == "kfold" and cfg["studies"]["cardiomyopathy"]["split"]["k"] == 3
+    with pytest.raises(ConfigError, match="studies.my_study.*'label' is a required property"):
+        validate_config({"studies": {"my_study": {"representation": "clip"}}})

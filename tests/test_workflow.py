@@ -172,3 +172,29 @@ def test_cli_provenance_prints_the_record(run_dir):
     proc = subprocess.run([cli, "provenance", str(run_dir / "results/ingest/recordings.parquet")],
                           capture_output=True, text=True, check=True)
     assert '"rule": "ingest_merge"' in proc.stdout and '"sha256"' in proc.stdout
+
+
+def test_a_file_added_to_a_user_source_reruns_its_ingestion(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "export" / "case1"
+    src.mkdir(parents=True)
+    (src / "echo.dcm").write_bytes(Path(get_testdata_file("examples_ybr_color.dcm")).read_bytes())
+    (tmp_path / "site.yaml").write_text(
+        "cohort: {source: inputs}\n"
+        "studies: {septal_flash: {enabled: false}, cardiomyopathy: {enabled: false}, takotsubo_stemi: {enabled: false}}\n"
+        f"inputs: [{{name: site_a, adapter: dicom, path: {tmp_path / 'export'}}}]\n"
+    )
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "1", "--configfile", "site.yaml"]
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "a-secret-for-this-test"}
+
+    def run(*extra: str) -> str:
+        proc = subprocess.run([*cmd, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout + proc.stderr
+
+    run()
+    assert "Nothing to be done" in run("-n")
+    (src / "notes.txt").write_text("added later")
+    dry = run("-n")
+    assert "ingest_source" in dry and "synth_cohort" not in dry

@@ -76,6 +76,12 @@ def _explain(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        base[key] = _deep_merge(base[key], value) if isinstance(value, Mapping) and isinstance(base.get(key), dict) else value
+    return base
+
+
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return a validated deep copy of ``config`` with every default filled in.
 
@@ -84,6 +90,13 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     """
     schema = dict(schema or load_schema())
     filled = copy.deepcopy(dict(config))
+    # A predefined study given partially (e.g. {enabled: false}) keeps its predefined label,
+    # representation and split: merge the user's keys over the study's schema default.
+    studies = filled.get("studies")
+    if isinstance(studies, dict):
+        for name, sub in schema.get("properties", {}).get("studies", {}).get("properties", {}).items():
+            if isinstance(studies.get(name), dict):
+                studies[name] = _deep_merge(copy.deepcopy(sub.get("default", {})), studies[name])
     errors = sorted(_DefaultFiller(schema).iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e) for e in errors))

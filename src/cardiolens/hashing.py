@@ -43,3 +43,20 @@ def list_files(root: str | os.PathLike[str]) -> list[Path]:
     if not root.is_dir():
         raise FileNotFoundError(f"input folder does not exist: {root}")
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in WORKFLOW_MARKERS)
+
+
+def inventory_digest(root: str | os.PathLike[str]) -> str:
+    """sha256 of (relative path, size, mtime_ns) of every file under ``root`` (no content read).
+
+    Snakemake only sees a directory input's own mtime, which does not change when a file deep in
+    the tree is added or edited; passing this digest as a rule parameter makes any such change
+    rerun the ingestion of that source. Costs one stat per file.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    if not root.is_dir():
+        return "missing"
+    for p in list_files(root):
+        st = p.stat()
+        h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()

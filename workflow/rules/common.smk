@@ -63,3 +63,11 @@ def source_params(wildcards):
     from cardiolens.ingest.run import source_slice
 
     return source_slice(config, wildcards.source)
+
+
+def source_inventory(wildcards):
+    """Digest of the files under a user source (the synthetic one is tracked as a rule output)."""
+    from cardiolens.hashing import inventory_digest
+
+    src = SOURCES[wildcards.source]
+    return "generated" if src["name"] == "synthetic" else inventory_digest(src["path"])

@@ -20,6 +20,7 @@ rule ingest_source:
     params:
         code=stage_code_hash("ingest"),
         slice=source_params,
+        inventory=source_inventory,
     script:
         "../scripts/ingest_source.py"
 
