@@ -1,0 +1,110 @@
+"""Networks from MONAI by name, the dual-input (ED + ES) model, and local pretrained weights.
+
+2D networks take (B, C, H, W) frames or M-modes; 3D networks take (B, C, T, H, W) clips, with
+time as the first spatial axis. Weights never come from a hub: ``load_pretrained`` reads a
+local file and refuses one that does not match the architecture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+DENSENETS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201"}
+RESNETS = ("resnet10", "resnet18", "resnet34", "resnet50")
+EFFICIENTNETS = tuple(f"efficientnet-b{i}" for i in range(8))
+NAMES = (*DENSENETS, "densenet", *RESNETS, *EFFICIENTNETS)
+
+
+def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any] | None = None) -> nn.Module:
+    """A MONAI classifier/regressor: ``name`` in :data:`NAMES`; ``params`` go to its constructor.
+
+    ``densenet`` is MONAI's configurable DenseNet (e.g. init_features 16, growth_rate 16,
+    block_config (4, 4, 4): the small CPU network of STACK-NOTES).
+    """
+    from monai.networks import nets
+
+    params = dict(params or {})
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    if name in DENSENETS:
+        return getattr(nets, DENSENETS[name])(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, **params)
+    if name == "densenet":
+        params.setdefault("init_features", 16)
+        params.setdefault("growth_rate", 16)
+        params["block_config"] = tuple(params.get("block_config", (4, 4, 4)))
+        return nets.DenseNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, **params)
+    if name in RESNETS:
+        return getattr(nets, name)(spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=out_channels, **params)
+    if name in EFFICIENTNETS:
+        return nets.EfficientNetBN(name, pretrained=False, spatial_dims=spatial_dims, in_channels=in_channels,
+                                   num_classes=out_channels, **params)
+    raise ValueError(f"unknown network {name!r}; valid names: {list(NAMES)}")
+
+
+class DualInput(nn.Module):
+    """Two branches (ED and ES) whose features are concatenated, then a dense head.
+
+    The input (B, 2C, ...) is split along channels: the first C go to the ED branch, the rest to
+    the ES branch. Head as in the cardiomyopathy paper: 256-128-64 units with dropout
+    0.25 / 0.35 / 0.40 (configurable), ReLU between layers.
+    """
+
+    def __init__(self, make_branch, branch_features: int, out_channels: int, channels_per_input: int,
+                 head: Sequence[int] = (256, 128, 64), dropout: Sequence[float] = (0.25, 0.35, 0.40)):
+        super().__init__()
+        if len(head) != len(dropout):
+            raise ValueError(f"head {list(head)} and dropout {list(dropout)} need the same length")
+        self.channels = channels_per_input
+        self.ed = make_branch(branch_features)
+        self.es = make_branch(branch_features)
+        layers: list[nn.Module] = []
+        width = 2 * branch_features
+        for units, p in zip(head, dropout):
+            layers += [nn.Linear(width, units), nn.ReLU(inplace=True), nn.Dropout(p)]
+            width = units
+        layers.append(nn.Linear(width, out_channels))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != 2 * self.channels:
+            raise ValueError(f"dual-input model expects {2 * self.channels} channels (ED then ES), got {x.shape[1]}")
+        return self.head(torch.cat([self.ed(x[:, : self.channels]), self.es(x[:, self.channels:])], dim=1))
+
+
+def build_dual(name: str, spatial_dims: int, channels_per_input: int, out_channels: int, params: dict[str, Any] | None = None,
+               branch_features: int = 256, head: Sequence[int] = (256, 128, 64), dropout: Sequence[float] = (0.25, 0.35, 0.40)) -> DualInput:
+    return DualInput(lambda f: build_network(name, spatial_dims, channels_per_input, f, params), branch_features,
+                     out_channels, channels_per_input, head, dropout)
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike[str], strict_head: bool = False) -> nn.Module:
+    """Load a local state dict (or a Lightning checkpoint's ``state_dict``) into ``model``.
+
+    Every backbone tensor must exist with the same shape. With ``strict_head=False`` the final
+    layer may differ (transfer to another number of classes) and keeps its initialisation.
+    Raises FileNotFoundError for a missing file and ValueError naming the mismatched tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    own = model.state_dict()
+    head_keys = set(list(own)[-2:]) if not strict_head else set()
+    missing = [k for k in own if k not in state and k not in head_keys]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape and k not in head_keys]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path}: weights do not match the architecture; missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}, shape mismatches {shapes[:5]}")
+    usable = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict({**own, **usable})
+    return model

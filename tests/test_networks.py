@@ -1,0 +1,59 @@
+"""Networks by name (2D and 3D), the dual-input model, and local pretrained weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cardiolens.train.networks import build_dual, build_network, load_pretrained
+
+SMALL = {"init_features": 8, "growth_rate": 8, "block_config": [2, 2]}
+
+
+CASES = [("densenet", SMALL, 2), ("densenet", SMALL, 3), ("resnet10", {}, 2), ("resnet10", {}, 3), ("densenet121", {}, 2)]
+
+
+@pytest.mark.parametrize("name, params, dims", CASES)
+def test_networks_by_name_in_2d_and_3d(name, params, dims):
+    shape = (2, 1, 32, 32) if dims == 2 else (2, 1, 8, 32, 32)
+    net = build_network(name, dims, 1, 3, params).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(shape)).shape == (2, 3)
+
+
+def test_efficientnet_2d():
+    net = build_network("efficientnet-b0", 2, 2, 2).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(1, 2, 64, 64)).shape == (1, 2)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown network 'vgg16'; valid names: \['densenet121'"):
+        build_network("vgg16", 2, 1, 2)
+
+
+def test_dual_input_splits_channels_and_uses_the_paper_head():
+    torch.manual_seed(0)
+    net = build_dual("densenet", 2, 1, 3, SMALL, branch_features=16).eval()
+    head = [m for m in net.head if isinstance(m, (torch.nn.Linear, torch.nn.Dropout))]
+    assert [m.out_features for m in head if isinstance(m, torch.nn.Linear)] == [256, 128, 64, 3]
+    assert [m.p for m in head if isinstance(m, torch.nn.Dropout)] == [0.25, 0.35, 0.40]
+    x = torch.rand(2, 2, 32, 32)
+    with torch.no_grad():
+        out = net(x)
+        swapped = net(torch.cat([x[:, 1:], x[:, :1]], dim=1))
+    assert out.shape == (2, 3) and not torch.allclose(out, swapped)  # the branches are distinct
+    with pytest.raises(ValueError, match="expects 2 channels"):
+        net(torch.rand(1, 3, 32, 32))
+
+
+def test_pretrained_weights_load_and_mismatches_are_named(tmp_path):
+    src = build_network("densenet", 2, 1, 5, SMALL)
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    dst = load_pretrained(build_network("densenet", 2, 1, 2, SMALL), tmp_path / "w.pt")  # new head: transfer
+    for (k, a), (_, b) in list(zip(src.state_dict().items(), dst.state_dict().items()))[:-2]:
+        assert torch.equal(a, b), k
+    with pytest.raises(FileNotFoundError, match="pretrained weights not found"):
+        load_pretrained(dst, tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="shape mismatches"):
+        load_pretrained(build_network("densenet", 2, 3, 2, SMALL), tmp_path / "w.pt")  # 3 input channels
