@@ -1,5 +1,5 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split. See README.md.
+# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -13,6 +13,7 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -138,3 +138,10 @@ def test_predefined_split_maps_dataset_values():
         split_patients(patients.assign(predefined=[None, "VAL", "TEST", "TRAIN"]), {**CFG, "scheme": "predefined"}, 0)
     with pytest.raises(ValueError, match="not one of"):
         split_patients(patients.assign(predefined=["TRAIN", "VAL", "HOLDOUT", "TRAIN"]), {**CFG, "scheme": "predefined"}, 0)
+
+
+def test_single_patient_strata_spread_over_folds():
+    patients = pd.DataFrame({"patient_key": ["A", "B", "C"], "label": ["x", "y", "z"], "sex": "F", "age": 50.0,
+                             "source": "s", "predefined": None})
+    splits = split_patients(patients, {**CFG, "scheme": "kfold", "k": 3}, 0)
+    assert sorted(splits[splits["role"] == "test"]["fold"]) == [0, 1, 2]

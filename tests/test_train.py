@@ -75,3 +75,48 @@ def test_epoch_sampler_orders_depend_on_seed_and_epoch_only():
     again = EpochSampler(Dummy(), seed=3)
     again.set_epoch(1)
     assert list(again) == second
+
+
+def test_fold_tables_and_patient_level_merge(fold_inputs, tmp_path):
+    from cardiolens.split.stage import write_normalisation
+    from cardiolens.tables import read_provenance, write_table
+    from cardiolens.tables.registry import HISTORY, SAMPLES, SPLITS, predictions_schema
+    from cardiolens.train.stage import merge, run_fold
+
+    samples, splits, norm = fold_inputs
+    write_table(samples.reindex(columns=SAMPLES.names), tmp_path / "samples.parquet", SAMPLES, {})
+    write_table(splits.assign(study="septal_flash").reindex(columns=SPLITS.names), tmp_path / "splits.parquet", SPLITS, {})
+    write_normalisation(norm, tmp_path / "norm.npz")
+    cslice = {"study": "septal_flash", "seed": 2, "train": {**TRAIN, "epochs": 1}}
+    for fold in (0, 1):
+        run_fold(str(tmp_path / "samples.parquet"), str(tmp_path / "splits.parquet"), str(tmp_path / "norm.npz"), cslice,
+                 fold, str(tmp_path / f"fold{fold}"))
+    merge([str(tmp_path / "fold0"), str(tmp_path / "fold1")], str(tmp_path / "merged"), cslice)
+    from cardiolens.tables import read_table
+
+    schema = predictions_schema(["flash", "none"])
+    preds = read_table(tmp_path / "merged" / "predictions.parquet", schema)
+    patients = read_table(tmp_path / "merged" / "patient_predictions.parquet", predictions_schema(["flash", "none"], "patient"))
+    read_table(tmp_path / "merged" / "history.parquet", HISTORY)
+    # every patient is predicted once as a test patient across the two folds
+    test = patients[patients["role"] == "test"]
+    assert test["patient_key"].is_unique and set(test["patient_key"]) == set(samples["patient_key"])
+    one = test.iloc[0]
+    mine = preds[(preds["patient_key"] == one["patient_key"]) & (preds["fold"] == one["fold"]) & (preds["role"] == "test")]
+    assert one["p_flash"] == pytest.approx(mine["p_flash"].mean())
+    assert len(preds["checkpoint_sha256"].iloc[0]) == 64
+    assert read_provenance(tmp_path / "fold0" / "predictions.parquet")["rule"] == "train_fold"
+
+
+def test_configured_pretrained_weights_are_loaded(tmp_path):
+    import torch
+
+    from cardiolens.train.run import make_network
+
+    cfg = {**TRAIN}
+    src = make_network(cfg, (1, 16, 16), 2, "mmode")
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    net = make_network({**cfg, "pretrained": str(tmp_path / "w.pt")}, (1, 16, 16), 2, "mmode")
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), net.state_dict().values()))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        make_network({**cfg, "pretrained": str(tmp_path / "nope.pt")}, (1, 16, 16), 2, "mmode")

@@ -26,8 +26,12 @@ seed: 7
 privacy: {key: cardiolens-synthetic-demo-key}
 cohort:
   synthetic:
-    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], septal_flash: {patients: 3}, takotsubo_stemi: {patients: 2}}
+    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], septal_flash: {patients: 4}, takotsubo_stemi: {patients: 4}}
     cmr: {patients: 3, rows: 80, cols: 80, spacing_mm: 2.5, slices: 3, phases: 6}
+studies:
+  septal_flash: {mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}, train: {epochs: 1}}
+  cardiomyopathy: {frames: {crop_px: 64}, split: {k: 3}, train: {epochs: 1}}
+  takotsubo_stemi: {clip: {frames: 16, size: [64, 64]}, train: {epochs: 1}}
 """
 PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
             "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
@@ -61,7 +65,7 @@ def test_run_leaves_valid_ingest_tables(run_dir):
     found = list_files(run_dir / "resources/synthetic/dicom")
     assert rec["source_files"].map(len).sum() + len(rej) == len(found)
     assert len(rej) == 2 and set(rej["reason"]) == {"pixel_decode_error", "not_dicom"}
-    assert set(rec["modality"]) == {"US", "MR"} and len(pat) == 3 + 2 + 3
+    assert set(rec["modality"]) == {"US", "MR"} and len(pat) == 4 + 4 + 3
     for path in rec["image_path"]:
         assert (run_dir / path).exists()
     prov = read_provenance(run_dir / "results/ingest/synthetic/recordings.parquet")
@@ -85,7 +89,7 @@ def test_prepare_writes_samples_for_every_study(run_dir):
 def test_split_is_by_patient_and_the_audit_passes(run_dir):
     from cardiolens.tables.registry import LEAKAGE, SAMPLES, SPLITS
 
-    for study, k in (("septal_flash", 1), ("cardiomyopathy", 6), ("takotsubo_stemi", 1)):
+    for study, k in (("septal_flash", 1), ("cardiomyopathy", 3), ("takotsubo_stemi", 1)):
         splits = read_table(run_dir / f"results/split/{study}/splits.parquet", SPLITS)
         samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
         leakage = read_table(run_dir / f"results/split/{study}/leakage.parquet", LEAKAGE)
@@ -132,7 +136,8 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    assert len(tables) == 18  # 3 ingest, 3 per-source, 3 samples, 3 studies x (splits, leakage, balance)
+    # 3 ingest, 3 per-source, 3 samples, 3 x (splits, leakage, balance), 3 x 3 merged train tables, 5 folds x 2
+    assert len(tables) == 3 + 3 + 3 + 9 + 9 + 10
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))

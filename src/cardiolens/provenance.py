@@ -65,7 +65,7 @@ SHARED_MODULES = ("config.py", "privacy.py", "labels.py", "hashing.py", "provena
 
 
 @functools.cache
-def stage_code_hash(*parts: str) -> str:
+def stage_code_hash(*parts: str, shared: bool = True) -> str:
     """sha256 of the package sources a stage runs (its subpackages plus the shared modules).
 
     Rules pass it as a parameter, so editing e.g. ``cardiolens/ingest`` reruns ingestion and what
@@ -74,7 +74,7 @@ def stage_code_hash(*parts: str) -> str:
     """
     pkg = repo_root() / "src" / "cardiolens"
     h = hashlib.sha256()
-    for part in sorted(set(parts) | set(SHARED_MODULES)):
+    for part in sorted(set(parts) | (set(SHARED_MODULES) if shared else set())):
         target = pkg / part
         files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
         for f in files:

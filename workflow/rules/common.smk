@@ -1,6 +1,7 @@
 # Validation, source list and targets. Kept small: logic lives in the cardiolens package.
 from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
 from cardiolens.provenance import stage_code_hash
+from cardiolens.train.stage import folds_of
 
 try:
     # In place, so scripts see the defaults too.
@@ -18,16 +19,28 @@ STUDIES = [name for name, study in config["studies"].items() if study["enabled"]
 wildcard_constraints:
     source="[a-z][a-z0-9_]{1,31}",
     study="[a-z][a-z0-9_]{1,31}",
+    fold="[0-9]+",
 
 
 def all_targets():
-    return expand(
-        "results/ingest/{table}.parquet", table=["recordings", "patients", "rejected"]
-    ) + expand(
-        "results/split/{study}/{table}.parquet",
-        study=STUDIES,
-        table=["splits", "leakage", "balance"],
+    return (
+        expand(
+            "results/ingest/{table}.parquet",
+            table=["recordings", "patients", "rejected"],
+        )
+        + expand(
+            "results/split/{study}/{table}.parquet",
+            study=STUDIES,
+            table=["splits", "leakage", "balance"],
+        )
+        + expand("results/train/{study}/patient_predictions.parquet", study=STUDIES)
     )
+
+
+def train_params(study):
+    from cardiolens.train.stage import train_slice
+
+    return train_slice(config, study)
 
 
 def split_params(study):

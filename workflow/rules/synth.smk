@@ -16,7 +16,7 @@ rule synth_cohort:
         mem_mb=2000,
         runtime=30,
     params:
-        code=stage_code_hash("synth", "ingest/truth.py"),
+        code=stage_code_hash("synth", "ingest/truth.py", "labels.py", shared=False),
         synthetic=config["cohort"]["synthetic"],
         seed=config["seed"],
     script:

@@ -48,22 +48,30 @@ def strata(patients: pd.DataFrame, covariates: list[str], age_bins: list[float])
     return out
 
 
-def _greedy(keys: list[str], targets: dict[object, float], fixed: dict[str, object]) -> dict[str, object]:
-    """Place ``keys`` (already in rank order) into bins by largest deficit against ``targets`` (shares)."""
+def _greedy(keys: list[str], targets: dict[object, float], fixed: dict[str, object],
+            overall: dict[object, int] | None = None) -> dict[str, object]:
+    """Place ``keys`` (already in rank order) into bins by largest deficit against ``targets`` (shares).
+
+    Ties go to the bin with the fewest patients over all strata so far (``overall``, updated in
+    place), so that small strata spread over the folds instead of all filling fold 0.
+    """
+    overall = overall if overall is not None else {b: 0 for b in targets}
     counts = {b: 0 for b in targets}
     out = {}
     for k in keys:
         if k in fixed and fixed[k] in counts:
             out[k] = fixed[k]
             counts[fixed[k]] += 1
+            overall[fixed[k]] = overall.get(fixed[k], 0) + 1
     for k in keys:
         if k in out:
             continue
         total = sum(counts.values()) + 1
         deficit = {b: targets[b] * total - counts[b] for b in targets}
-        best = max(targets, key=lambda b: (round(deficit[b], 9), -list(targets).index(b)))
+        best = max(targets, key=lambda b: (round(deficit[b], 9), -overall.get(b, 0), -list(targets).index(b)))
         out[k] = best
         counts[best] += 1
+        overall[best] = overall.get(best, 0) + 1
     return out
 
 
@@ -78,16 +86,18 @@ def kfold(patients: pd.DataFrame, k: int, val_fraction: float, seed: int, anchor
     p = _ordered(patients, seed)
     test_fold = {}
     fixed = {} if anchor is None else dict(anchor.loc[anchor["role"] == "test", ["patient_key", "fold"]].itertuples(index=False))
+    overall: dict[object, int] = {f: 0 for f in range(k)}
     for _, group in p.groupby("stratum", sort=True):
-        test_fold.update(_greedy(list(group["patient_key"]), {f: 1 / k for f in range(k)}, fixed))
+        test_fold.update(_greedy(list(group["patient_key"]), {f: 1 / k for f in range(k)}, fixed, overall))
     rows = []
     for f in range(k):
         rest = p[[test_fold[key] != f for key in p["patient_key"]]]
         val_fixed = {} if anchor is None else {
             key: role for key, role in anchor.loc[anchor["fold"] == f, ["patient_key", "role"]].itertuples(index=False) if role != "test"}
         roles = {}
+        overall_roles: dict[object, int] = {}
         for _, group in rest.groupby("stratum", sort=True):
-            roles.update(_greedy(list(group["patient_key"]), {"train": 1 - val_fraction, "val": val_fraction}, val_fixed)
+            roles.update(_greedy(list(group["patient_key"]), {"train": 1 - val_fraction, "val": val_fraction}, val_fixed, overall_roles)
                          if val_fraction > 0 else {key: "train" for key in group["patient_key"]})
         for key in p["patient_key"]:
             rows.append((key, f, "test" if test_fold[key] == f else roles[key]))
@@ -102,8 +112,9 @@ def holdout(patients: pd.DataFrame, test_fraction: float, val_fraction: float, s
     shares = {"train": (1 - test_fraction) * (1 - val_fraction), "val": (1 - test_fraction) * val_fraction, "test": test_fraction}
     shares = {r: s for r, s in shares.items() if s > 0}
     roles = {}
+    overall: dict[object, int] = {}
     for _, group in p.groupby("stratum", sort=True):
-        roles.update(_greedy(list(group["patient_key"]), shares, fixed))
+        roles.update(_greedy(list(group["patient_key"]), shares, fixed, overall))
     return pd.DataFrame([(key, 0, roles[key]) for key in p["patient_key"]], columns=["patient_key", "fold", "role"])
 
 

@@ -36,6 +36,8 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
 def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, anchor: pd.DataFrame | None = None) -> pd.DataFrame:
     p = patients.assign(stratum=strata(patients, cfg["stratify_by"], cfg["age_bins"]))
     if cfg["scheme"] == "kfold":
+        if cfg["k"] > len(p):
+            raise ValueError(f"k-fold with k={cfg['k']} needs at least {cfg['k']} patients; the study has {len(p)}")
         return kfold(p, cfg["k"], cfg["val_fraction"], seed, anchor)
     if cfg["scheme"] == "holdout":
         return holdout(p, cfg["test_fraction"], cfg["val_fraction"], seed, anchor)
@@ -75,6 +77,10 @@ def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordi
     """(splits, leakage, balance, normalisation arrays) for one study. Leakage is checked, not raised."""
     table = patient_table(samples, patients, recordings)
     splits = split_patients(table, cfg, seed, anchor).assign(study=study)
+    empty = sorted(set(splits["fold"]) - set(splits.loc[splits["role"] == "test", "fold"]))
+    if empty and cfg["scheme"] != "predefined":
+        raise ValueError(f"split of {study}: folds {empty} have no test patient ({len(table)} patients); "
+                         "use more patients or a larger test_fraction / smaller k")
     rec = recordings.set_index("recording_id")
     assigned = samples.merge(splits[["patient_key", "fold", "role"]], on="patient_key")
     assigned["study_key"] = assigned["recording_id"].map(rec["study_key"])

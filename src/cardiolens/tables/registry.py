@@ -160,4 +160,42 @@ BALANCE = TableSchema(
     ),
 )
 
-ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE)}
+HISTORY = TableSchema(
+    name="history",
+    version=1,
+    description="Per fold and epoch, every logged metric of training and validation.",
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("fold", pa.int64(), "fold", min=0),
+        Column("epoch", pa.int64(), "epoch (0-based)", min=0),
+        Column("stage", pa.string(), "train or val", allowed=("train", "val")),
+        Column("metric", pa.string(), "loss, acc, auroc"),
+        Column("value", pa.float64(), "value at the end of the epoch"),
+    ),
+)
+
+
+def predictions_schema(classes: list[str], level: str = "sample") -> TableSchema:
+    """Predictions with one probability column per class (declared per study's classes)."""
+    key = ("sample_id",) if level == "sample" else ("patient_key", "fold", "role")
+    first = (Column("sample_id", pa.string(), "prepared sample"),) if level == "sample" else ()
+    return TableSchema(
+        name="predictions" if level == "sample" else "patient_predictions",
+        version=1,
+        description=f"{level}-level predictions of the validation and test roles, per fold",
+        key=("study", *key, "fold") if level == "sample" else ("study", *key),
+        columns=(
+            Column("study", pa.string(), "study name"),
+            *first,
+            Column("patient_key", pa.string(), "pseudonymised patient"),
+            Column("fold", pa.int64(), "fold", min=0),
+            Column("role", pa.string(), "val or test", allowed=("val", "test")),
+            Column("y_true", pa.string(), "true class", allowed=tuple(classes)),
+            *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
+            Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
+            Column("checkpoint_sha256", pa.string(), "sha256 of the weights of the checkpoint that made the prediction"),
+        ),
+    )
+
+
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY)}

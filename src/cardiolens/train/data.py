@@ -70,8 +70,9 @@ class SampleDataset(Dataset):
     """Samples of one role: (x, y) with x (C, *spatial) float32 and y the class index (or targets)."""
 
     def __init__(self, rows: pd.DataFrame, classes: list[str], mean: np.ndarray | None = None, sd: float | None = None,
-                 transform=None, seed: int = 0):
+                 transform=None, seed: int = 0, add_channel: bool = False):
         self.rows = rows.reset_index(drop=True)
+        self.add_channel = add_channel  # clips are stored (T, H, W); 3-D networks want (1, T, H, W)
         self.seed, self.epoch = seed, 0
         self.classes = classes
         self.mean = None if mean is None or mean.size == 0 else torch.as_tensor(np.asarray(mean, np.float32))
@@ -92,6 +93,8 @@ class SampleDataset(Dataset):
         x = torch.from_numpy(self._array(row["array_path"], int(row["array_index"])))
         if self.mean is not None:
             x = (x - self.mean) / self.sd
+        if self.add_channel:
+            x = x[None]
         if self.transform is not None:
             # Each (epoch, item) draws from its own stream: reproducible and resumable.
             self.transform.set_random_state(seed=int(np.random.default_rng([self.seed, self.epoch, i]).integers(2**31)))
@@ -117,10 +120,11 @@ class SplitDataModule(L.LightningDataModule):
             rows = rows[rows["variant"].isin(self.variants)]
         mean = self.norm.get(f"fold{self.fold}_mean")
         sd = float(self.norm.get(f"fold{self.fold}_sd", 1.0))
-        shape = tuple(rows["shape"].iloc[0])[1:]
+        clip = rows["representation"].iloc[0] == "clip"
+        shape = tuple(rows["shape"].iloc[0]) if clip else tuple(rows["shape"].iloc[0])[1:]
         augment = build_augment(self.augment, shape, self.seed)
         self.roles = {role: rows[rows["role"] == role].sort_values("sample_id") for role in ("train", "val", "test")}
-        self.datasets = {role: SampleDataset(r, self.classes, mean, sd, augment if role == "train" else None, self.seed)
+        self.datasets = {role: SampleDataset(r, self.classes, mean, sd, augment if role == "train" else None, self.seed, clip)
                          for role, r in self.roles.items()}
 
     def _loader(self, role: str, shuffle: bool) -> DataLoader:

@@ -19,7 +19,7 @@ import torch
 
 from cardiolens.train.data import SplitDataModule
 from cardiolens.train.module import Classifier
-from cardiolens.train.networks import build_dual, build_network
+from cardiolens.train.networks import build_dual, build_network, load_pretrained
 
 
 class History(L.Callback):
@@ -43,11 +43,16 @@ class History(L.Callback):
 
 
 def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_classes: int, representation: str):
+    """The configured network for samples of ``sample_shape``, with local pretrained weights if given."""
     spatial_dims = 3 if representation == "clip" else 2
     channels = 1 if representation == "clip" else sample_shape[0]
     if cfg.get("dual_input"):
-        return build_dual(cfg["network"], spatial_dims, channels // 2, n_classes, cfg.get("network_params"))
-    return build_network(cfg["network"], spatial_dims, channels, n_classes, cfg.get("network_params"))
+        net = build_dual(cfg["network"], spatial_dims, channels // 2, n_classes, cfg.get("network_params"))
+    else:
+        net = build_network(cfg["network"], spatial_dims, channels, n_classes, cfg.get("network_params"))
+    if cfg.get("pretrained"):
+        load_pretrained(net, cfg["pretrained"])
+    return net
 
 
 def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
@@ -70,6 +75,8 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
                         enable_model_summary=False, default_root_dir=str(out))
     last = ckpt_dir / "last.ckpt"
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    if not (checkpoint.best_model_path or last.exists()):
+        raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {cfg['monitor']})")
     best = Classifier.load_from_checkpoint(checkpoint.best_model_path or str(last), net=model.net, weights_only=False)
     best.eval()
     rows = []

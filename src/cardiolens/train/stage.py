@@ -1,0 +1,92 @@
+"""The train stage with files at the edges: one fold per job, then a merge per study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardiolens import provenance
+from cardiolens.tables import read_table, write_table
+from cardiolens.tables.registry import HISTORY, SAMPLES, SPLITS, predictions_schema
+
+
+def train_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
+    return {"study": study, "seed": config["seed"], "train": config["studies"][study]["train"]}
+
+
+def folds_of(config: dict[str, Any], study: str) -> list[int]:
+    split = config["studies"][study]["split"]
+    return list(range(split["k"])) if split["scheme"] == "kfold" else [0]
+
+
+def weights_sha256(ckpt: Path) -> str:
+    """sha256 of a checkpoint's weights (names, shapes, bytes in order). The file's own hash is not
+    used: Lightning stores absolute paths and callback state in it, so equal weights from two
+    run folders would hash differently."""
+    import hashlib
+
+    import torch
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def run_fold(samples_path: str, splits_path: str, normalisation_path: str, cslice: dict[str, Any], fold: int,
+             out_dir: str, rule: str = "train_fold") -> None:
+    from cardiolens.train.run import train_fold
+
+    samples = read_table(samples_path, SAMPLES)
+    splits = read_table(splits_path, SPLITS)
+    with np.load(normalisation_path) as z:
+        norm = {k: z[k] for k in z.files}
+    cfg = cslice["train"]
+    samples = samples[samples["variant"].isin(cfg["variants"])]
+    classes = sorted(samples["label"].unique())
+    out = Path(out_dir)
+    history, preds = train_fold(samples, splits, norm, fold, cfg, out, cslice["seed"])
+    ckpt = out / "checkpoints" / "best.ckpt"
+    preds = preds.assign(study=cslice["study"], checkpoint_sha256=weights_sha256(ckpt) if ckpt.exists() else "")
+    history = history[history["stage"].isin(["train", "val"])].assign(study=cslice["study"], fold=fold)
+    inputs = provenance.describe_inputs([samples_path, splits_path, normalisation_path])
+    write_table(history.reindex(columns=HISTORY.names), out / "history.parquet", HISTORY, provenance.build(rule, inputs, cslice))
+    schema = predictions_schema(classes)
+    # The checkpoint is identified by its weights hash (rows and provenance extra), not its file
+    # hash: Lightning writes absolute paths into the file, so equal weights differ as files.
+    extra = {"checkpoint": str(ckpt), "checkpoint_weights_sha256": preds["checkpoint_sha256"].iloc[0] if len(preds) else ""}
+    write_table(preds.reindex(columns=schema.names).sort_values(["role", "sample_id"]), out / "predictions.parquet", schema,
+                provenance.build(rule, inputs, cslice, extra))
+
+
+def patient_level(preds: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """Mean probability over each patient's samples, per fold and role; argmax as y_pred."""
+    cols = [f"p_{c}" for c in classes]
+    g = preds.groupby(["study", "patient_key", "fold", "role"], sort=True)
+    out = g[cols].mean().reset_index()
+    out["y_true"] = g["y_true"].first().values
+    out["y_pred"] = [classes[i] for i in np.argmax(out[cols].to_numpy(), axis=1)]
+    out["checkpoint_sha256"] = g["checkpoint_sha256"].first().values
+    return out
+
+
+def merge(fold_dirs: list[str], out_dir: str, cslice: dict[str, Any], rule: str = "train_merge") -> None:
+    from cardiolens.tables import read_provenance  # noqa: F401  (provenance travels with each fold table)
+    import pyarrow.parquet as pq
+
+    preds = pd.concat([pq.read_table(Path(d) / "predictions.parquet").to_pandas() for d in fold_dirs], ignore_index=True)
+    history = pd.concat([read_table(Path(d) / "history.parquet", HISTORY) for d in fold_dirs], ignore_index=True)
+    classes = sorted(c[2:] for c in preds.columns if c.startswith("p_"))
+    inputs = provenance.describe_inputs([str(Path(d) / f) for d in fold_dirs for f in ("predictions.parquet", "history.parquet")])
+    out = Path(out_dir)
+    sample_schema, patient_schema = predictions_schema(classes), predictions_schema(classes, level="patient")
+    write_table(preds.reindex(columns=sample_schema.names), out / "predictions.parquet", sample_schema, provenance.build(rule, inputs, cslice))
+    write_table(patient_level(preds, classes).reindex(columns=patient_schema.names), out / "patient_predictions.parquet",
+                patient_schema, provenance.build(rule, inputs, cslice))
+    write_table(history.reindex(columns=HISTORY.names), out / "history.parquet", HISTORY, provenance.build(rule, inputs, cslice))
