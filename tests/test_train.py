@@ -120,3 +120,10 @@ def test_configured_pretrained_weights_are_loaded(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), net.state_dict().values()))
     with pytest.raises(FileNotFoundError, match="not found"):
         make_network({**cfg, "pretrained": str(tmp_path / "nope.pt")}, (1, 16, 16), 2, "mmode")
+
+
+def test_early_stopping_ends_training_before_max_epochs(fold_inputs, tmp_path):
+    samples, splits, norm = fold_inputs
+    # lr 0: the monitored metric cannot improve, so patience 1 stops after the second epoch.
+    history, _ = train_fold(samples, splits, norm, 0, {**TRAIN, "epochs": 6, "lr": 1e-12, "patience": 1}, tmp_path, seed=1)
+    assert history["epoch"].max() < 5

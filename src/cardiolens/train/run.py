@@ -70,8 +70,11 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     history = History()
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg["monitor"], mode="max",
                                                      save_last=True, enable_version_counter=False)
+    callbacks: list[L.Callback] = [checkpoint, history]
+    if cfg.get("patience"):
+        callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=cfg["monitor"], mode="max", patience=cfg["patience"]))
     trainer = L.Trainer(max_epochs=cfg["epochs"], accelerator="cpu", deterministic=True, logger=False,
-                        callbacks=[checkpoint, history], enable_progress_bar=sys.stderr.isatty(),
+                        callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
                         enable_model_summary=False, default_root_dir=str(out))
     last = ckpt_dir / "last.ckpt"
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)

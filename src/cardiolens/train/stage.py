@@ -77,7 +77,6 @@ def patient_level(preds: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
 
 
 def merge(fold_dirs: list[str], out_dir: str, cslice: dict[str, Any], rule: str = "train_merge") -> None:
-    from cardiolens.tables import read_provenance  # noqa: F401  (provenance travels with each fold table)
     import pyarrow.parquet as pq
 
     preds = pd.concat([pq.read_table(Path(d) / "predictions.parquet").to_pandas() for d in fold_dirs], ignore_index=True)
