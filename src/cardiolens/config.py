@@ -48,8 +48,10 @@ def _with_defaults(validator_class: type) -> type:
 
     def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
         if isinstance(instance, dict):
+            required = set(schema.get("required", []))
             for name, sub in properties.items():
-                if "default" in sub and name not in instance and sub["default"] is not None:
+                # Required keys are never filled (so a missing one is reported as missing).
+                if "default" in sub and name not in instance and name not in required:
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
