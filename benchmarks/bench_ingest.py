@@ -29,7 +29,6 @@ from PIL import Image
 from cardiolens.config import DEMO_KEY, sources, validate_config
 from cardiolens.hashing import list_files
 from cardiolens.ingest import canonical
-from cardiolens.ingest.adapters.avi import read_avi
 from cardiolens.ingest.stage import ingest_source
 from cardiolens.synth.generate import generate
 
@@ -126,7 +125,6 @@ def main() -> None:
         (ex / "echo.dcm").write_bytes(Path(pydicom.data.get_testdata_file("examples_ybr_color.dcm")).read_bytes())
         run("jpeg-echo", {"name": "ex", "adapter": "dicom", "path": str(ex), "clinical": None, "options": {}},
             bare_pydicom, 1, tmp)
-        _ = read_avi  # the AVI container walk is part of cardiolens, not of the baseline
 
 
 if __name__ == "__main__":
