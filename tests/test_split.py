@@ -35,6 +35,10 @@ def _within_one(counts: dict, shares: dict, n: int) -> bool:
 @given(cohorts(), st.integers(2, 6), st.integers(0, 10**6))
 def test_kfold_properties(patients, k, seed):
     cfg = {**CFG, "scheme": "kfold", "k": k}
+    if k > len(patients):
+        with pytest.raises(ValueError, match=f"needs at least {k} patients"):
+            split_patients(patients, cfg, seed)
+        return
     splits = split_patients(patients, cfg, seed)
     # one role per patient and fold; every patient tested exactly once
     assert not splits.duplicated(["patient_key", "fold"]).any()
