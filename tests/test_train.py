@@ -127,3 +127,73 @@ def test_early_stopping_ends_training_before_max_epochs(fold_inputs, tmp_path):
     # lr 0: the monitored metric cannot improve, so patience 1 stops after the second epoch.
     history, _ = train_fold(samples, splits, norm, 0, {**TRAIN, "epochs": 6, "lr": 1e-12, "patience": 1}, tmp_path, seed=1)
     assert history["epoch"].max() < 5
+
+
+def test_history_holds_train_and_validation_metrics_of_the_same_epoch(fold_inputs, tmp_path):
+    samples, splits, norm = fold_inputs
+    history, _ = train_fold(samples, splits, norm, 0, TRAIN, tmp_path, seed=1)
+    got = set(map(tuple, history[["epoch", "stage", "metric"]].to_numpy().tolist()))
+    assert got == {(e, s, m) for e in (0, 1) for s in ("train", "val") for m in ("loss", "acc", "auroc")}
+    assert history.groupby(["epoch", "stage", "metric"]).size().max() == 1
+    assert history[(history["stage"] == "val") & (history["metric"] == "auroc")]["value"].between(0, 1).all()
+
+
+def test_hardware_arguments_follow_the_configuration():
+    import torch
+
+    from cardiolens.train.run import trainer_kwargs
+    from cardiolens.train.stage import gpus_requested
+
+    auto = trainer_kwargs({"accelerator": "auto"})
+    assert auto["accelerator"] == ("gpu" if torch.cuda.is_available() else "cpu")
+    gpu = trainer_kwargs({"accelerator": "gpu", "devices": 2, "precision": "16-mixed", "strategy": "ddp"})
+    assert gpu == {"accelerator": "gpu", "devices": 2, "precision": "16-mixed", "strategy": "ddp", "deterministic": "warn"}
+    assert trainer_kwargs({"accelerator": "cpu"})["deterministic"] is True
+    assert gpus_requested({"accelerator": "gpu", "devices": 2}) == 2
+    assert gpus_requested({"accelerator": "auto", "devices": 2}) == 0 and gpus_requested({"accelerator": "cpu"}) == 0
+
+
+def test_regression_of_regional_quality_grades(tiny_ingest, tmp_path):
+    """Study 4: one output per myocardial region, targets read from the ground truth in the study's order."""
+    import json
+
+    from cardiolens.tables import read_table, write_table
+    from cardiolens.tables.registry import HISTORY, SAMPLES, SPLITS, regression_predictions_schema
+    from cardiolens.split.stage import write_normalisation
+    from cardiolens.train.stage import merge, run_fold
+
+    _, res, _ = tiny_ingest
+    regions = ["basal_inferoseptal", "apical_lateral", "mid_anterolateral"]
+    cfg = validate_config({"studies": {"regional_quality": {"frames": {"pixel_mm": 4.0, "crop_px": 24}, "targets": regions}}})
+    samples, skipped = prepare_study(res.recordings, "regional_quality", study_slice(cfg, "regional_quality"), tmp_path / "p")
+    echo = res.recordings[res.recordings["modality"] == "US"]
+    assert len(samples) == len(echo) and skipped.empty
+    one = samples.iloc[0]
+    truth = json.loads(open(echo.set_index("recording_id").loc[one["recording_id"], "truth_path"]).read())
+    assert list(one["targets"]) == [float(truth["quality"][r]) for r in regions]
+    split_cfg = {**cfg["studies"]["regional_quality"]["split"], "scheme": "kfold", "k": 2, "val_fraction": 0.0}
+    splits, _, _, norm = run_split("regional_quality", samples, res.patients, res.recordings, split_cfg, 3)
+    write_table(samples.reindex(columns=SAMPLES.names), tmp_path / "samples.parquet", SAMPLES, {})
+    write_table(splits.assign(study="regional_quality").reindex(columns=SPLITS.names), tmp_path / "splits.parquet", SPLITS, {})
+    write_normalisation(norm, tmp_path / "norm.npz")
+    train = {**cfg["studies"]["regional_quality"]["train"], "epochs": 2,
+             "network_params": {"init_features": 8, "growth_rate": 8, "block_config": [2, 2]}}
+    cslice = {"study": "regional_quality", "seed": 2, "train": train, "targets": regions}
+    for fold in (0, 1):
+        run_fold(str(tmp_path / "samples.parquet"), str(tmp_path / "splits.parquet"), str(tmp_path / "norm.npz"), cslice,
+                 fold, str(tmp_path / f"fold{fold}"))
+    merge([str(tmp_path / "fold0"), str(tmp_path / "fold1")], str(tmp_path / "merged"), cslice)
+    preds = read_table(tmp_path / "merged" / "predictions.parquet", regression_predictions_schema(regions))
+    history = read_table(tmp_path / "merged" / "history.parquet", HISTORY)
+    assert set(history["metric"]) == {"loss", "mse", "mae"}
+    assert set(preds["patient_key"]) == set(samples["patient_key"]) and (preds["role"] == "test").all()
+    by_id = samples.set_index("sample_id")["targets"]
+    for _, row in preds.iterrows():
+        assert [row[f"true_{r}"] for r in regions] == list(by_id[row["sample_id"]])
+    # the logged validation MSE of the best epoch is the MSE of its written predictions
+    fold0 = preds[preds["fold"] == 0]
+    mse = np.mean((fold0[[f"pred_{r}" for r in regions]].to_numpy() - fold0[[f"true_{r}" for r in regions]].to_numpy()) ** 2)
+    val = history[(history["fold"] == 0) & (history["stage"] == "val") & (history["metric"] == "mse")]["value"]
+    assert mse == pytest.approx(val.min(), rel=1e-4)
+    patients = read_table(tmp_path / "merged" / "patient_predictions.parquet", regression_predictions_schema(regions, "patient"))
+    assert len(patients) == samples["patient_key"].nunique()

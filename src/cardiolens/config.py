@@ -108,7 +108,28 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         raise ConfigError(f"config key 'inputs': names must be unique; repeated: {dupes}")
     if SYNTHETIC_SOURCE in names:
         raise ConfigError(f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort")
+    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return filled
+
+
+REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
+CLASSIFICATION_MONITORS = ("val/auroc", "val/acc", "val/loss")
+
+
+def _study_problems(name: str, study: Mapping[str, Any]) -> list[str]:
+    """Cross-key rules the schema cannot express: task vs targets vs monitored metric."""
+    train, key = study.get("train", {}), f"config key 'studies.{name}"
+    if train.get("task") == "regression":
+        out = [] if study.get("targets") else [f"{key}.targets': a regression study needs its targets (region names)"]
+        if train.get("monitor") not in REGRESSION_MONITORS:
+            out.append(f"{key}.train.monitor': {train.get('monitor')!r} is not a regression metric; allowed values: {list(REGRESSION_MONITORS)}")
+        return out
+    out = [f"{key}.targets': targets are for train.task regression"] if study.get("targets") else []
+    if train.get("monitor") not in CLASSIFICATION_MONITORS:
+        out.append(f"{key}.train.monitor': {train.get('monitor')!r} is not a classification metric; allowed values: {list(CLASSIFICATION_MONITORS)}")
+    return out
 
 
 def check_input_paths(config: Mapping[str, Any]) -> None:

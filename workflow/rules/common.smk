@@ -43,6 +43,12 @@ def train_params(study):
     return train_slice(config, study)
 
 
+def train_gpus(study):
+    from cardiolens.train.stage import gpus_requested
+
+    return gpus_requested(config["studies"][study]["train"])
+
+
 def split_params(study):
     from cardiolens.split.run import split_slice
 

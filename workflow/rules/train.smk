@@ -17,7 +17,7 @@ rule train_fold:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=0,
+        gpu=lambda wildcards: train_gpus(wildcards.study),
     params:
         code=stage_code_hash("train"),
         slice=lambda wildcards: train_params(wildcards.study),

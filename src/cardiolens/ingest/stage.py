@@ -79,6 +79,18 @@ def _write_truth(path: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+QUALITY_GRADES = {1: "Poor", 2: "Medium", 3: "Good"}
+
+
+def truth_quality_grade(meta: dict[str, Any] | None) -> str | None:
+    """Recording-level quality from ground-truth regional grades (1 poor .. 3 good): the rounded
+    mean grade in CAMUS's words (Poor/Medium/Good), or None without regional grades."""
+    grades = list(((meta or {}).get("quality") or {}).values())
+    if not grades:
+        return None
+    return QUALITY_GRADES[int(np.clip(np.floor(np.mean(grades) + 0.5), 1, 3))]
+
+
 def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] | list[Rejection]:
     """Load one unit with its adapter, write image/mask/truth, and return its table row."""
     unit, source, key, data_dir = args
@@ -129,7 +141,7 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] 
         "mvc_frame": rec.mvc_frame,
         "avo_frame": rec.avo_frame,
         "source_frames": [int(f) for f in (rec.source_frames if rec.source_frames is not None else range(t))],
-        "quality": rec.quality,
+        "quality": rec.quality or truth_quality_grade(rec.truth_meta),
         "ef_percent": rec.ef_percent,
         "split": rec.split,
         "image_path": str(image_path),

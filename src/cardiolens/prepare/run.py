@@ -18,8 +18,11 @@ def study_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
     """The configuration one study's samples depend on (only its own representation block)."""
     cfg = config["studies"][study]
     rep = cfg["representation"]
-    return {"study": study, "label": cfg["label"], "modality": cfg.get("modality"), "representation": rep,
-            rep: cfg[rep], "shard_size": config["prepare"]["shard_size"]}
+    out = {"study": study, "label": cfg["label"], "modality": cfg.get("modality"), "representation": rep,
+           rep: cfg[rep], "shard_size": config["prepare"]["shard_size"]}
+    # Only when set, so the slices (and the hashes that decide reruns) of existing studies keep their value.
+    out.update({k: cfg[k] for k in ("classes", "targets") if cfg.get(k)})
+    return out
 
 
 def run_study(recordings_path: str, cslice: dict[str, Any], out_dir: str, workers: int, rule: str = "prepare_study") -> Path:

@@ -176,6 +176,21 @@ def _clip_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, An
 BUILDERS = {"mmode": _mmode_samples, "frames": _frame_samples, "clip": _clip_samples}
 
 
+def regional_targets(row: dict[str, Any], names: list[str]) -> list[float]:
+    """Per-region quality grades (1 poor .. 3 good) of ``names`` from the recording's ground truth.
+
+    Raises ValueError (the recording is then skipped with this reason) when the recording has no
+    ground truth or its truth lacks a region's grade.
+    """
+    if not row.get("truth_path"):
+        raise ValueError("no ground truth with regional quality grades (targets need them)")
+    quality = json.loads(Path(row["truth_path"]).read_text()).get("quality") or {}
+    missing = [n for n in names if n not in quality]
+    if missing:
+        raise ValueError(f"ground truth has no quality grade for region(s) {missing}")
+    return [float(quality[n]) for n in names]
+
+
 def _job(args: tuple[dict[str, Any], str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]] | str]:
     row, representation, cfg = args
     try:
@@ -191,6 +206,8 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     rep = cfg["representation"]
     params = cfg[rep]
     eligible = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
+    if cfg.get("classes"):
+        eligible = eligible[eligible[label].isin(cfg["classes"])]
     if cfg.get("modality"):
         eligible = eligible[eligible["modality"] == cfg["modality"]]
     rows = eligible.sort_values("recording_id").to_dict("records")
@@ -222,6 +239,12 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
 
     for rid, res in results:
         rec = by_id[rid]
+        targets = None
+        if not isinstance(res, str) and cfg.get("targets"):
+            try:
+                targets = regional_targets(rec, list(cfg["targets"]))
+            except ValueError as exc:
+                res = f"ValueError: {exc}"
         if isinstance(res, str):
             skipped.append({"recording_id": rid, "reason": res})
             continue
@@ -236,6 +259,7 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
                 "array_path": str(out_dir / f"arrays-{shard:03d}.npy"), "array_index": len(buffer_a),
                 "roi_path": str(out_dir / f"rois-{shard:03d}.npy"), "shape": list(s["array"].shape),
                 "axes": s["axes"], "spacing": s["spacing"], "params": json.dumps(s["params"], sort_keys=True, default=float),
+                "targets": targets,
             })
             buffer_a.append(s["array"])
             buffer_r.append(s["roi"])

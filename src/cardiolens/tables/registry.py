@@ -110,6 +110,8 @@ SAMPLES = TableSchema(
         Column("axes", pa.string(), "meaning and unit of each axis"),
         Column("spacing", pa.list_(pa.float64()), "physical spacing per axis (1 for channel axes)"),
         Column("params", pa.string(), "JSON of every parameter that shaped the sample"),
+        Column("targets", pa.list_(pa.float64()), "regression targets in the order of the study's targets (null for classification studies)",
+               nullable=True),
     ),
 )
 
@@ -193,6 +195,29 @@ def predictions_schema(classes: list[str], level: str = "sample") -> TableSchema
             Column("y_true", pa.string(), "true class", allowed=tuple(classes)),
             *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
             Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
+            Column("checkpoint_sha256", pa.string(), "sha256 of the weights of the checkpoint that made the prediction"),
+        ),
+    )
+
+
+def regression_predictions_schema(targets: list[str], level: str = "sample") -> TableSchema:
+    """Regression predictions: the true and predicted value of every target (``true_<t>``, ``pred_<t>``)."""
+    key = ("sample_id",) if level == "sample" else ("patient_key", "fold", "role")
+    first = (Column("sample_id", pa.string(), "prepared sample"),) if level == "sample" else ()
+    return TableSchema(
+        name="predictions" if level == "sample" else "patient_predictions",
+        version=1,
+        description=f"{level}-level regression predictions of the validation and test roles, per fold"
+                    + ("" if level == "sample" else " (mean over the patient's samples)"),
+        key=("study", *key, "fold") if level == "sample" else ("study", *key),
+        columns=(
+            Column("study", pa.string(), "study name"),
+            *first,
+            Column("patient_key", pa.string(), "pseudonymised patient"),
+            Column("fold", pa.int64(), "fold", min=0),
+            Column("role", pa.string(), "val or test", allowed=("val", "test")),
+            *(Column(f"true_{t}", pa.float64(), f"true {t}") for t in targets),
+            *(Column(f"pred_{t}", pa.float64(), f"predicted {t}") for t in targets),
             Column("checkpoint_sha256", pa.string(), "sha256 of the weights of the checkpoint that made the prediction"),
         ),
     )

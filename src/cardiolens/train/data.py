@@ -67,9 +67,10 @@ def build_augment(cfg: dict[str, Any], spatial_shape: tuple[int, ...], seed: int
 
 
 class SampleDataset(Dataset):
-    """Samples of one role: (x, y) with x (C, *spatial) float32 and y the class index (or targets)."""
+    """Samples of one role: (x, y) with x (C, *spatial) float32 and y the class index (long) or,
+    when ``classes`` is None (regression), the row's ``targets`` as float32 (n_targets,)."""
 
-    def __init__(self, rows: pd.DataFrame, classes: list[str], mean: np.ndarray | None = None, sd: float | None = None,
+    def __init__(self, rows: pd.DataFrame, classes: list[str] | None, mean: np.ndarray | None = None, sd: float | None = None,
                  transform=None, seed: int = 0, add_channel: bool = False):
         self.rows = rows.reset_index(drop=True)
         self.add_channel = add_channel  # clips are stored (T, H, W); 3-D networks want (1, T, H, W)
@@ -99,19 +100,21 @@ class SampleDataset(Dataset):
             # Each (epoch, item) draws from its own stream: reproducible and resumable.
             self.transform.set_random_state(seed=int(np.random.default_rng([self.seed, self.epoch, i]).integers(2**31)))
             x = torch.as_tensor(self.transform(x), dtype=torch.float32)
-        y = torch.tensor(self.classes.index(row["label"]), dtype=torch.long)
-        return x, y
+        if self.classes is None:
+            return x, torch.as_tensor(np.asarray(row["targets"], np.float32))
+        return x, torch.tensor(self.classes.index(row["label"]), dtype=torch.long)
 
 
 class SplitDataModule(L.LightningDataModule):
     """Datasets of one fold from the samples, splits and normalisation of a study."""
 
     def __init__(self, samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
-                 classes: list[str], batch_size: int, augment: dict[str, Any], seed: int, variants: list[str] | None = None):
+                 classes: list[str] | None, batch_size: int, augment: dict[str, Any], seed: int,
+                 variants: list[str] | None = None, num_workers: int = 0):
         super().__init__()
         self.samples, self.splits, self.norm = samples, splits, normalisation
         self.fold, self.classes, self.batch_size, self.augment, self.seed = fold, classes, batch_size, augment, seed
-        self.variants = variants
+        self.variants, self.num_workers = variants, num_workers
 
     def setup(self, stage: str | None = None) -> None:
         roles = self.splits[self.splits["fold"] == self.fold][["patient_key", "role"]]
@@ -129,7 +132,10 @@ class SplitDataModule(L.LightningDataModule):
 
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
         ds = self.datasets[role]
-        return DataLoader(ds, batch_size=self.batch_size, sampler=EpochSampler(ds, self.seed, shuffle), num_workers=0)
+        # Workers get a copy of the dataset, so its epoch travels with each epoch's new workers
+        # (persistent workers would keep a stale epoch and break resumable augmentation).
+        return DataLoader(ds, batch_size=self.batch_size, sampler=EpochSampler(ds, self.seed, shuffle),
+                          num_workers=self.num_workers, persistent_workers=False)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

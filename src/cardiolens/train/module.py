@@ -1,38 +1,72 @@
-"""The LightningModule: a classifier system wrapping a network passed in from outside."""
+"""The LightningModule: classification or multi-output regression around a network passed in.
+
+- classification: cross-entropy; torchmetrics accuracy and AUROC (one-vs-rest for > 2 classes);
+- regression (e.g. one image-quality score per myocardial region, as the end-to-end network of
+  the regional-quality study): mean squared error; torchmetrics MSE and MAE over all outputs.
+
+Metrics are logged per stage as ``<stage>/<metric>`` (``train/loss``, ``val/auroc``, ``val/mse``).
+The module also keeps the epoch history itself (one row per epoch, stage and metric) and stores
+it in its checkpoints, so a resumed run returns the whole history. Both stages of an epoch are
+recorded when its validation ends: by then every training batch of the epoch has been seen
+(Lightning validates after the last training batch), so the row for epoch e holds the training
+metrics of epoch e, not those of e - 1.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import lightning as L
 import torch
 import torchmetrics
 from torch import nn
 
+TASKS = ("classification", "regression")
 
-class Classifier(L.LightningModule):
-    """Cross-entropy classification with per-stage accuracy and AUROC (one-vs-rest for > 2 classes)."""
 
-    def __init__(self, net: nn.Module, num_classes: int, lr: float = 1e-3, optimizer: str = "adam"):
+def monitor_mode(metric: str) -> str:
+    """'min' for losses and errors (``val/loss``, ``val/mse``, ``val/mae``), 'max' otherwise."""
+    return "min" if metric.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
+
+
+class System(L.LightningModule):
+    """``net`` maps (B, C, *spatial) to (B, outputs): class logits or regression outputs."""
+
+    def __init__(self, net: nn.Module, outputs: int, task: str = "classification", lr: float = 1e-3,
+                 optimizer: str = "adam", weight_decay: float = 0.0):
         super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.save_hyperparameters(ignore=["net"])
         self.net = net
-        self.loss = nn.CrossEntropyLoss()
-        task = "binary" if num_classes == 2 else "multiclass"
-        kw = {"task": "multiclass", "num_classes": num_classes}
-        self.metrics = nn.ModuleDict({
-            stage: torchmetrics.MetricCollection({"acc": torchmetrics.Accuracy(**kw), "auroc": torchmetrics.AUROC(**kw)})
-            for stage in ("train_", "val_", "test_")
-        })
-        self.task = task
+        if task == "classification":
+            self.loss = nn.CrossEntropyLoss()
+            kw = {"task": "multiclass", "num_classes": outputs}
+            make = lambda: torchmetrics.MetricCollection(  # noqa: E731
+                {"acc": torchmetrics.Accuracy(**kw), "auroc": torchmetrics.AUROC(**kw)})
+        else:
+            self.loss = nn.MSELoss()
+            make = lambda: torchmetrics.MetricCollection(  # noqa: E731
+                {"mse": torchmetrics.MeanSquaredError(), "mae": torchmetrics.MeanAbsoluteError()})
+        self.metrics = nn.ModuleDict({f"{s}_": make() for s in ("train", "val", "test")})
+        self.losses = nn.ModuleDict({f"{s}_": torchmetrics.MeanMetric() for s in ("train", "val", "test")})
+        self.history: list[dict[str, Any]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def scores(self, out: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (classification) or the outputs themselves (regression)."""
+        return out.softmax(dim=1) if self.hparams.task == "classification" else out
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = self.loss(logits, y)
-        self.metrics[stage + "_"].update(logits.softmax(dim=1), y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(y))
+        out = self(x)
+        loss = self.loss(out, y)
+        self.metrics[stage + "_"].update(self.scores(out.detach().float()), y)
+        self.losses[stage + "_"].update(loss.detach(), weight=len(y))
+        if stage == "train":
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -44,21 +78,38 @@ class Classifier(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
-    def _epoch_end(self, stage: str) -> None:
-        values = self.metrics[stage + "_"].compute()
-        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val")
+    def _compute(self, stage: str) -> dict[str, float]:
+        values = {"loss": self.losses[stage + "_"].compute(), **self.metrics[stage + "_"].compute()}
+        self.losses[stage + "_"].reset()
         self.metrics[stage + "_"].reset()
-
-    def on_train_epoch_end(self) -> None:
-        self._epoch_end("train")
+        return {k: float(v) for k, v in values.items()}
 
     def on_validation_epoch_end(self) -> None:
-        self._epoch_end("val")
+        val = self._compute("val")
+        if self.trainer.sanity_checking:
+            return
+        logged = {f"val/{k}": v for k, v in val.items()}
+        if self.losses["train_"].update_count:
+            logged.update({f"train/{k}": v for k, v in self._compute("train").items()})
+        headline = "val/auroc" if self.hparams.task == "classification" else "val/mse"
+        self.log(headline, logged[headline], prog_bar=True, sync_dist=True)
+        self.log_dict({k: v for k, v in logged.items() if k != headline}, sync_dist=True)
+        epoch = int(self.current_epoch)
+        self.history = [r for r in self.history if r["epoch"] != epoch]  # a re-run epoch replaces its rows
+        self.history += [{"epoch": epoch, "stage": k.split("/")[0], "metric": k.split("/")[1], "value": v}
+                         for k, v in sorted(logged.items())]
 
     def on_test_epoch_end(self) -> None:
-        self._epoch_end("test")
+        self.log_dict({f"test/{k}": v for k, v in self._compute("test").items()}, sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["cardiolens_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("cardiolens_history", []))
 
     def configure_optimizers(self):
-        if self.hparams.optimizer == "sgd":
-            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        hp = self.hparams
+        if hp.optimizer == "sgd":
+            return torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+        return torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)

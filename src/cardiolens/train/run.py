@@ -2,8 +2,16 @@
 
 Writes ``checkpoints/best.ckpt`` (by the monitored validation metric) and ``last.ckpt``; when
 ``last.ckpt`` exists (a killed job rerun), training resumes from it. Returns the per-epoch
-history (epoch, stage, metric, value) and the predictions of the validation and test roles
-(sample_id, patient_key, fold, role, y_true, p_<class>..., y_pred) of the best checkpoint.
+history (epoch, stage, metric, value) and the predictions of the validation and test roles of
+the best checkpoint: (sample_id, patient_key, fold, role, y_true, p_<class>..., y_pred) for
+classification, (sample_id, patient_key, fold, role, true_<target>..., pred_<target>...) for
+regression.
+
+Hardware comes from the configuration: ``accelerator`` (auto: a GPU when one is present),
+``devices``, ``precision`` (e.g. 16-mixed on GPUs) and ``strategy`` (e.g. ddp for several GPUs)
+go to the Lightning Trainer unchanged. Runs on the CPU are bit-reproducible
+(``deterministic=True``); on GPUs deterministic algorithms are requested with a warning where
+CUDA has none, so GPU runs are reproducible only up to such kernels.
 """
 
 from __future__ import annotations
@@ -18,80 +26,103 @@ import pandas as pd
 import torch
 
 from cardiolens.train.data import SplitDataModule
-from cardiolens.train.module import Classifier
+from cardiolens.train.module import System, monitor_mode
 from cardiolens.train.networks import build_dual, build_network, load_pretrained
 
 
-class History(L.Callback):
-    """Epoch metrics as rows; kept in the checkpoint so a resumed run has the whole history."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        for key, value in sorted(trainer.callback_metrics.items()):
-            stage, _, metric = key.partition("/")
-            self.rows.append({"epoch": int(trainer.current_epoch), "stage": stage, "metric": metric, "value": float(value)})
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = list(state["rows"])
-
-
-def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_classes: int, representation: str):
+def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_outputs: int, representation: str):
     """The configured network for samples of ``sample_shape``, with local pretrained weights if given."""
     spatial_dims = 3 if representation == "clip" else 2
     channels = 1 if representation == "clip" else sample_shape[0]
     if cfg.get("dual_input"):
-        net = build_dual(cfg["network"], spatial_dims, channels // 2, n_classes, cfg.get("network_params"))
+        head = cfg.get("head") or {}
+        net = build_dual(cfg["network"], spatial_dims, channels // 2, n_outputs, cfg.get("network_params"),
+                         head=tuple(head.get("units", (256, 128, 64))), dropout=tuple(head.get("dropout", (0.25, 0.35, 0.40))))
     else:
-        net = build_network(cfg["network"], spatial_dims, channels, n_classes, cfg.get("network_params"))
+        net = build_network(cfg["network"], spatial_dims, channels, n_outputs, cfg.get("network_params"))
     if cfg.get("pretrained"):
         load_pretrained(net, cfg["pretrained"])
     return net
 
 
+def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Lightning Trainer hardware arguments from the train configuration (see the module docstring)."""
+    accelerator = cfg.get("accelerator") or "auto"
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    return {"accelerator": accelerator, "devices": cfg.get("devices") or "auto", "precision": cfg.get("precision") or "32-true",
+            "strategy": cfg.get("strategy") or "auto", "deterministic": True if accelerator == "cpu" else "warn"}
+
+
+def target_names(samples: pd.DataFrame, cfg: dict[str, Any]) -> list[str]:
+    """Class names (classification: sorted labels) or regression target names (``cfg['targets']``)."""
+    if cfg.get("task", "classification") == "classification":
+        return sorted(samples["label"].unique())
+    names = list(cfg.get("targets") or [])
+    if not names:
+        raise ValueError("a regression study needs the names of its targets (studies.<name>.targets)")
+    if "targets" not in samples or samples["targets"].isna().any():
+        raise ValueError("a regression study needs a target vector in every sample (samples.targets)")
+    lengths = {len(t) for t in samples["targets"]}
+    if lengths != {len(names)}:
+        raise ValueError(f"samples carry {sorted(lengths)} targets, the study names {len(names)}: {names}")
+    return names
+
+
 def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
                cfg: dict[str, Any], out_dir: str | Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train fold ``fold``; returns (history, predictions) as described in the module docstring."""
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
+    task = cfg.get("task", "classification")
+    monitor = cfg["monitor"]
     L.seed_everything(seed + fold, workers=True)
-    classes = sorted(samples["label"].unique())
+    names = target_names(samples, cfg)
+    classes = names if task == "classification" else None
     representation = samples["representation"].iloc[0]
     dm = SplitDataModule(samples, splits, normalisation, fold, classes, cfg["batch_size"], cfg.get("augment", {}),
-                         seed + fold, cfg.get("variants"))
+                         seed + fold, cfg.get("variants"), cfg.get("num_workers", 0))
     dm.setup()
     shape = tuple(samples["shape"].iloc[0])
-    model = Classifier(make_network(cfg, shape, len(classes), representation), len(classes), cfg["lr"], cfg["optimizer"])
-    history = History()
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg["monitor"], mode="max",
+    model = System(make_network(cfg, shape, len(names), representation), len(names), task, cfg["lr"], cfg["optimizer"],
+                   cfg.get("weight_decay", 0.0))
+    mode = monitor_mode(monitor)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
                                                      save_last=True, enable_version_counter=False)
-    callbacks: list[L.Callback] = [checkpoint, history]
+    callbacks: list[L.Callback] = [checkpoint]
     if cfg.get("patience"):
-        callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=cfg["monitor"], mode="max", patience=cfg["patience"]))
-    trainer = L.Trainer(max_epochs=cfg["epochs"], accelerator="cpu", deterministic=True, logger=False,
-                        callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
-                        enable_model_summary=False, default_root_dir=str(out))
+        callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg["patience"]))
+    trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
+                        enable_model_summary=False, default_root_dir=str(out), **trainer_kwargs(cfg))
     last = ckpt_dir / "last.ckpt"
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     if not (checkpoint.best_model_path or last.exists()):
-        raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {cfg['monitor']})")
-    best = Classifier.load_from_checkpoint(checkpoint.best_model_path or str(last), net=model.net, weights_only=False)
+        raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {monitor})")
+    history = pd.DataFrame(model.history, columns=["epoch", "stage", "metric", "value"])
+    if not trainer.is_global_zero:
+        return history, pd.DataFrame()
+    best = System.load_from_checkpoint(checkpoint.best_model_path or str(last), net=model.net, map_location="cpu",
+                                       weights_only=False)
     best.eval()
+    return history, predict(best, dm, fold, names, task)
+
+
+def predict(model: System, dm: SplitDataModule, fold: int, names: list[str], task: str) -> pd.DataFrame:
+    """Predictions of the validation and test roles (columns in the module docstring), on the CPU."""
+    model = model.to("cpu").float()
     rows = []
     for role in ("val", "test"):
-        ds = dm.datasets[role]
-        if not len(ds):
+        if not len(dm.datasets[role]):
             continue
         with torch.no_grad():
-            probs = torch.cat([best(x).softmax(dim=1) for x, _ in dm._loader(role, False)]).numpy()
-        meta = dm.roles[role]
-        for (_, r), p in zip(meta.iterrows(), probs):
-            rows.append({"sample_id": r["sample_id"], "patient_key": r["patient_key"], "fold": fold, "role": role,
-                         "y_true": r["label"], **{f"p_{c}": float(v) for c, v in zip(classes, p)},
-                         "y_pred": classes[int(np.argmax(p))]})
-    return pd.DataFrame(history.rows), pd.DataFrame(rows)
+            scores = torch.cat([model.scores(model(x)) for x, _ in dm._loader(role, False)]).numpy()
+        for (_, r), p in zip(dm.roles[role].iterrows(), scores):
+            row = {"sample_id": r["sample_id"], "patient_key": r["patient_key"], "fold": fold, "role": role}
+            if task == "classification":
+                row.update({"y_true": r["label"], **{f"p_{c}": float(v) for c, v in zip(names, p)},
+                            "y_pred": names[int(np.argmax(p))]})
+            else:
+                row.update({**{f"true_{n}": float(v) for n, v in zip(names, r["targets"])},
+                            **{f"pred_{n}": float(v) for n, v in zip(names, p)}})
+            rows.append(row)
+    return pd.DataFrame(rows)
