@@ -97,3 +97,28 @@ def test_a_predefined_study_can_be_switched_off_alone():
     assert cfg["studies"]["cardiomyopathy"]["split"]["scheme"] == "kfold" and cfg["studies"]["cardiomyopathy"]["split"]["k"] == 3
     with pytest.raises(ConfigError, match="studies.my_study.*'label' is a required property"):
         validate_config({"studies": {"my_study": {"representation": "clip"}}})
+
+
+@pytest.mark.parametrize("overlay", ["acdc.yaml", "paper/septal_flash.yaml", "paper/cardiomyopathy.yaml"])
+def test_shipped_config_files_validate_over_the_default_and_build_their_networks(overlay):
+    """Each shipped --configfile, merged over config.yaml the way Snakemake merges (nested keys),
+    is valid, and every enabled study's network builds for that study's sample shape."""
+    from snakemake.utils import update_config
+
+    from cardiolens.train.run import make_network
+
+    merged = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(merged, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    cfg = validate_config(merged)
+    enabled = {n: s for n, s in cfg["studies"].items() if s["enabled"]}
+    assert enabled
+    for name, study in enabled.items():
+        rep = study["representation"]
+        if rep == "mmode":
+            shape = (1, *study["mmode"]["size"])
+        elif rep == "frames":
+            shape = (2, study["frames"]["crop_px"], study["frames"]["crop_px"])  # ED and ES channels
+        else:
+            shape = (study["clip"]["frames"], *study["clip"]["size"])
+        classes = len(study["classes"] or []) or 2
+        make_network(study["train"], shape, classes, rep)

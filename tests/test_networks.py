@@ -32,6 +32,18 @@ def test_unknown_name_lists_the_valid_ones():
         build_network("vgg16", 2, 1, 2)
 
 
+def test_vgg_like_branch_is_a_plain_convolution_stack():
+    net = build_network("vgg", 2, 1, 7, {"channels": [4, 8, 16], "strides": [2, 2, 2]}, spatial_shape=(32, 32)).eval()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8, 16] and all(c.stride == (2, 2) for c in convs)
+    linear = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(16 * 4 * 4, 7)]  # 32 px / 2**3 = 4
+    with torch.no_grad():
+        assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    with pytest.raises(ValueError, match="spatial shape"):
+        build_network("vgg", 2, 1, 7)
+
+
 def test_dual_input_splits_channels_and_uses_the_paper_head():
     torch.manual_seed(0)
     net = build_dual("densenet", 2, 1, 3, SMALL, branch_features=16).eval()

@@ -149,3 +149,18 @@ def test_single_patient_strata_spread_over_folds():
                              "source": "s", "predefined": None})
     splits = split_patients(patients, {**CFG, "scheme": "kfold", "k": 3}, 0)
     assert sorted(splits[splits["role"] == "test"]["fold"]) == [0, 1, 2]
+
+
+def test_patient_label_of_a_regression_study_is_the_most_frequent_one():
+    from cardiolens.split.stage import patient_table
+
+    samples = pd.DataFrame({
+        "patient_key": ["A", "A", "A", "B", "B"], "recording_id": ["r1", "r2", "r3", "r4", "r5"],
+        "label": ["Poor", "Good", "Good", "Medium", "Good"], "targets": [[1.0], [3.0], [3.0], [2.0], [3.0]],
+    })
+    patients = pd.DataFrame({"patient_key": ["A", "B"], "sex": ["F", "M"], "age": [50, 60], "source": ["s", "s"]})
+    recordings = pd.DataFrame({"recording_id": [f"r{i}" for i in range(1, 6)], "split": [None] * 5})
+    table = patient_table(samples, patients, recordings)
+    assert table["label"].tolist() == ["Good", "Good"]  # A: 2 x Good; B: a tie, first in sorted order
+    with pytest.raises(ValueError, match="several labels"):
+        patient_table(samples.assign(targets=None), patients, recordings)  # classification: refused

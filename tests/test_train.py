@@ -197,3 +197,37 @@ def test_regression_of_regional_quality_grades(tiny_ingest, tmp_path):
     assert mse == pytest.approx(val.min(), rel=1e-4)
     patients = read_table(tmp_path / "merged" / "patient_predictions.parquet", regression_predictions_schema(regions, "patient"))
     assert len(patients) == samples["patient_key"].nunique()
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA GPU on this machine (CI has none)")
+def test_a_fold_trains_on_the_gpu_with_mixed_precision(fold_inputs, tmp_path):
+    samples, splits, norm = fold_inputs
+    cfg = {**TRAIN, "accelerator": "gpu", "devices": 1, "precision": "16-mixed"}
+    history, preds = train_fold(samples, splits, norm, 0, cfg, tmp_path, seed=1)
+    assert set(history["epoch"]) == {0, 1}
+    probs = preds[["p_flash", "p_none"]].to_numpy()
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_augmented_items_depend_on_seed_epoch_and_index_only(fold_inputs):
+    """The draws of every transform (contrast and the affine grid) follow (seed, epoch, item), not
+    the order items were read in: what makes a resumed run equal an uninterrupted one."""
+    import torch
+
+    from cardiolens.train.data import SampleDataset, build_augment
+
+    samples, _, _ = fold_inputs
+    rows = samples[samples["variant"] == "original"].head(6)
+    cfg = {"contrast": [0.5, 2.0], "rotation_deg": 20.0, "zoom": 0.15, "shift": 0.15}
+
+    def items(order, epoch):
+        ds = SampleDataset(rows, ["flash", "none"], transform=build_augment(cfg, (16, 16), 0), seed=3)
+        ds.epoch = epoch
+        return {i: ds[i][0] for i in order}
+
+    forward, backward = items(range(6), 1), items(reversed(range(6)), 1)
+    assert all(torch.equal(forward[i], backward[i]) for i in range(6))
+    other_epoch = items(range(6), 2)
+    assert not any(torch.equal(forward[i], other_epoch[i]) for i in range(6))
+    plain = SampleDataset(rows, ["flash", "none"])
+    assert not torch.equal(forward[0], plain[0][0])  # the transforms did change the sample

@@ -17,8 +17,19 @@ log = logging.getLogger(__name__)
 
 
 def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient of the study: label, sex, age, source, predefined split."""
-    labels = samples.groupby("patient_key")["label"].agg(lambda v: sorted(set(v)))
+    """One row per patient of the study: label, sex, age, source, predefined split.
+
+    In a classification study a patient must have one label. In a regression study (samples
+    carry ``targets``) the label only stratifies the split and may vary between a patient's
+    recordings (image quality does): the patient's most frequent label is used, ties going to
+    the first in sorted order.
+    """
+    regression = "targets" in samples and len(samples) and samples["targets"].notna().all()
+    if regression:
+        labels = samples.groupby("patient_key")["label"].agg(lambda v: [sorted(v.value_counts().sort_index().items(),
+                                                                              key=lambda kv: -kv[1])[0][0]])
+    else:
+        labels = samples.groupby("patient_key")["label"].agg(lambda v: sorted(set(v)))
     mixed = labels[labels.map(len) > 1]
     if len(mixed):
         raise ValueError(f"patients with several labels in one study: {list(mixed.index[:5])}")

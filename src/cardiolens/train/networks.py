@@ -18,14 +18,18 @@ from torch import nn
 DENSENETS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201"}
 RESNETS = ("resnet10", "resnet18", "resnet34", "resnet50")
 EFFICIENTNETS = tuple(f"efficientnet-b{i}" for i in range(8))
-NAMES = (*DENSENETS, "densenet", *RESNETS, *EFFICIENTNETS)
+NAMES = (*DENSENETS, "densenet", *RESNETS, *EFFICIENTNETS, "vgg")
 
 
-def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any] | None = None) -> nn.Module:
+def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any] | None = None,
+                  spatial_shape: Sequence[int] | None = None) -> nn.Module:
     """A MONAI classifier/regressor: ``name`` in :data:`NAMES`; ``params`` go to its constructor.
 
     ``densenet`` is MONAI's configurable DenseNet (e.g. init_features 16, growth_rate 16,
-    block_config (4, 4, 4): the small CPU network of STACK-NOTES).
+    block_config (4, 4, 4): the small CPU network of STACK-NOTES). ``vgg`` is MONAI's
+    ``Classifier``: a plain stack of strided convolutions (``channels``, ``strides``; no residual
+    units unless ``num_res_units`` is given) and one dense layer, the VGG-like branch of the
+    cardiomyopathy paper; it needs the input's ``spatial_shape``.
     """
     from monai.networks import nets
 
@@ -44,6 +48,13 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
     if name in EFFICIENTNETS:
         return nets.EfficientNetBN(name, pretrained=False, spatial_dims=spatial_dims, in_channels=in_channels,
                                    num_classes=out_channels, **params)
+    if name == "vgg":
+        if spatial_shape is None:
+            raise ValueError("network vgg needs the spatial shape of its input")
+        params.setdefault("channels", (16, 32, 64, 128))
+        params.setdefault("strides", (2,) * len(params["channels"]))
+        params.setdefault("num_res_units", 0)
+        return nets.Classifier(in_shape=(in_channels, *spatial_shape), classes=out_channels, **params)
     raise ValueError(f"unknown network {name!r}; valid names: {list(NAMES)}")
 
 
@@ -78,8 +89,9 @@ class DualInput(nn.Module):
 
 
 def build_dual(name: str, spatial_dims: int, channels_per_input: int, out_channels: int, params: dict[str, Any] | None = None,
-               branch_features: int = 256, head: Sequence[int] = (256, 128, 64), dropout: Sequence[float] = (0.25, 0.35, 0.40)) -> DualInput:
-    return DualInput(lambda f: build_network(name, spatial_dims, channels_per_input, f, params), branch_features,
+               branch_features: int = 256, head: Sequence[int] = (256, 128, 64), dropout: Sequence[float] = (0.25, 0.35, 0.40),
+               spatial_shape: Sequence[int] | None = None) -> DualInput:
+    return DualInput(lambda f: build_network(name, spatial_dims, channels_per_input, f, params, spatial_shape), branch_features,
                      out_channels, channels_per_input, head, dropout)
 
 

@@ -34,12 +34,14 @@ def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_outputs: 
     """The configured network for samples of ``sample_shape``, with local pretrained weights if given."""
     spatial_dims = 3 if representation == "clip" else 2
     channels = 1 if representation == "clip" else sample_shape[0]
+    spatial = tuple(sample_shape) if representation == "clip" else tuple(sample_shape[1:])
     if cfg.get("dual_input"):
         head = cfg.get("head") or {}
         net = build_dual(cfg["network"], spatial_dims, channels // 2, n_outputs, cfg.get("network_params"),
-                         head=tuple(head.get("units", (256, 128, 64))), dropout=tuple(head.get("dropout", (0.25, 0.35, 0.40))))
+                         head=tuple(head.get("units", (256, 128, 64))), dropout=tuple(head.get("dropout", (0.25, 0.35, 0.40))),
+                         spatial_shape=spatial)
     else:
-        net = build_network(cfg["network"], spatial_dims, channels, n_outputs, cfg.get("network_params"))
+        net = build_network(cfg["network"], spatial_dims, channels, n_outputs, cfg.get("network_params"), spatial)
     if cfg.get("pretrained"):
         load_pretrained(net, cfg["pretrained"])
     return net
@@ -70,8 +72,9 @@ def target_names(samples: pd.DataFrame, cfg: dict[str, Any]) -> list[str]:
 
 
 def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
-               cfg: dict[str, Any], out_dir: str | Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train fold ``fold``; returns (history, predictions) as described in the module docstring."""
+               cfg: dict[str, Any], out_dir: str | Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Train fold ``fold``; returns (history, predictions) as described in the module docstring
+    (predictions None in the non-zero ranks of a multi-GPU run)."""
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     task = cfg.get("task", "classification")
@@ -100,7 +103,7 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
         raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {monitor})")
     history = pd.DataFrame(model.history, columns=["epoch", "stage", "metric", "value"])
     if not trainer.is_global_zero:
-        return history, pd.DataFrame()
+        return history, None  # DDP: only rank 0 predicts and writes
     best = System.load_from_checkpoint(checkpoint.best_model_path or str(last), net=model.net, map_location="cpu",
                                        weights_only=False)
     best.eval()

@@ -67,6 +67,8 @@ def run_fold(samples_path: str, splits_path: str, normalisation_path: str, cslic
     samples = samples[samples["variant"].isin(cfg["variants"])]
     out = Path(out_dir)
     history, preds = train_fold(samples, splits, norm, fold, cfg, out, cslice["seed"])
+    if preds is None:
+        return  # a non-zero DDP rank: rank 0 writes the tables
     names = target_names(samples, cfg)
     ckpt = out / "checkpoints" / "best.ckpt"
     preds = preds.assign(study=cslice["study"], checkpoint_sha256=weights_sha256(ckpt) if ckpt.exists() else "")
