@@ -17,7 +17,7 @@ def _cfg(**synthetic):
 def test_default_cohort_composition():
     patients = sample_patients(_cfg(), seed=1)
     counts = Counter((p.study, p.true_class) for p in patients)
-    assert counts == {("septal_flash", "flash"): 12, ("septal_flash", "none"): 12, ("takotsubo_stemi", "takotsubo"): 10,
+    assert counts == {("septal_flash", "flash"): 18, ("septal_flash", "none"): 18, ("takotsubo_stemi", "takotsubo"): 10,
                       ("takotsubo_stemi", "stemi"): 10, ("cardiomyopathy", "NOR"): 8, ("cardiomyopathy", "HCM"): 8,
                       ("cardiomyopathy", "DCM"): 8}
     assert all(p.clinical_label == p.true_class for p in patients)
@@ -27,7 +27,7 @@ def test_default_cohort_composition():
 
 def test_label_noise_flips_the_configured_fraction_per_sub_cohort():
     patients = sample_patients(_cfg(label_noise=0.25), seed=1)
-    for study, n in (("septal_flash", 24), ("takotsubo_stemi", 20), ("cardiomyopathy", 24)):
+    for study, n in (("septal_flash", 36), ("takotsubo_stemi", 20), ("cardiomyopathy", 24)):
         flipped = [p for p in patients if p.study == study and p.clinical_label != p.true_class]
         assert len(flipped) == round(0.25 * n)
 

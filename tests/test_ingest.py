@@ -208,3 +208,13 @@ def test_bad_clinical_table_names_file_line_and_column(tiny_cohort, tmp_path):
               "clinical": {"path": str(bad), "id_column": "PatientID", "columns": {}}}
     with pytest.raises(ClinicalTableError, match=r"clinical\.csv: line 3, column 'sex'"):
         ingest_source(source, TEST_KEY, tmp_path / "out")
+
+
+def test_recording_quality_from_ground_truth_regional_grades():
+    from cardiolens.ingest.stage import truth_quality_grade
+
+    assert truth_quality_grade({"quality": {"a": 1, "b": 2, "c": 2, "d": 3, "e": 3, "f": 3}}) == "Medium"  # mean 2.33
+    assert truth_quality_grade({"quality": {"a": 3, "b": 3, "c": 2}}) == "Good"  # 2.67
+    assert truth_quality_grade({"quality": {"a": 1, "b": 2}}) == "Medium"  # 1.5 rounds half up
+    assert truth_quality_grade({"quality": {"a": 1, "b": 1, "c": 2}}) == "Poor"  # 1.33
+    assert truth_quality_grade({"events": {}}) is None and truth_quality_grade(None) is None

@@ -231,3 +231,15 @@ def test_augmented_items_depend_on_seed_epoch_and_index_only(fold_inputs):
     assert not any(torch.equal(forward[i], other_epoch[i]) for i in range(6))
     plain = SampleDataset(rows, ["flash", "none"])
     assert not torch.equal(forward[0], plain[0][0])  # the transforms did change the sample
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_the_best_is_earlier(fold_inputs, tmp_path):
+    import torch
+
+    samples, splits, norm = fold_inputs
+    # lr ~0: the monitored metric never improves after epoch 0, so best.ckpt stays at epoch 0
+    train_fold(samples, splits, norm, 0, {**TRAIN, "epochs": 3, "lr": 1e-12}, tmp_path, seed=1)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 2 and best["epoch"] == 0
+    assert sorted({r["epoch"] for r in last["cardiolens_history"]}) == [0, 1, 2]

@@ -32,6 +32,7 @@ studies:
   septal_flash: {mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}, train: {epochs: 1}}
   cardiomyopathy: {frames: {crop_px: 64}, split: {k: 3}, train: {epochs: 1}}
   takotsubo_stemi: {clip: {frames: 16, size: [64, 64]}, train: {epochs: 1}}
+  regional_quality: {frames: {pixel_mm: 4.0, crop_px: 32}, train: {epochs: 1}}
 """
 PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
             "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
@@ -84,12 +85,16 @@ def test_prepare_writes_samples_for_every_study(run_dir):
             assert (run_dir / path).exists()
         prov = read_provenance(run_dir / f"results/prepare/{study}/samples.parquet")
         assert prov["rule"] == "prepare_study" and prov["config"]["slice"]["study"] == study
+    # study 4: every echo recording (their ground truth grades each region), six targets each
+    quality = read_table(run_dir / "results/prepare/regional_quality/samples.parquet", SAMPLES)
+    assert set(quality["recording_id"]) == set(rec.loc[rec["modality"] == "US", "recording_id"])
+    assert quality["targets"].map(len).eq(6).all() and set(quality["label"]) <= {"Poor", "Medium", "Good"}
 
 
 def test_split_is_by_patient_and_the_audit_passes(run_dir):
     from cardiolens.tables.registry import LEAKAGE, SAMPLES, SPLITS
 
-    for study, k in (("septal_flash", 1), ("cardiomyopathy", 3), ("takotsubo_stemi", 1)):
+    for study, k in (("septal_flash", 1), ("cardiomyopathy", 3), ("takotsubo_stemi", 1), ("regional_quality", 1)):
         splits = read_table(run_dir / f"results/split/{study}/splits.parquet", SPLITS)
         samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
         leakage = read_table(run_dir / f"results/split/{study}/leakage.parquet", LEAKAGE)
@@ -136,8 +141,8 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    # 3 ingest, 3 per-source, 3 samples, 3 x (splits, leakage, balance), 3 x 3 merged train tables, 5 folds x 2
-    assert len(tables) == 3 + 3 + 3 + 9 + 9 + 10
+    # 3 ingest, 3 per-source, 4 samples, 4 x (splits, leakage, balance), 4 x 3 merged train tables, 6 folds x 2
+    assert len(tables) == 3 + 3 + 4 + 12 + 12 + 12
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
@@ -187,7 +192,8 @@ def test_a_file_added_to_a_user_source_reruns_its_ingestion(tmp_path):
     (src / "echo.dcm").write_bytes(Path(get_testdata_file("examples_ybr_color.dcm")).read_bytes())
     (tmp_path / "site.yaml").write_text(
         "cohort: {source: inputs}\n"
-        "studies: {septal_flash: {enabled: false}, cardiomyopathy: {enabled: false}, takotsubo_stemi: {enabled: false}}\n"
+        "studies: {septal_flash: {enabled: false}, cardiomyopathy: {enabled: false}, takotsubo_stemi: {enabled: false},"
+        " regional_quality: {enabled: false}}\n"
         f"inputs: [{{name: site_a, adapter: dicom, path: {tmp_path / 'export'}}}]\n"
     )
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "1", "--configfile", "site.yaml"]

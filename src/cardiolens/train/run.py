@@ -91,8 +91,12 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
                    cfg.get("weight_decay", 0.0))
     mode = monitor_mode(monitor)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
-                                                     save_last=True, enable_version_counter=False)
-    callbacks: list[L.Callback] = [checkpoint]
+                                                     enable_version_counter=False)
+    # last.ckpt after every epoch, by a second callback: Lightning 2.6's save_last only writes it
+    # when the best checkpoint changed, so a killed job would redo every epoch since the best.
+    latest = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                                 enable_version_counter=False)
+    callbacks: list[L.Callback] = [checkpoint, latest]
     if cfg.get("patience"):
         callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg["patience"]))
     trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
