@@ -158,7 +158,7 @@ def test_acdc_ed_es_crops_contain_the_whole_lv(acdc, tmp_path):
     samples, skipped = prepare_study(res.recordings, "cardiomyopathy", cfg, tmp_path, workers=2)
     assert len(skipped) == 0 and samples["recording_id"].nunique() == len(res.recordings) == 99
     params = samples["params"].map(json.loads)
-    assert all(p["lv_inside_crop"] for p in params) and all(p["pixel_mm"] == 1.5 for p in params)
+    assert all(p["lv_inside_crop"] for p in params) and all(p["pixel_mm"] == cfg["frames"]["pixel_mm"] for p in params)
     assert set(samples["label"]) == {"NOR", "MINF", "DCM", "HCM", "RV"}
     # Every slice with an LV at ED became a sample.
     for rid, group in samples.groupby("recording_id"):
