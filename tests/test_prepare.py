@@ -20,7 +20,7 @@ from cardiolens.synth.echo_render import Scanner
 CONFIG = validate_config({"studies": {
     "septal_flash": {"label": "septal_flash", "representation": "mmode", "modality": "US",
                      "mmode": {"samples": [96, 96], "size": [32, 32], "augment_offsets": 2}},
-    "cardiomyopathy": {"label": "cardiomyopathy", "representation": "frames", "modality": "MR", "frames": {"crop_px": 96}},
+    "cardiomyopathy": {"label": "cardiomyopathy", "representation": "frames", "modality": "MR", "frames": {"pixel_mm": 1.5, "crop_px": 96}},
     "takotsubo_stemi": {"label": "takotsubo_stemi", "representation": "clip", "modality": "US", "clip": {"frames": 8, "size": [32, 32]}},
 }})
 
