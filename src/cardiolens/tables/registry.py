@@ -177,37 +177,14 @@ HISTORY = TableSchema(
 )
 
 
-def predictions_schema(classes: list[str], level: str = "sample") -> TableSchema:
-    """Predictions with one probability column per class (declared per study's classes)."""
+def _predictions(level: str, description: str, outputs: tuple[Column, ...]) -> TableSchema:
+    """Rows of the validation and test roles, per fold, at sample or patient level, with ``outputs``."""
     key = ("sample_id",) if level == "sample" else ("patient_key", "fold", "role")
     first = (Column("sample_id", pa.string(), "prepared sample"),) if level == "sample" else ()
     return TableSchema(
         name="predictions" if level == "sample" else "patient_predictions",
         version=1,
-        description=f"{level}-level predictions of the validation and test roles, per fold",
-        key=("study", *key, "fold") if level == "sample" else ("study", *key),
-        columns=(
-            Column("study", pa.string(), "study name"),
-            *first,
-            Column("patient_key", pa.string(), "pseudonymised patient"),
-            Column("fold", pa.int64(), "fold", min=0),
-            Column("role", pa.string(), "val or test", allowed=("val", "test")),
-            Column("y_true", pa.string(), "true class", allowed=tuple(classes)),
-            *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
-            Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
-            Column("checkpoint_sha256", pa.string(), "sha256 of the weights of the checkpoint that made the prediction"),
-        ),
-    )
-
-
-def regression_predictions_schema(targets: list[str], level: str = "sample") -> TableSchema:
-    """Regression predictions: the true and predicted value of every target (``true_<t>``, ``pred_<t>``)."""
-    key = ("sample_id",) if level == "sample" else ("patient_key", "fold", "role")
-    first = (Column("sample_id", pa.string(), "prepared sample"),) if level == "sample" else ()
-    return TableSchema(
-        name="predictions" if level == "sample" else "patient_predictions",
-        version=1,
-        description=f"{level}-level regression predictions of the validation and test roles, per fold"
+        description=f"{level}-level {description} of the validation and test roles, per fold"
                     + ("" if level == "sample" else " (mean over the patient's samples)"),
         key=("study", *key, "fold") if level == "sample" else ("study", *key),
         columns=(
@@ -216,11 +193,27 @@ def regression_predictions_schema(targets: list[str], level: str = "sample") -> 
             Column("patient_key", pa.string(), "pseudonymised patient"),
             Column("fold", pa.int64(), "fold", min=0),
             Column("role", pa.string(), "val or test", allowed=("val", "test")),
-            *(Column(f"true_{t}", pa.float64(), f"true {t}") for t in targets),
-            *(Column(f"pred_{t}", pa.float64(), f"predicted {t}") for t in targets),
+            *outputs,
             Column("checkpoint_sha256", pa.string(), "sha256 of the weights of the checkpoint that made the prediction"),
         ),
     )
+
+
+def predictions_schema(classes: list[str], level: str = "sample") -> TableSchema:
+    """Predictions with one probability column per class (declared per study's classes)."""
+    return _predictions(level, "predictions", (
+        Column("y_true", pa.string(), "true class", allowed=tuple(classes)),
+        *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
+        Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
+    ))
+
+
+def regression_predictions_schema(targets: list[str], level: str = "sample") -> TableSchema:
+    """Regression predictions: the true and predicted value of every target (``true_<t>``, ``pred_<t>``)."""
+    return _predictions(level, "regression predictions", (
+        *(Column(f"true_{t}", pa.float64(), f"true {t}") for t in targets),
+        *(Column(f"pred_{t}", pa.float64(), f"predicted {t}") for t in targets),
+    ))
 
 
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY)}
