@@ -26,8 +26,7 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
     """
     regression = "targets" in samples and len(samples) and samples["targets"].notna().all()
     if regression:
-        labels = samples.groupby("patient_key")["label"].agg(lambda v: [sorted(v.value_counts().sort_index().items(),
-                                                                              key=lambda kv: -kv[1])[0][0]])
+        labels = samples.groupby("patient_key")["label"].agg(lambda v: [v.value_counts().sort_index().idxmax()])
     else:
         labels = samples.groupby("patient_key")["label"].agg(lambda v: sorted(set(v)))
     mixed = labels[labels.map(len) > 1]

@@ -171,7 +171,7 @@ HISTORY = TableSchema(
         Column("fold", pa.int64(), "fold", min=0),
         Column("epoch", pa.int64(), "epoch (0-based)", min=0),
         Column("stage", pa.string(), "train or val", allowed=("train", "val")),
-        Column("metric", pa.string(), "loss, acc, auroc"),
+        Column("metric", pa.string(), "loss, acc, auroc (classification); loss, mse, mae (regression)"),
         Column("value", pa.float64(), "value at the end of the epoch"),
     ),
 )

@@ -49,7 +49,6 @@ class System(L.LightningModule):
             make = lambda: torchmetrics.MetricCollection(  # noqa: E731
                 {"mse": torchmetrics.MeanSquaredError(), "mae": torchmetrics.MeanAbsoluteError()})
         self.metrics = nn.ModuleDict({f"{s}_": make() for s in ("train", "val", "test")})
-        self.losses = nn.ModuleDict({f"{s}_": torchmetrics.MeanMetric() for s in ("train", "val", "test")})
         self.history: list[dict[str, Any]] = []
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {"train": [], "val": [], "test": []}
 
@@ -86,11 +85,8 @@ class System(L.LightningModule):
         scores, y = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         metrics = self.metrics[stage + "_"]
         metrics.update(scores, y)
-        loss = self.losses[stage + "_"]
-        loss.update(torch.stack([o[2] for o in outputs]).sum() / len(y))
-        values = {"loss": loss.compute(), **metrics.compute()}
+        values = {"loss": torch.stack([o[2] for o in outputs]).sum() / len(y), **metrics.compute()}
         metrics.reset()
-        loss.reset()
         return {k: float(v) for k, v in values.items()}
 
     def on_validation_epoch_end(self) -> None:
