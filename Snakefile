@@ -1,5 +1,5 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train. See README.md.
+# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute. See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -14,6 +14,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/attribute.smk"
 
 
 rule all:

@@ -34,6 +34,10 @@ def all_targets():
             table=["splits", "leakage", "balance"],
         )
         + expand("results/train/{study}/patient_predictions.parquet", study=STUDIES)
+        + expand(
+            "results/attribute/{study}/summary.parquet",
+            study=[s for s in STUDIES if config["studies"][s]["attribute"]["enabled"]],
+        )
     )
 
 
@@ -41,6 +45,12 @@ def train_params(study):
     from cardiolens.train.stage import train_slice
 
     return train_slice(config, study)
+
+
+def attribute_params(study):
+    from cardiolens.attribute.stage import attribute_slice
+
+    return attribute_slice(config, study)
 
 
 def train_gpus(study):

@@ -216,4 +216,103 @@ def regression_predictions_schema(targets: list[str], level: str = "sample") -> 
     ))
 
 
-ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY)}
+def _share(name: str, what: str) -> Column:
+    return Column(name, pa.float64(), f"share of the map's attribution {what} (NaN when the ROI is empty)", nullable=True, min=0, max=1)
+
+
+ATTRIBUTION = TableSchema(
+    name="attribution",
+    version=1,
+    description="One row per sample x method x target: where the attribution map falls and how faithful it is.",
+    key=("study", "fold", "sample_id", "method", "target_kind", "target"),
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("fold", pa.int64(), "fold", min=0),
+        Column("role", pa.string(), "role of the sample's patient in this fold", allowed=("train", "val", "test")),
+        Column("sample_id", pa.string(), "prepared sample"),
+        Column("recording_id", pa.string(), "source recording"),
+        Column("patient_key", pa.string(), "pseudonymised patient"),
+        Column("label", pa.string(), "true class (classification) or the study label (regression)"),
+        Column("y_pred", pa.string(), "predicted class (null for regression)", nullable=True),
+        Column("correct", pa.bool_(), "prediction equals the label (null for regression)", nullable=True),
+        Column("method", pa.string(), "Captum method", allowed=("gradcam", "gradcampp", "integrated_gradients", "occlusion",
+                                                                 "guided_gradcam", "saliency")),
+        Column("target_kind", pa.string(), "what is explained", allowed=("predicted", "true", "output")),
+        Column("target", pa.string(), "class (or regression output) explained"),
+        Column("layer", pa.string(), "CAM layer(s), one per input ('' for input-gradient methods)"),
+        Column("score", pa.float64(), "model's probability (regression: output) of the target"),
+        Column("map_path", pa.string(), "maps file (.npy float16, (N, *map shape), [0, 1] per map)"),
+        Column("map_index", pa.int64(), "row of the map in map_path", min=0),
+        Column("raw_index", pa.int64(), "row of the layer-resolution CAM (before upsampling and normalisation) in raw_maps.npy",
+               nullable=True, min=0),
+        Column("map_axes", pa.string(), "meaning of the map's axes (the sample's, inputs first)"),
+        Column("spacing", pa.list_(pa.float64()), "physical spacing of the map's axes (the sample's)"),
+        _share("mass_heart", "inside the heart"),
+        _share("mass_lv", "inside the LV cavity"),
+        _share("mass_myocardium", "inside the myocardium"),
+        _share("mass_septum", "inside the septum"),
+        _share("mass_septum_window", "inside the septum band x MVC-AVO window (M-mode)"),
+        _share("mass_base", "inside the basal third of the LV (clips)"),
+        _share("mass_apex", "inside the apical third of the LV (clips)"),
+        _share("mass_outside_heart", "outside the heart dilated by outside_heart.margin_px"),
+        _share("top_outside_heart", "'s top_fraction most attributed locations lying outside the dilated heart"),
+        Column("outside_heart", pa.bool_(), "top_outside_heart above outside_heart.threshold (null without a heart ROI)",
+               nullable=True),
+        Column("pointing_roi", pa.string(), "ROI bits (joined by &) of the pointing game"),
+        Column("pointing_hit", pa.bool_(), "a map maximum within the tolerance of the pointing ROI (null: empty ROI)", nullable=True),
+        Column("entropy", pa.float64(), "normalised Shannon entropy of the map (1 = uniform)", nullable=True, min=0, max=1),
+        Column("gini", pa.float64(), "Gini coefficient of the map (0 = uniform)", nullable=True, min=0, max=1),
+        Column("deletion_auc", pa.float64(), "area under the score while the most attributed locations are removed (low = faithful)"),
+        Column("insertion_auc", pa.float64(), "area under the score while they are inserted into the baseline (high = faithful)"),
+        Column("temporal_profile", pa.list_(pa.float64()), "share of the attribution per frame (clips)", nullable=True),
+        Column("input_mass", pa.list_(pa.float64()), "share of the attribution per input, [ED, ES] (dual input)", nullable=True),
+        Column("marker", pa.bool_(), "the recording carries the synthetic shortcut marker (ground truth; null if unknown)",
+               nullable=True),
+        Column("checkpoint_sha256", pa.string(), "sha256 of the weights explained"),
+    ),
+)
+
+SANITY = TableSchema(
+    name="sanity",
+    version=1,
+    description="Model-parameter randomisation check (Adebayo et al. 2018): trained vs randomised maps per sample.",
+    key=("study", "fold", "sample_id", "method"),
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("fold", pa.int64(), "fold", min=0),
+        Column("sample_id", pa.string(), "prepared sample"),
+        Column("method", pa.string(), "Captum method"),
+        Column("target", pa.string(), "class (or output) explained: the trained model's prediction"),
+        Column("spearman", pa.float64(), "Spearman rank correlation of the two maps (0 for a constant map)", min=-1, max=1),
+        Column("randomisation", pa.string(), "which weights were re-initialised", allowed=("full",)),
+        Column("checkpoint_sha256", pa.string(), "sha256 of the trained weights"),
+    ),
+)
+
+ATTRIBUTION_SUMMARY = TableSchema(
+    name="attribution_summary",
+    version=1,
+    description="Per study, method and target kind, for groups of samples: localisation, faithfulness, outside-the-heart "
+                "rate and the sanity check.",
+    key=("study", "method", "target_kind", "group"),
+    columns=(
+        Column("study", pa.string(), "study name"),
+        Column("method", pa.string(), "Captum method"),
+        Column("target_kind", pa.string(), "predicted, true or output"),
+        Column("group", pa.string(), "all, correct, incorrect, class=<c>, marker, no_marker"),
+        Column("n", pa.int64(), "maps in the group", min=0),
+        Column("outside_heart_rate", pa.float64(), "share of the group's maps flagged outside the heart", nullable=True, min=0, max=1),
+        Column("pointing_hit_rate", pa.float64(), "share of pointing-game hits (maps with a pointing ROI)", nullable=True, min=0, max=1),
+        Column("mass_heart_mean", pa.float64(), "mean share inside the heart", nullable=True),
+        Column("mass_heart_sd", pa.float64(), "its standard deviation", nullable=True),
+        Column("deletion_auc_mean", pa.float64(), "mean deletion AUC", nullable=True),
+        Column("insertion_auc_mean", pa.float64(), "mean insertion AUC", nullable=True),
+        Column("sanity_spearman_median", pa.float64(), "median trained-vs-randomised rank correlation of the method (all folds)",
+               nullable=True),
+        Column("sanity_passed", pa.bool_(), "that median is below sanity.threshold", nullable=True),
+    ),
+)
+
+
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
+                             ATTRIBUTION_SUMMARY)}

@@ -1,0 +1,1 @@
+"""The attribute stage: Captum attribution maps with quantitative checks (localisation, faithfulness, sanity, shortcuts)."""
