@@ -1,0 +1,177 @@
+"""Attribution: CAMs against hand-computed values, metrics on analytic maps, layouts of every method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cardiolens.attribute import metrics as M
+from cardiolens.attribute.cam import grad_cam, grad_cam_pp, normalise, upsample
+from cardiolens.attribute.layers import LayerNameError, resolve_layers
+from cardiolens.attribute.methods import METHODS, attribute_batch, for_attribution
+from cardiolens.attribute.sanity import randomised, rank_correlation
+from cardiolens.prepare.samples import ROI_BITS
+
+
+class Tiny(nn.Module):
+    """A = x (layer 'feat', one channel, 2x2); logits = W @ flatten(A): dY_c/dA = W_c by position."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = nn.Identity()
+        self.head = nn.Linear(4, 2, bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, -1.0, 2.0, 0.0], [0.0, 1.0, 1.0, 1.0]]))
+
+    def forward(self, x):
+        return self.head(self.feat(x).flatten(1))
+
+
+X = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[0.0, 1.0], [1.0, 0.0]]]])
+TARGET = torch.tensor([0, 1])
+
+
+def test_grad_cam_equals_hand_computed_values():
+    # Sample 0, class 0: g = [[1, -1], [2, 0]], w = mean(g) = 0.5, map = ReLU(0.5 A).
+    # Sample 1, class 1: g = [[0, 1], [1, 1]], w = 0.75, map = 0.75 A.
+    net = Tiny()
+    cam = grad_cam(net, net.feat, X, TARGET)
+    assert cam.shape == (2, 1, 2, 2)
+    torch.testing.assert_close(cam[0, 0], torch.tensor([[0.5, 1.0], [1.5, 2.0]]))
+    torch.testing.assert_close(cam[1, 0], torch.tensor([[0.0, 0.75], [0.75, 0.0]]))
+
+
+def test_grad_cam_pp_equals_the_papers_formula_by_hand():
+    # Chattopadhyay et al. 2018 eq. 19: alpha_ij = g^2 / (2 g^2 + sum_ab A_ab g_ij^3).
+    # Sample 0: sum A = 10; alpha = 1/12 (g=1), -1/8 (g=-1, but ReLU(g)=0), 4/88 (g=2), 0 (g=0)
+    #   w = 1/12 * 1 + 4/88 * 2 = 23/132; map = 23/132 * A.
+    # Sample 1: sum A = 2; alpha = 1/4 where g = 1; w = 3/4; map = 3/4 * A.
+    # (MONAI's GradCAMpp would use sum_ab A_ab g_ab^3 = 23 in the denominator: different.)
+    net = Tiny()
+    cam = grad_cam_pp(net, net.feat, X, TARGET)
+    torch.testing.assert_close(cam[0, 0], 23 / 132 * X[0, 0])
+    torch.testing.assert_close(cam[1, 0], 0.75 * X[1, 0])
+    # Batched equals one at a time.
+    one = torch.cat([grad_cam_pp(net, net.feat, X[i:i + 1], TARGET[i:i + 1]) for i in range(2)])
+    torch.testing.assert_close(cam, one)
+
+
+def test_upsampling_is_bilinear_and_normalisation_per_sample():
+    m = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
+    up = upsample(m, (4, 4))
+    # align_corners=False bilinear: the first row is [0, 0.25, 0.75, 1].
+    torch.testing.assert_close(up[0, 0, 0], torch.tensor([0.0, 0.25, 0.75, 1.0]))
+    n = normalise(torch.stack([m[0], 2 * m[0] + 1, torch.full_like(m[0], 5.0)]))
+    torch.testing.assert_close(n[0], m[0] / 3)
+    torch.testing.assert_close(n[1], m[0] / 3)
+    assert float(n[2].abs().max()) == 0.0
+
+
+def _densenet(spatial_dims=2, channels=1):
+    from cardiolens.train.networks import build_network
+
+    torch.manual_seed(0)
+    return build_network("densenet", spatial_dims, channels, 2, {"init_features": 8, "growth_rate": 8, "block_config": [2, 2]})
+
+
+def test_layer_auto_and_wrong_name_lists_valid_names():
+    net = _densenet()
+    x = torch.zeros(1, 1, 32, 32)
+    assert resolve_layers(net, "auto", x) == ["class_layers.relu"]
+    assert resolve_layers(net, "features.denseblock2", x) == ["features.denseblock2"]
+    with pytest.raises(LayerNameError, match="valid names: .*class_layers.relu"):
+        resolve_layers(net, "features.nope", x)
+
+
+def test_dual_input_gets_one_layer_and_one_map_per_input():
+    from cardiolens.train.networks import build_dual
+
+    torch.manual_seed(0)
+    net = build_dual("densenet", 2, 1, 3, {"init_features": 8, "growth_rate": 8, "block_config": [2, 2]}, branch_features=16,
+                     head=(8,), dropout=(0.1,))
+    x = torch.randn(2, 2, 32, 32)
+    layers = resolve_layers(net, "auto", x[:1])
+    assert layers == ["ed.class_layers.relu", "es.class_layers.relu"]
+    model = for_attribution(net)
+    mods = dict(model.named_modules())
+    cfg = {"integrated_gradients": {"steps": 4}, "occlusion": {"window": 8, "stride": 8}, "batch_size": 8}
+    for method in METHODS:
+        maps, raw = attribute_batch(model, x, torch.tensor([0, 2]), method, [mods[n] for n in layers], cfg)
+        assert maps.shape == (2, 2, 32, 32), method
+        assert float(maps.min()) >= 0 and float(maps.max()) <= 1
+        if method in ("gradcam", "gradcampp"):
+            assert raw.shape == (2, 2, 4, 4)  # 32 px / 2 (conv0) / 2 (pool0) / 2 (one transition), one per branch
+
+
+@pytest.mark.parametrize("shape,dims,layout", [((1, 32, 32), 2, (1, 32, 32)), ((2, 32, 32), 2, (1, 32, 32)),
+                                               ((1, 16, 32, 32), 3, (16, 32, 32))])
+def test_every_method_gives_the_sample_layout(shape, dims, layout):
+    net = _densenet(dims, shape[0])
+    model = for_attribution(net)
+    x = torch.randn(3, *shape)
+    layer = dict(model.named_modules())[resolve_layers(model, "auto", x[:1])[0]]
+    cfg = {"integrated_gradients": {"steps": 4, "baseline": "blur"}, "occlusion": {"window": 8, "stride": 8}, "batch_size": 8}
+    for method in METHODS:
+        maps, _ = attribute_batch(model, x, torch.tensor([0, 1, 1]), method, [layer], cfg)
+        assert maps.shape == (3, *layout), method
+        assert torch.isfinite(maps).all()
+
+
+def test_roi_mass_pointing_dispersion_on_analytic_maps():
+    m = np.zeros((1, 10, 10))
+    m[0, 2, 3] = 3.0
+    m[0, 7, 7] = 1.0
+    region = np.zeros((1, 10, 10), bool)
+    region[0, 6:9, 6:9] = True
+    assert M.mass(m, region) == pytest.approx(0.25)
+    assert M.pointing_hit(m, region, 0) is False
+    # The maximum (2, 3) is at distance sqrt(4^2 + 3^2) = 5 from (6, 6).
+    assert M.pointing_hit(m, region, 4.9) is False and M.pointing_hit(m, region, 5.0) is True
+    assert M.pointing_hit(m, np.zeros_like(region), 3) is None
+    assert M.pointing_hit(np.zeros_like(m), region, 3) is False
+    assert M.entropy(np.ones((4, 4))) == pytest.approx(1.0)
+    one = np.zeros(100)
+    one[5] = 1
+    assert M.entropy(one) == pytest.approx(0.0) and M.gini(one) == pytest.approx(0.99)
+    assert M.gini(np.ones(50)) == pytest.approx(0.0)
+    bits = np.zeros((1, 10, 10), np.uint8)
+    bits[region] |= 1 << ROI_BITS["septum"]
+    bits[0, :, 5:] |= 1 << ROI_BITS["event_window"]
+    assert M.roi(bits, ["septum", "event_window"]).sum() == 9 and M.roi(bits, ["event_window"]).sum() == 50
+
+
+def test_outside_heart_looks_at_the_hot_locations():
+    heart = np.zeros((1, 20, 20), bool)
+    heart[0, 8:12, 8:12] = True
+    corner = np.zeros((1, 20, 20))
+    corner[0, :4, :4] = 1.0          # 16 hot pixels, far from the heart
+    mass_out, top, flag = M.outside_heart(corner, heart, 0.5, 2, top_fraction=0.04)
+    assert mass_out == pytest.approx(1.0) and top == pytest.approx(1.0) and flag is True
+    centre = np.full((1, 20, 20), 0.1)
+    centre[0, 9:11, 9:11] = 1.0      # hot inside, a diffuse background: most *mass* is outside
+    mass_out, top, flag = M.outside_heart(centre, heart, 0.5, 2, top_fraction=0.01)
+    assert mass_out > 0.5 and top == 0.0 and flag is False
+    assert M.outside_heart(centre, np.zeros_like(heart), 0.5, 2)[2] is None
+
+
+def test_deletion_and_insertion_auc_by_hand():
+    # score = sum of the input; x = [1, 2, 3, 4], the map orders 4, 3, 2, 1; 4 steps.
+    # deletion: 10, 6, 3, 1, 0 -> 0.25 (5 + 6 + 3 + 1 + 0) = 3.75
+    # insertion: 0, 4, 7, 9, 10 -> 0.25 (0 + 4 + 7 + 9 + 5) = 6.25
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    dele, ins = M.deletion_insertion(lambda b: b.flatten(1).sum(1, keepdim=True), x, x[:, :1].clone(), torch.tensor([0]), 4)
+    assert dele[0] == pytest.approx(3.75) and ins[0] == pytest.approx(6.25)
+
+
+def test_randomisation_changes_weights_reproducibly_and_rank_correlation():
+    net = _densenet()
+    a, b = randomised(net, 1), randomised(net, 1)
+    for (n, p), q, r in zip(net.state_dict().items(), a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(q, r)
+        if n.endswith("conv0.weight"):
+            assert not torch.equal(p, q)
+    x = np.random.default_rng(0).random((2, 5, 5))
+    rho = rank_correlation(x, np.stack([x[0], np.full((5, 5), 0.3)]))
+    assert rho[0] == pytest.approx(1.0) and rho[1] == 0.0

@@ -1,0 +1,39 @@
+"""Shortcut detection end to end: `snakemake --configfile config/shortcut.yaml` on a small cohort (slow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cardiolens.tables import read_table
+from cardiolens.tables.registry import ATTRIBUTION, ATTRIBUTION_SUMMARY
+from conftest import REPO
+from test_workflow import snakemake
+
+pytestmark = pytest.mark.slow
+
+SMALL = """\
+seed: 7
+privacy: {key: cardiolens-synthetic-demo-key}
+cohort:
+  synthetic:
+    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], takotsubo_stemi: {patients: 16}}
+"""
+
+
+def test_marker_samples_are_flagged_outside_the_heart(tmp_path):
+    (tmp_path / "small.yaml").write_text(SMALL)
+    snakemake(tmp_path, "--configfile", str(REPO / "config/shortcut.yaml"), "small.yaml")
+    out = tmp_path / "results/attribute/takotsubo_stemi"
+    table = read_table(out / "attribution.parquet", ATTRIBUTION)
+    summary = read_table(out / "summary.parquet", ATTRIBUTION_SUMMARY)
+    assert table["marker"].notna().all() and table["marker"].any() and not table["marker"].all()
+    # The ground truth puts the marker on every Takotsubo recording and on no STEMI one.
+    assert (table["marker"] == (table["label"] == "takotsubo")).all()
+    cam = table[table["method"] == "gradcam"]
+    marker = cam[cam["marker"]]
+    assert marker["outside_heart"].mean() >= 0.9
+    row = summary[(summary["method"] == "gradcam") & (summary["group"] == "marker")].iloc[0]
+    assert row["n"] == len(marker) and row["outside_heart_rate"] >= 0.9
+    log = (tmp_path / "results/logs/attribute_merge/takotsubo_stemi.log").read_text()
+    assert "group marker" in log and "possible shortcut" in log
+    assert (out / "figures/gallery_gradcam.png").stat().st_size > 0
