@@ -175,3 +175,22 @@ def test_randomisation_changes_weights_reproducibly_and_rank_correlation():
     x = np.random.default_rng(0).random((2, 5, 5))
     rho = rank_correlation(x, np.stack([x[0], np.full((5, 5), 0.3)]))
     assert rho[0] == pytest.approx(1.0) and rho[1] == 0.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
+def test_methods_on_the_gpu_match_the_cpu():
+    net = _densenet()
+    x = torch.randn(4, 1, 32, 32)
+    target = torch.tensor([0, 1, 0, 1])
+    cfg = {"integrated_gradients": {"steps": 8}, "occlusion": {"window": 8, "stride": 8}, "batch_size": 8}
+    for device in ("cpu", "cuda"):
+        model = for_attribution(net).to(device)
+        layer = dict(model.named_modules())["class_layers.relu"]
+        maps = {m: attribute_batch(model, x.to(device), target.to(device), m, [layer], cfg)[0].cpu() for m in METHODS}
+        dele, ins = M.deletion_insertion(lambda b: model(b).softmax(1), x.to(device), maps["gradcam"].to(device), target.to(device), 4)
+        if device == "cpu":
+            ref, ref_auc = maps, (dele, ins)
+    for m in METHODS:
+        torch.testing.assert_close(maps[m], ref[m], atol=2e-3, rtol=1e-3)
+    np.testing.assert_allclose(dele, ref_auc[0], atol=1e-4)
+    np.testing.assert_allclose(ins, ref_auc[1], atol=1e-4)

@@ -156,7 +156,7 @@ def deletion_insertion(score_fn, x: torch.Tensor, maps: torch.Tensor, target: to
     n = flat.shape[1]
     order = torch.argsort(-flat, dim=1, stable=True)
     rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(n).expand(b, n))
+    rank.scatter_(1, order, torch.arange(n, device=order.device).expand(b, n))
     counts = [int(np.ceil(k * n / steps)) for k in range(steps + 1)]
     dele, ins = [], []
     for c in counts:
@@ -167,5 +167,5 @@ def deletion_insertion(score_fn, x: torch.Tensor, maps: torch.Tensor, target: to
     batch = torch.cat(dele + ins)  # ((2 (steps+1)) B, ...)
     out = torch.cat([score_fn(batch[i:i + chunk]) for i in range(0, len(batch), chunk)])
     idx = target.repeat(2 * (steps + 1))
-    s = out[torch.arange(len(out)), idx].reshape(2, steps + 1, b).permute(0, 2, 1).cpu().numpy().astype(np.float64)
+    s = out[torch.arange(len(out), device=out.device), idx.to(out.device)].reshape(2, steps + 1, b).permute(0, 2, 1).cpu().numpy().astype(np.float64)
     return curve_auc(s[0]), curve_auc(s[1])

@@ -86,7 +86,7 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
         chunk = rows.iloc[start:start + b]
         with torch.no_grad():
             scores = fa.score_fn(x)
-        pred = scores.argmax(dim=1) if fa.task == "classification" else torch.zeros(b, dtype=torch.long)
+        pred = scores.argmax(dim=1) if fa.task == "classification" else torch.zeros(b, dtype=torch.long, device=x.device)
         for kind, target in targets_of(cfg.get("target", "predicted"), fa.task, fa.names,
                                        y if fa.task == "classification" else pred, pred):
             for method in cfg["methods"]:
@@ -120,7 +120,7 @@ def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFram
     both explaining the trained model's predicted class (or each output), per sample of ``x``."""
     rand = for_attribution(randomised(fa.model, seed))
     with torch.no_grad():
-        pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long)
+        pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long, device=x.device)
     out = []
     for kind, target in targets_of("predicted", fa.task, fa.names, pred, pred)[:1]:
         for method in fa.cfg["methods"]:

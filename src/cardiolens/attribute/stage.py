@@ -54,6 +54,16 @@ def markers(recordings: pd.DataFrame) -> dict[str, bool | None]:
     return out
 
 
+def attribution_device(train_cfg: dict[str, Any]) -> str:
+    """cuda when a GPU is present and the study does not pin training to the CPU, else cpu.
+
+    CPU attributions are bit-reproducible; on a GPU, cuDNN's backward kernels may differ in the
+    last bits between runs."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and train_cfg.get("accelerator", "auto") != "cpu" else "cpu"
+
+
 def load_model(ckpt: Path, train_cfg: dict[str, Any], shape: tuple[int, ...], n_outputs: int, representation: str):
     import torch
 
@@ -103,16 +113,17 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
         black = torch.as_tensor(-np.asarray(mean, np.float32) / sd)
         black = black[None] if clip else black
     example = ds[0][0][None] if len(ds) else torch.zeros((1, 1, *shape) if clip else (1, *shape))
-    fa = FoldAttribution(model, task, names, cfg, example, black)
-    log.info("attribute %s fold %d: %d samples of roles %s, methods %s, layers %s", cslice["study"], fold, len(rows),
-             cfg["roles"], cfg["methods"], fa.layer_names)
+    device = attribution_device(train_cfg)
+    fa = FoldAttribution(model.to(device), task, names, cfg, example.to(device), None if black is None else black.to(device))
+    log.info("attribute %s fold %d on %s: %d samples of roles %s, methods %s, layers %s", cslice["study"], fold, device,
+             len(rows), cfg["roles"], cfg["methods"], fa.layer_names)
     shards: dict[str, np.ndarray] = {}
     rois = []
     for path, idx in zip(rows["roi_path"], rows["array_index"]):
         if path not in shards:
             shards[path] = np.load(path, mmap_mode="r")
         rois.append(np.asarray(shards[path][int(idx)]))
-    loader = DataLoader(ds, batch_size=cfg["batch_size"], shuffle=False)
+    loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=cfg["batch_size"], shuffle=False))
     table, maps, raw = run_fold(fa, loader, rows, rois, representation, bool(train_cfg.get("dual_input")))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +144,7 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
     sanity = pd.DataFrame(columns=SANITY.names)
     if n:
         pick = np.sort(np.random.default_rng([cslice["seed"], fold, 7]).permutation(len(ds))[:n])
-        x = torch.stack([ds[int(i)][0] for i in pick])
+        x = torch.stack([ds[int(i)][0] for i in pick]).to(device)
         sanity = sanity_check(fa, x, cslice["seed"] + fold)
         sanity = sanity.assign(study=cslice["study"], fold=fold, sample_id=np.tile(rows["sample_id"].values[pick], len(cfg["methods"])),
                                randomisation="full", checkpoint_sha256=sha)
