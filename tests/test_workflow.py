@@ -141,14 +141,54 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    # 3 ingest, 3 per-source, 4 samples, 4 x (splits, leakage, balance), 4 x 3 merged train tables, 6 folds x 2
-    assert len(tables) == 3 + 3 + 4 + 12 + 12 + 12
+    # 3 ingest, 3 per-source, 4 samples, 4 x (splits, leakage, balance), 4 x 3 merged train tables, 6 folds x 2,
+    # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2
+    assert len(tables) == 3 + 3 + 4 + 12 + 12 + 12 + 12 + 12
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
     assert images and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in images)
     shards = sorted(p.relative_to(run_dir) for p in (run_dir / "results/prepare").rglob("*.npy"))
     assert shards and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in shards)
+    maps = sorted(p.relative_to(run_dir) for p in (run_dir / "results/attribute").rglob("*.npy"))
+    assert len(maps) == 12 and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in maps)
+
+
+def test_attribution_covers_every_test_sample_method_and_target(run_dir):
+    import numpy as np
+
+    from cardiolens.tables.registry import ATTRIBUTION, ATTRIBUTION_SUMMARY, SAMPLES, SANITY, SPLITS
+
+    for study, methods, targets in [("septal_flash", 4, 1), ("cardiomyopathy", 4, 1), ("takotsubo_stemi", 4, 1),
+                                    ("regional_quality", 2, 6)]:
+        table = read_table(run_dir / f"results/attribute/{study}/attribution.parquet", ATTRIBUTION)
+        samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
+        splits = read_table(run_dir / f"results/split/{study}/splits.parquet", SPLITS)
+        test = samples[samples["variant"] != "cropped"].merge(splits[splits["role"] == "test"], on="patient_key")
+        assert len(table) == len(test) * methods * targets, study
+        assert set(zip(table["sample_id"], table["fold"])) == set(zip(test["sample_id"], test["fold"]))
+        for path, g in table.groupby("map_path"):
+            maps = np.load(path)
+            assert maps.dtype == np.float16 and len(maps) == len(g) and sorted(g["map_index"]) == list(range(len(g)))
+            assert float(maps.max()) <= 1.0 and float(maps.min()) >= 0.0
+        sanity = read_table(run_dir / f"results/attribute/{study}/sanity.parquet", SANITY)
+        assert len(sanity) and set(sanity["method"]) == set(table["method"])
+        summary = read_table(run_dir / f"results/attribute/{study}/summary.parquet", ATTRIBUTION_SUMMARY)
+        assert summary[summary["group"] == "all"]["n"].sum() == len(table)
+        assert (run_dir / f"results/attribute/{study}/figures/gallery_gradcampp.png").stat().st_size > 1000
+        prov = read_provenance(run_dir / f"results/attribute/{study}/fold0/attribution.parquet")
+        assert prov["extra"]["checkpoint_weights_sha256"] == table["checkpoint_sha256"].iloc[0]
+    clip = read_table(run_dir / "results/attribute/takotsubo_stemi/attribution.parquet", ATTRIBUTION)
+    assert clip["temporal_profile"].map(len).eq(16).all() and clip["map_axes"].iloc[0].startswith("t_ms")
+    dual = read_table(run_dir / "results/attribute/cardiomyopathy/attribution.parquet", ATTRIBUTION)
+    assert dual["input_mass"].map(len).eq(2).all() and dual["layer"].iloc[0] == "ed.class_layers.relu,es.class_layers.relu"
+
+
+def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
+    (run_dir / "attr.yaml").write_text("studies: {septal_flash: {attribute: {faithfulness_steps: 8}}}\n")
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "attr.yaml", "-n")
+    jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
+    assert jobs and set(jobs) == {"attribute_fold", "attribute_merge"}, jobs
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):
