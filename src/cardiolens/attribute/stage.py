@@ -67,7 +67,7 @@ def attribution_device(train_cfg: dict[str, Any]) -> str:
 def load_model(ckpt: Path, train_cfg: dict[str, Any], shape: tuple[int, ...], n_outputs: int, representation: str):
     import torch
 
-    from cardiolens.train.run import make_network
+    from cardiolens.train.networks import make_network
 
     net = make_network({**train_cfg, "pretrained": None}, shape, n_outputs, representation)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
@@ -81,8 +81,7 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
     from torch.utils.data import DataLoader
 
     from cardiolens.attribute.run import FoldAttribution, run_fold, sanity_check
-    from cardiolens.train.data import SampleDataset
-    from cardiolens.train.run import target_names
+    from cardiolens.train.dataset import SampleDataset, target_names
     from cardiolens.train.stage import weights_sha256
 
     cfg, train_cfg = cslice["attribute"], {**cslice["train"], "targets": cslice.get("targets")}

@@ -120,3 +120,20 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str], strict_head:
     usable = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict({**own, **usable})
     return model
+
+
+def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_outputs: int, representation: str):
+    """The configured network for samples of ``sample_shape``, with local pretrained weights if given."""
+    spatial_dims = 3 if representation == "clip" else 2
+    channels = 1 if representation == "clip" else sample_shape[0]
+    spatial = tuple(sample_shape) if representation == "clip" else tuple(sample_shape[1:])
+    if cfg.get("dual_input"):
+        head = cfg.get("head") or {}
+        net = build_dual(cfg["network"], spatial_dims, channels // 2, n_outputs, cfg.get("network_params"),
+                         head=tuple(head.get("units", (256, 128, 64))), dropout=tuple(head.get("dropout", (0.25, 0.35, 0.40))),
+                         spatial_shape=spatial)
+    else:
+        net = build_network(cfg["network"], spatial_dims, channels, n_outputs, cfg.get("network_params"), spatial)
+    if cfg.get("pretrained"):
+        load_pretrained(net, cfg["pretrained"])
+    return net

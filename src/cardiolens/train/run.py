@@ -27,24 +27,8 @@ import torch
 
 from cardiolens.train.data import SplitDataModule
 from cardiolens.train.module import System, monitor_mode
-from cardiolens.train.networks import build_dual, build_network, load_pretrained
-
-
-def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_outputs: int, representation: str):
-    """The configured network for samples of ``sample_shape``, with local pretrained weights if given."""
-    spatial_dims = 3 if representation == "clip" else 2
-    channels = 1 if representation == "clip" else sample_shape[0]
-    spatial = tuple(sample_shape) if representation == "clip" else tuple(sample_shape[1:])
-    if cfg.get("dual_input"):
-        head = cfg.get("head") or {}
-        net = build_dual(cfg["network"], spatial_dims, channels // 2, n_outputs, cfg.get("network_params"),
-                         head=tuple(head.get("units", (256, 128, 64))), dropout=tuple(head.get("dropout", (0.25, 0.35, 0.40))),
-                         spatial_shape=spatial)
-    else:
-        net = build_network(cfg["network"], spatial_dims, channels, n_outputs, cfg.get("network_params"), spatial)
-    if cfg.get("pretrained"):
-        load_pretrained(net, cfg["pretrained"])
-    return net
+from cardiolens.train.dataset import target_names  # noqa: F401 (re-exported: one import for callers)
+from cardiolens.train.networks import make_network  # noqa: F401
 
 
 def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -54,21 +38,6 @@ def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     return {"accelerator": accelerator, "devices": cfg.get("devices") or "auto", "precision": cfg.get("precision") or "32-true",
             "strategy": cfg.get("strategy") or "auto", "deterministic": True if accelerator == "cpu" else "warn"}
-
-
-def target_names(samples: pd.DataFrame, cfg: dict[str, Any]) -> list[str]:
-    """Class names (classification: sorted labels) or regression target names (``cfg['targets']``)."""
-    if cfg.get("task", "classification") == "classification":
-        return sorted(samples["label"].unique())
-    names = list(cfg.get("targets") or [])
-    if not names:
-        raise ValueError("a regression study needs the names of its targets (studies.<name>.targets)")
-    if "targets" not in samples or samples["targets"].isna().any():
-        raise ValueError("a regression study needs a target vector in every sample (samples.targets)")
-    lengths = {len(t) for t in samples["targets"]}
-    if lengths != {len(names)}:
-        raise ValueError(f"samples carry {sorted(lengths)} targets, the study names {len(names)}: {names}")
-    return names
 
 
 def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
