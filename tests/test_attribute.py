@@ -194,3 +194,16 @@ def test_methods_on_the_gpu_match_the_cpu():
         torch.testing.assert_close(maps[m], ref[m], atol=2e-3, rtol=1e-3)
     np.testing.assert_allclose(dele, ref_auc[0], atol=1e-4)
     np.testing.assert_allclose(ins, ref_auc[1], atol=1e-4)
+
+
+def test_log_odds_target_by_hand():
+    from cardiolens.attribute.methods import LogOdds
+
+    z = torch.tensor([[1.0, 2.0, 4.0], [3.0, -1.0, 0.5]])
+    lo = LogOdds(nn.Identity())(z)
+    expected = torch.tensor([[1 - np.log(np.e**2 + np.e**4), 2 - np.log(np.e**1 + np.e**4), 4 - np.log(np.e**1 + np.e**2)],
+                             [3 - np.log(np.e**-1 + np.e**0.5), -1 - np.log(np.e**3 + np.e**0.5), 0.5 - np.log(np.e**3 + np.e**-1)]],
+                            dtype=torch.float32)
+    torch.testing.assert_close(lo, expected)
+    two = LogOdds(nn.Identity())(torch.tensor([[0.3, 1.5]]))
+    torch.testing.assert_close(two, torch.tensor([[-1.2, 1.2]]))  # binary: z_A - z_B

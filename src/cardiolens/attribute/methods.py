@@ -43,6 +43,29 @@ def for_attribution(model: nn.Module) -> nn.Module:
     return model
 
 
+class LogOdds(nn.Module):
+    """Wraps a classifier: (B, K) logits z -> (B, K) log-odds z_c - logsumexp_{j != c} z_j.
+
+    Explaining the log-odds of the class instead of its logit removes the evidence all classes
+    share (a softmax is unchanged by adding a constant to every logit), so a map shows what
+    separates the class from the others. A model that encodes "marker present -> A" as "no
+    marker -> B" puts the marker into B's logit only; the log-odds of A still see it.
+    For two classes this is z_A - z_B.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.model(x)
+        k = z.shape[1]
+        if k < 2:
+            return z
+        others = z.unsqueeze(1).expand(-1, k, -1).masked_fill(torch.eye(k, dtype=torch.bool, device=z.device), float("-inf"))
+        return z - torch.logsumexp(others, dim=2)
+
+
 def to_locations(attr: Tensor, x: Tensor, dual: bool) -> Tensor:
     """Input-shaped attributions (B, C, *spatial) -> the map layout of the module docstring."""
     if x.dim() == 5:  # clip: (B, 1, T, H, W) -> (B, T, H, W)

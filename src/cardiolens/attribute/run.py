@@ -19,7 +19,7 @@ from torch import nn
 
 from cardiolens.attribute import metrics as M
 from cardiolens.attribute.layers import resolve_layers
-from cardiolens.attribute.methods import CAM_METHODS, attribute_batch, for_attribution
+from cardiolens.attribute.methods import CAM_METHODS, LogOdds, attribute_batch, for_attribution
 from cardiolens.attribute.sanity import randomised, rank_correlation
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,23 @@ class FoldAttribution:
         self.layer_names = resolve_layers(self.model, cfg.get("layer", "auto"), example)
         modules = dict(self.model.named_modules())
         self.layers = [modules[n] for n in self.layer_names]
+        self.explained = self.explain(self.model)
+
+    def explain(self, model: nn.Module) -> nn.Module:
+        """What the maps explain: the class log-odds (``score: log_odds``, classification) or the
+        network's outputs (logits, regression outputs)."""
+        return LogOdds(model) if self.task == "classification" and self.cfg.get("score", "log_odds") == "log_odds" else model
 
     def score_fn(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
         return out.softmax(dim=1) if self.task == "classification" else out
 
     def maps(self, x: torch.Tensor, target: torch.Tensor, method: str, model: nn.Module | None = None):
-        layers = self.layers
+        layers, explained = self.layers, self.explained
         if model is not None:  # the same layers in another copy (the randomised model)
             mods = dict(model.named_modules())
-            layers = [mods[n] for n in self.layer_names]
-        return attribute_batch(model or self.model, x, target, method, layers, self.cfg, self.black)
+            layers, explained = [mods[n] for n in self.layer_names], self.explain(model)
+        return attribute_batch(explained, x, target, method, layers, self.cfg, self.black)
 
 
 def measure(m: np.ndarray, bits: np.ndarray, cfg: dict[str, Any]) -> dict[str, Any]:
