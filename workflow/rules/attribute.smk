@@ -17,7 +17,9 @@ rule attribute_fold:
         "results/benchmarks/attribute_fold/{study}/fold{fold}.tsv"
     conda:
         "../../envs/cardiolens.yaml"
-    threads: 2
+    # One thread: most of a job is start-up and small batches, so two jobs side by side use two
+    # cores better than one job with two threads (default run: see README).
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
