@@ -168,7 +168,7 @@ def test_attribution_covers_every_test_sample_method_and_target(run_dir):
         assert len(table) == len(test) * methods * targets, study
         assert set(zip(table["sample_id"], table["fold"])) == set(zip(test["sample_id"], test["fold"]))
         for path, g in table.groupby("map_path"):
-            maps = np.load(path)
+            maps = np.load(run_dir / path)  # paths are relative to the working directory
             assert maps.dtype == np.float16 and len(maps) == len(g) and sorted(g["map_index"]) == list(range(len(g)))
             assert float(maps.max()) <= 1.0 and float(maps.min()) >= 0.0
         sanity = read_table(run_dir / f"results/attribute/{study}/sanity.parquet", SANITY)
@@ -188,7 +188,7 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
     (run_dir / "attr.yaml").write_text("studies: {septal_flash: {attribute: {faithfulness_steps: 8}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "attr.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert jobs and set(jobs) == {"attribute_fold", "attribute_merge"}, jobs
+    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge"}, jobs
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):

@@ -150,8 +150,10 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
         for method, g in sanity.groupby("method", sort=True):
             log.info("sanity %s fold %d %s: median Spearman trained vs randomised %.3f", cslice["study"], fold, method,
                      g["spearman"].median())
+    # The checkpoint is recorded by its weights hash (extra), not its file hash: Lightning writes
+    # absolute paths into the file, so the same weights in two run folders hash differently.
     inputs = provenance.describe_inputs([samples_path, splits_path, normalisation_path, predictions_path, recordings_path,
-                                         ckpt, out / "maps.npy", out / "raw_maps.npy"])
+                                         out / "maps.npy", out / "raw_maps.npy"])
     extra = {"checkpoint": str(ckpt), "checkpoint_weights_sha256": sha, "layers": fa.layer_names}
     write_table(sanity.reindex(columns=SANITY.names), out / "sanity.parquet", SANITY, provenance.build(rule, inputs, cslice, extra))
     write_table(table.reindex(columns=ATTRIBUTION.names), out / "attribution.parquet", ATTRIBUTION,
