@@ -160,7 +160,7 @@ def test_attribution_covers_every_test_sample_method_and_target(run_dir):
     from cardiolens.tables.registry import ATTRIBUTION, ATTRIBUTION_SUMMARY, SAMPLES, SANITY, SPLITS
 
     for study, methods, targets in [("septal_flash", 4, 1), ("cardiomyopathy", 4, 1), ("takotsubo_stemi", 4, 1),
-                                    ("regional_quality", 2, 6)]:
+                                    ("regional_quality", 1, 6)]:
         table = read_table(run_dir / f"results/attribute/{study}/attribution.parquet", ATTRIBUTION)
         samples = read_table(run_dir / f"results/prepare/{study}/samples.parquet", SAMPLES)
         splits = read_table(run_dir / f"results/split/{study}/splits.parquet", SPLITS)
