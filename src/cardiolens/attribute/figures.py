@@ -31,7 +31,7 @@ def _plt():
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None} if path.suffix == ".png" else {"Date": None})
+    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})  # PNG: no version string, same bytes per run
     os.replace(tmp, path)
     return path
 

@@ -123,12 +123,13 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
 
 def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFrame:
     """Spearman correlation of each method's maps between the trained and a randomised model,
-    both explaining the trained model's predicted class (or each output), per sample of ``x``."""
+    both explaining the trained model's predicted class (regression: the first output only),
+    per sample of ``x``."""
     rand = for_attribution(randomised(fa.model, seed))
     with torch.no_grad():
         pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long, device=x.device)
     out = []
-    for kind, target in targets_of("predicted", fa.task, fa.names, pred, pred)[:1]:
+    for _, target in targets_of("predicted", fa.task, fa.names, pred, pred)[:1]:
         for method in fa.cfg["methods"]:
             trained, _ = fa.maps(x, target, method)
             random, _ = fa.maps(x, target, method, rand)
