@@ -1,0 +1,115 @@
+"""Paired model comparisons: McNemar's test on paired correctness and DeLong's test for two
+correlated ROC AUCs.
+
+- McNemar (statsmodels ``contingency_tables.mcnemar``): exact binomial test when fewer than 25
+  discordant pairs, else the chi-square statistic with continuity correction.
+- DeLong, DeLong & Clarke-Pearson (Biometrics 1988), with the fast structural-component
+  computation of Sun & Xu (IEEE Signal Processing Letters 2014). Neither scipy, statsmodels nor
+  pingouin provides it, so it is written here (the tests check it against hand-computed
+  structural components). Binary problems only: for more than two classes the AUC of each class
+  against the rest is compared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from cardiolens.stats.performance import classes_of
+
+
+def _midrank(x: NDArray) -> NDArray[np.float64]:
+    from scipy.stats import rankdata
+
+    return rankdata(x, method="average")
+
+
+def delong_components(positive: NDArray[np.bool_], scores: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """AUCs (K,), structural components V10 (K, m) over positives and V01 (K, n) over negatives
+    of K score vectors (K, N) sharing the labels ``positive`` (N,) (Sun & Xu 2014, eqs. 7-9)."""
+    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    pos, neg = scores[:, positive], scores[:, ~positive]
+    m, n = pos.shape[1], neg.shape[1]
+    tz = np.stack([_midrank(s) for s in scores])
+    tx = np.stack([_midrank(s) for s in pos])
+    ty = np.stack([_midrank(s) for s in neg])
+    aucs = (tz[:, positive].sum(1) - m * (m + 1) / 2) / (m * n)
+    v10 = (tz[:, positive] - tx) / n
+    v01 = 1.0 - (tz[:, ~positive] - ty) / m
+    return aucs, v10, v01
+
+
+def delong_test(positive: NDArray[np.bool_], score_a: NDArray, score_b: NDArray) -> dict[str, float]:
+    """Two-sided DeLong test of AUC(a) = AUC(b) on the same cases; z = 0 and p = 1 when the
+    difference has zero variance (identical rankings)."""
+    from scipy.stats import norm
+
+    positive = np.asarray(positive, bool)
+    if positive.all() or not positive.any():
+        raise ValueError("DeLong's test needs both positive and negative cases")
+    aucs, v10, v01 = delong_components(positive, np.vstack([score_a, score_b]))
+    m, n = v10.shape[1], v01.shape[1]
+    s = np.cov(v10) / m + np.cov(v01) / n
+    var = float(s[0, 0] + s[1, 1] - 2 * s[0, 1])
+    diff = float(aucs[0] - aucs[1])
+    if var <= 1e-15:
+        z, p = 0.0, 1.0
+    else:
+        z = diff / np.sqrt(var)
+        p = float(2 * norm.sf(abs(z)))
+    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "statistic": float(z), "p_value": p, "variance": var}
+
+
+def mcnemar_test(correct_a: NDArray[np.bool_], correct_b: NDArray[np.bool_]) -> dict[str, Any]:
+    """McNemar's test on paired correctness (statsmodels); exact when discordant pairs < 25."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
+    exact = table[0, 1] + table[1, 0] < 25
+    res = mcnemar(table, exact=exact, correction=True)
+    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "exact": bool(exact),
+            "a_only_correct": int(table[0, 1]), "b_only_correct": int(table[1, 0])}
+
+
+def pair(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows of two prediction tables matched on ``keys`` (suffixes _a, _b); ValueError when a
+    side has duplicate keys or nothing matches."""
+    for name, t in (("a", a), ("b", b)):
+        dup = t.duplicated(keys)
+        if dup.any():
+            raise ValueError(f"comparison side {name}: {int(dup.sum())} rows share the keys {keys}")
+    m = a.merge(b, on=keys, suffixes=("_a", "_b"))
+    if m.empty:
+        raise ValueError(f"the two prediction tables share no rows on {keys}")
+    return m
+
+
+def compare(name: str, a: pd.DataFrame, b: pd.DataFrame, keys: list[str], level: str, role: str) -> pd.DataFrame:
+    """McNemar and DeLong rows of one declared comparison (two classification prediction tables
+    with the same classes, paired on ``keys``)."""
+    ca, cb = classes_of(a), classes_of(b)
+    if ca != cb:
+        raise ValueError(f"comparison {name}: classes differ ({ca} vs {cb})")
+    m = pair(a[a["role"] == role], b[b["role"] == role], keys)
+    if (m["y_true_a"] != m["y_true_b"]).any():
+        raise ValueError(f"comparison {name}: paired rows disagree on the true class")
+    base = {"comparison": name, "level": level, "role": role, "n_pairs": len(m)}
+    rows = [{**base, "test": "mcnemar", "class": None, **_pick(mcnemar_test(m["y_true_a"] == m["y_pred_a"], m["y_true_b"] == m["y_pred_b"]))}]
+    targets = [ca[0]] if len(ca) == 2 else ca
+    for c in targets:
+        pos = (m["y_true_a"] == c).to_numpy()
+        if pos.all() or not pos.any():
+            continue
+        d = delong_test(pos, m[f"p_{c}_a"].to_numpy(), m[f"p_{c}_b"].to_numpy())
+        rows.append({**base, "test": "delong", "class": c, "statistic": d["statistic"], "p_value": d["p_value"],
+                     "estimate_a": d["auc_a"], "estimate_b": d["auc_b"]})
+    return pd.DataFrame(rows)
+
+
+def _pick(r: dict[str, Any]) -> dict[str, Any]:
+    return {"statistic": r["statistic"], "p_value": r["p_value"], "estimate_a": None, "estimate_b": None,
+            "a_only_correct": r["a_only_correct"], "b_only_correct": r["b_only_correct"]}
