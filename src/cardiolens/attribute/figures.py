@@ -1,39 +1,29 @@
 """Figures of the attribute stage, drawn from the tables and map files only.
 
-- ``gallery_<method>.png``: overlays (map on the model input) for correct and incorrect
+- ``gallery_<method>.png|svg``: overlays (map on the model input) for correct and incorrect
   predictions of each class and for maps flagged outside the heart (possible shortcuts).
   M-modes keep their axes (time in ms across, position along the line in mm down); clips show
   the frame with the largest share of attribution and their temporal profile; ED/ES pairs
   show both inputs.
-- ``mean_maps_<method>.png``: the mean map per class (correct predictions), with the mean
+- ``mean_maps_<method>.png|svg``: the mean map per class (correct predictions), with the mean
   temporal profile for clips.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cardiolens.plotting import save_figure
+
 
 def _plt():
-    import matplotlib
+    from cardiolens.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})  # PNG: no version string, same bytes per run
-    os.replace(tmp, path)
-    return path
+    return pyplot()
 
 
 def _load(path: str, index: int, cache: dict[str, np.ndarray]) -> np.ndarray:
@@ -109,8 +99,7 @@ def galleries(table: pd.DataFrame, samples: pd.DataFrame, out_dir: Path, cfg: di
             m = _load(r["map_path"], r["map_index"], cache)
             _panel(ax, image, m, r["map_axes"], list(r["spacing"]), f"{name}\np={r['score']:.2f} out={r['mass_outside_heart']:.2f}")
     fig.suptitle(f"{t['study'].iloc[0]}: {method} ({kind}{' ' + t['target'].iloc[0] if kind == 'output' else ''})", fontsize=9)
-    paths.append(_save(fig, out_dir / f"gallery_{method}.png"))
-    plt.close(fig)
+    paths += save_figure(fig, out_dir / f"gallery_{method}")
     # Mean map per class over the correctly predicted samples (all samples for regression).
     keep = t[t["correct"] == True] if t["correct"].notna().any() else t  # noqa: E712
     classes = sorted(keep["label"].unique())
@@ -140,6 +129,5 @@ def galleries(table: pd.DataFrame, samples: pd.DataFrame, out_dir: Path, cfg: di
                 axs[1, ci].set_ylabel("share of attribution", fontsize=6)
                 axs[1, ci].tick_params(labelsize=5)
         fig.suptitle(f"mean {method} map per class (correct predictions)", fontsize=9)
-        paths.append(_save(fig, out_dir / f"mean_maps_{method}.png"))
-        plt.close(fig)
+        paths += save_figure(fig, out_dir / f"mean_maps_{method}")
     return paths

@@ -1,0 +1,103 @@
+"""Figures of the stats stage, drawn from its tables (and the prediction tables) only; each is
+written as PNG and SVG (:func:`cardiolens.plotting.save_figure`).
+
+- ``roc_<level>.png|svg``: ROC curves of the pooled test predictions (one-vs-rest per class for
+  more than two classes) with a 95 % band from the patient bootstrap of the TPR on a fixed FPR
+  grid (:func:`cardiolens.stats.bootstrap.patient_bootstrap`).
+- ``confusion_<level>.png|svg``: the confusion matrix summed across folds.
+- ``subgroups.png|svg``: a forest plot of subgroup accuracy (or MAE) with CIs.
+- ``groups_<measure>.png|svg``: box plots of an attribution measure, correct vs incorrect, per method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardiolens.stats.bootstrap import patient_bootstrap
+from cardiolens.stats.performance import classes_of
+
+FPR_GRID = np.linspace(0, 1, 101)
+
+
+def _plt():
+    from cardiolens.plotting import pyplot
+
+    return pyplot()
+
+
+def save(fig, stem: Path) -> list[Path]:
+    from cardiolens.plotting import save_figure
+
+    return save_figure(fig, stem)
+
+
+def roc_curve_tpr(positive: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """TPR at FPR_GRID (scikit-learn's roc_curve, linearly interpolated); NaN when a class is absent."""
+    from sklearn.metrics import roc_curve
+
+    if positive.all() or not positive.any():
+        return np.full(len(FPR_GRID), np.nan)
+    fpr, tpr, _ = roc_curve(positive, score)
+    return np.interp(FPR_GRID, fpr, tpr)
+
+
+def roc_figure(preds: pd.DataFrame, title: str, n_resamples: int, confidence: float, seed: int):
+    plt = _plt()
+    classes = classes_of(preds)
+    targets = classes[:1] if len(classes) == 2 else classes
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    for c in targets:
+        pos = (preds["y_true"] == c).to_numpy()
+        score = preds[f"p_{c}"].to_numpy(float)
+        tpr = roc_curve_tpr(pos, score)
+        lo, hi = patient_bootstrap(preds["patient_key"].to_numpy(), lambda i: roc_curve_tpr(pos[i], score[i]),
+                                   preds["y_true"].to_numpy(), n_resamples, confidence, seed)
+        line, = ax.plot(FPR_GRID, tpr, label=f"{c}" + (" vs rest" if len(classes) > 2 else ""))
+        ax.fill_between(FPR_GRID, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def confusion_figure(confusion: pd.DataFrame, classes: list[str], title: str):
+    plt = _plt()
+    cm = confusion.pivot(index="true", columns="pred", values="count").reindex(index=classes, columns=classes).fillna(0).to_numpy(int)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(classes), 1.0 + 0.9 * len(classes)))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return fig
+
+
+def forest_figure(subgroups: pd.DataFrame, title: str):
+    plt = _plt()
+    s = subgroups.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.32 * len(s)))
+    y = np.arange(len(s))[::-1]
+    err = np.vstack([s["estimate"] - s["ci_low"], s["ci_high"] - s["estimate"]]).clip(min=0)
+    ax.errorbar(s["estimate"], y, xerr=err, fmt="o", color="k", capsize=3)
+    ax.set_yticks(y, [f"{r.subgroup}: {r.value} (n={r.n_patients})" for r in s.itertuples()])
+    ax.set(xlabel=s["metric"].iloc[0] if len(s) else "", title=title)
+    return fig
+
+
+def box_figure(table: pd.DataFrame, measure: str, title: str):
+    plt = _plt()
+    methods = sorted(table["method"].unique())
+    fig, axes = plt.subplots(1, len(methods), figsize=(2.4 * len(methods) + 0.6, 3.2), squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        t = table[table["method"] == m]
+        data = [pd.to_numeric(t.loc[t["correct"] == v, measure], errors="coerce").dropna().to_numpy() for v in (True, False)]
+        ax.boxplot(data, tick_labels=[f"correct\n(n={len(data[0])})", f"incorrect\n(n={len(data[1])})"])
+        ax.set_title(m, fontsize=9)
+    axes[0][0].set_ylabel(measure)
+    fig.suptitle(title, fontsize=10)
+    return fig
