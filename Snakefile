@@ -1,11 +1,15 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute. See README.md.
+# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute -> stats
+# (snakemake --report results/report.html builds the report). See README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -15,6 +19,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/attribute.smk"
+include: "workflow/rules/stats.smk"
 
 
 rule all:

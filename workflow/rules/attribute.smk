@@ -44,7 +44,13 @@ rule attribute_merge:
         table="results/attribute/{study}/attribution.parquet",
         sanity="results/attribute/{study}/sanity.parquet",
         summary="results/attribute/{study}/summary.parquet",
-        figures=directory("results/attribute/{study}/figures"),
+        figures=report(
+            directory("results/attribute/{study}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/attribute_figures.rst",
+            category="Attribution",
+            subcategory="{study}",
+        ),
     log:
         "results/logs/attribute_merge/{study}.log",
     benchmark:
@@ -56,7 +62,7 @@ rule attribute_merge:
         mem_mb=2000,
         runtime=10,
     params:
-        code=stage_code_hash("attribute"),
+        code=stage_code_hash("attribute", "plotting.py"),
         slice=lambda wildcards: attribute_params(wildcards.study),
     script:
         "../scripts/attribute_merge.py"

@@ -22,7 +22,12 @@ wildcard_constraints:
     fold="[0-9]+",
 
 
-def all_targets():
+def stats_studies():
+    return [s for s in STUDIES if config["studies"][s]["stats"]["enabled"]]
+
+
+def final_tables():
+    """Every table the default target ends in (the report's provenance page lists them)."""
     return (
         expand(
             "results/ingest/{table}.parquet",
@@ -38,7 +43,50 @@ def all_targets():
             "results/attribute/{study}/summary.parquet",
             study=[s for s in STUDIES if config["studies"][s]["attribute"]["enabled"]],
         )
+        + expand(
+            "results/stats/{study}/{table}.parquet",
+            study=stats_studies(),
+            table=["performance", "confusion", "subgroups", "cohort"],
+        )
+        + (
+            ["results/stats/comparisons.parquet"]
+            if config["stats"]["comparisons"]
+            else []
+        )
     )
+
+
+def all_targets():
+    return final_tables() + (
+        ["results/stats/provenance.html"] if stats_studies() else []
+    )
+
+
+def provenance_tables(wildcards):
+    return final_tables()
+
+
+def stats_params(study):
+    from cardiolens.stats.stage import stats_slice
+
+    return stats_slice(config, study)
+
+
+def comparison_inputs(wildcards):
+    """Prediction tables (and samples tables, for sample-level pairing) of every compared study."""
+    files = {}
+    for c in config["stats"]["comparisons"]:
+        for study in (c["a"], c["b"]):
+            if study not in STUDIES:
+                raise WorkflowError(
+                    f"stats.comparisons {c['name']}: study {study!r} is not an enabled study ({STUDIES})"
+                )
+            files[f"{study}_sample"] = f"results/train/{study}/predictions.parquet"
+            files[f"{study}_patient"] = (
+                f"results/train/{study}/patient_predictions.parquet"
+            )
+            files[f"{study}_samples"] = f"results/prepare/{study}/samples.parquet"
+    return files
 
 
 def train_params(study):

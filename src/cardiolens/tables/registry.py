@@ -314,5 +314,149 @@ ATTRIBUTION_SUMMARY = TableSchema(
 )
 
 
+def _c(name: str, dtype: pa.DataType, description: str, nullable: bool = False, **kw) -> Column:
+    return Column(name, dtype, description, nullable=nullable, **kw)
+
+
+_F, _S, _I, _B = pa.float64(), pa.string(), pa.int64(), pa.bool_()
+
+PERFORMANCE = TableSchema(
+    name="performance",
+    version=1,
+    description="Per study, level (sample/patient), role and fold (or pooled / mean across folds): one metric value "
+                "with its patient-bootstrap CI (stats stage).",
+    key=("study", "level", "role", "scope", "fold", "metric", "class"),
+    columns=(
+        _c("study", _S, "study name"),
+        _c("task", _S, "classification or regression", allowed=("classification", "regression")),
+        _c("level", _S, "sample or patient", allowed=("sample", "patient")),
+        _c("role", _S, "split role scored", allowed=("train", "val", "test")),
+        _c("scope", _S, "fold (one fold), pooled (all folds' predictions), across_folds (mean and SD of fold values)",
+           allowed=("fold", "pooled", "across_folds")),
+        _c("fold", _I, "fold (null for pooled and across_folds)", True, min=0),
+        _c("metric", _S, "accuracy, balanced_accuracy, auc, sensitivity, specificity; mae, rmse, spearman (regression)"),
+        _c("class", _S, "class (per-class metrics) or regression target; null for overall metrics", True),
+        _c("value", _F, "the metric (mean across folds for scope across_folds); NaN when undefined", True),
+        _c("sd", _F, "SD across folds (scope across_folds only)", True),
+        _c("ci_low", _F, "lower bound of the patient-bootstrap CI (stats.bootstrap.confidence)", True),
+        _c("ci_high", _F, "upper bound of the CI", True),
+        _c("n_samples", _I, "rows scored", min=0),
+        _c("n_patients", _I, "patients scored", min=0),
+    ),
+)
+
+CONFUSION = TableSchema(
+    name="confusion",
+    version=1,
+    description="Confusion-matrix cells per study, level, role and fold; fold null = summed across folds.",
+    key=("study", "level", "role", "fold", "true", "pred"),
+    columns=(_c("study", _S, "study name"), _c("level", _S, "sample or patient"), _c("role", _S, "split role"),
+             _c("fold", _I, "fold, null for the sum across folds", True), _c("true", _S, "true class"),
+             _c("pred", _S, "predicted class"), _c("count", _I, "predictions in the cell", min=0)),
+)
+
+SUBGROUPS = TableSchema(
+    name="subgroups",
+    version=1,
+    description="Performance by sex and age tertile (pooled over folds), with patient-bootstrap CIs.",
+    key=("study", "level", "role", "subgroup", "value", "metric"),
+    columns=(_c("study", _S, "study name"), _c("level", _S, "sample or patient"), _c("role", _S, "split role"),
+             _c("subgroup", _S, "sex or age_tertile"), _c("value", _S, "subgroup value (tertile with its age range)"),
+             _c("metric", _S, "accuracy, balanced_accuracy or mae"), _c("estimate", _F, "metric value", True),
+             _c("ci_low", _F, "CI lower bound", True), _c("ci_high", _F, "CI upper bound", True),
+             _c("n_samples", _I, "rows", min=0), _c("n_patients", _I, "patients", min=0)),
+)
+
+COHORT = TableSchema(
+    name="cohort",
+    version=1,
+    description="Table 1 of a study by label: counts and percentages, mean ± SD or median [IQR], with the test per covariate.",
+    key=("variable", "category", "group"),
+    columns=(_c("variable", _S, "covariate (n = group size)"), _c("kind", _S, "count, categorical or continuous"),
+             _c("category", _S, "category of a categorical covariate", True), _c("group", _S, "study class, or all"),
+             _c("n", _I, "patients (in the category, or with a value)", min=0), _c("percent", _F, "percentage within the group", True),
+             _c("summary", _S, "the cell as printed"), _c("mean", _F, "mean", True), _c("sd", _F, "SD", True),
+             _c("median", _F, "median", True), _c("q1", _F, "25th percentile", True), _c("q3", _F, "75th percentile", True),
+             _c("n_missing", _I, "patients without a value", min=0), _c("test", _S, "test name", True),
+             _c("statistic", _F, "test statistic (chi-square, F, H or t)", True), _c("dof", _F, "degrees of freedom", True),
+             _c("p_value", _F, "p-value", True, min=0, max=1)),
+)
+
+_GROUP_TEST_COLUMNS = (
+    _c("measure", _S, "measured column"), _c("group_col", _S, "grouping column"), _c("group_a", _S, "first group"),
+    _c("group_b", _S, "second group"), _c("n_a", _I, "values in group a", min=0), _c("n_b", _I, "values in group b", min=0),
+    _c("mean_a", _F, "mean in a", True), _c("sd_a", _F, "SD in a", True), _c("mean_b", _F, "mean in b", True),
+    _c("sd_b", _F, "SD in b", True), _c("median_a", _F, "median in a", True), _c("median_b", _F, "median in b", True),
+    _c("test", _S, "student, welch or mannwhitney"), _c("statistic", _F, "t or U", True),
+    _c("p_value", _F, "two-sided p-value", True, min=0, max=1), _c("effect_size", _F, "Hedges' g or rank-biserial r", True),
+    _c("effect_size_name", _S, "which effect size", True), _c("correction", _S, "holm, fdr_bh or none"),
+    _c("p_adjusted", _F, "p-value corrected across every row of the table", True, min=0, max=1),
+)
+
+ATTRIBUTION_TESTS = TableSchema(
+    name="attribution_tests",
+    version=1,
+    description="Attribution measures, correct vs incorrect predictions, per method and target kind (group comparison).",
+    key=("study", "method", "target_kind", "measure", "group_a", "group_b"),
+    columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "predicted, true or output"))
+    + _GROUP_TEST_COLUMNS,
+)
+
+ATTRIBUTION_GROUPS = TableSchema(
+    name="attribution_groups",
+    version=1,
+    description="Attribution metrics by class and correctness; outside-the-heart rate with its Wilson CI.",
+    key=("study", "method", "target_kind", "class", "correct"),
+    columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "target kind"),
+             _c("class", _S, "true class, or all"), _c("correct", _B, "prediction correct"), _c("n", _I, "maps", min=0),
+             _c("outside_heart_rate", _F, "share flagged outside the heart", True, min=0, max=1),
+             _c("outside_heart_ci_low", _F, "Wilson CI lower bound", True), _c("outside_heart_ci_high", _F, "Wilson CI upper bound", True),
+             _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1))
+    + tuple(_c(f"{m}_{s}", _F, f"{'mean' if s == 'mean' else 'SD'} of {m}", True)
+            for m in ("mass_heart", "mass_outside_heart", "mass_septum_window", "mass_base", "mass_apex", "entropy", "gini",
+                      "deletion_auc", "insertion_auc") for s in ("mean", "sd")),
+)
+
+QUALITY = TableSchema(
+    name="quality",
+    version=1,
+    description="Regional image quality per recording (ED frame) and myocardial region: CR, CNR, gCNR against the LV lumen "
+                "after histogram matching to N(127, 32).",
+    key=("recording_id", "region"),
+    columns=(_c("study", _S, "study name"), _c("recording_id", _S, "recording"), _c("patient_key", _S, "patient"),
+             _c("frame", _I, "0-based frame measured (ED)", min=0), _c("region", _S, "myocardial region"),
+             _c("n_pixels", _I, "pixels in the region", min=0), _c("cr_db", _F, "contrast ratio, dB", True),
+             _c("cnr", _F, "contrast-to-noise ratio", True), _c("gcnr", _F, "generalised CNR (0..1)", True, min=0, max=1),
+             _c("grade", _F, "ground-truth regional grade (1 poor .. 3 good), synthetic data", True),
+             _c("quality", _S, "dataset's per-view image quality (CAMUS ImageQuality)", True)),
+)
+
+QUALITY_CORRELATION = TableSchema(
+    name="quality_correlation",
+    version=1,
+    description="Spearman correlation of each regional quality metric with the quality labels.",
+    key=("study", "region", "metric", "label"),
+    columns=(_c("study", _S, "study name"), _c("region", _S, "region, or all"), _c("metric", _S, "cr_db, cnr or gcnr"),
+             _c("label", _S, "grade (per region) or quality (per view)"), _c("n", _I, "pairs", min=0),
+             _c("rho", _F, "Spearman's rho", True), _c("p_value", _F, "p-value", True, min=0, max=1)),
+)
+
+COMPARISONS = TableSchema(
+    name="comparisons",
+    version=1,
+    description="Declared model comparisons on paired predictions: McNemar and DeLong.",
+    key=("comparison", "level", "role", "test", "class"),
+    columns=(_c("comparison", _S, "comparison name (config comparisons[].name)"), _c("study_a", _S, "first study"),
+             _c("study_b", _S, "second study"), _c("level", _S, "sample or patient"), _c("role", _S, "split role"),
+             _c("test", _S, "mcnemar or delong"), _c("class", _S, "positive class (DeLong)", True),
+             _c("n_pairs", _I, "paired predictions", min=0), _c("statistic", _F, "chi-square / binomial count or z", True),
+             _c("p_value", _F, "p-value", True, min=0, max=1), _c("estimate_a", _F, "AUC of a (DeLong)", True),
+             _c("estimate_b", _F, "AUC of b (DeLong)", True), _c("a_only_correct", _I, "pairs only a got right (McNemar)", True),
+             _c("b_only_correct", _I, "pairs only b got right (McNemar)", True)),
+)
+
+
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
-                             ATTRIBUTION_SUMMARY)}
+                             ATTRIBUTION_SUMMARY, PERFORMANCE,
+                             CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
+                             COMPARISONS)}

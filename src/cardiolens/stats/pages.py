@@ -1,0 +1,98 @@
+"""Small HTML pages for the Snakemake report: a study's key tables, and the configuration with
+the provenance of every table (the report embeds them beside the figures).
+
+Pages are static HTML (pandas ``to_html``), no scripts, so the report stays self-contained.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+STYLE = ("<style>body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse;margin:6px 0 18px}"
+         "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right} th{background:#eee}</style>")
+
+
+def _ci(v: float, lo: float, hi: float) -> str:
+    if pd.isna(v):
+        return "-"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) and pd.notna(hi) else f"{v:.3f}"
+
+
+def performance_summary(perf: pd.DataFrame) -> pd.DataFrame:
+    """One row per (level, role, metric, class): pooled value [CI] (or the single fold's) and mean ± SD across folds."""
+    rows = []
+    for (level, role, metric, cls), g in perf.groupby(["level", "role", "metric", "class"], dropna=False, sort=False):
+        pooled = g[g["scope"] == "pooled"]
+        one = pooled if len(pooled) else g[g["scope"] == "fold"]
+        across = g[g["scope"] == "across_folds"]
+        r = one.iloc[0] if len(one) == 1 else None
+        rows.append({"level": level, "role": role, "metric": metric, "class": "" if pd.isna(cls) else cls,
+                     "value [95 % CI]": _ci(r["value"], r["ci_low"], r["ci_high"]) if r is not None else "-",
+                     "mean ± SD across folds": f"{across['value'].iloc[0]:.3f} ± {across['sd'].iloc[0]:.3f}" if len(across) else "-",
+                     "patients": int(one["n_patients"].max()) if len(one) else 0})
+    return pd.DataFrame(rows)
+
+
+def table1_wide(cohort: pd.DataFrame) -> pd.DataFrame:
+    c = cohort.copy()
+    c["row"] = c["variable"] + c["category"].map(lambda v: f" = {v}" if isinstance(v, str) else "")
+    wide = c.pivot_table(index="row", columns="group", values="summary", aggfunc="first", sort=False)
+    tests = c.groupby("row", sort=False).agg(test=("test", "first"), statistic=("statistic", "first"), p=("p_value", "first"))
+    out = wide.join(tests)
+    out["statistic"] = out["statistic"].map(lambda v: f"{v:.2f}" if pd.notna(v) else "")
+    out["p"] = out["p"].map(lambda v: f"{v:.4f}" if pd.notna(v) else "")
+    return out.fillna("").reset_index()
+
+
+def write_html(path: Path, title: str, sections: list[tuple[str, str]]) -> None:
+    body = "".join(f"<h3>{html.escape(h)}</h3>{content}" for h, content in sections)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
+                   f"<body><h2>{html.escape(title)}</h2>{body}</body></html>", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def study_page(out_dir: Path, study: str) -> Path:
+    """``tables.html`` of a study from the tables in ``out_dir``."""
+    sections = []
+    perf = pd.read_parquet(out_dir / "performance.parquet")
+    sections.append(("Performance (pooled over folds, patient-bootstrap 95 % CI)", performance_summary(perf).to_html(index=False)))
+    sections.append(("Cohort (Table 1)", table1_wide(pd.read_parquet(out_dir / "cohort.parquet")).to_html(index=False)))
+    sub = pd.read_parquet(out_dir / "subgroups.parquet")
+    if len(sub):
+        sub = sub.assign(**{"estimate [95 % CI]": [_ci(r.estimate, r.ci_low, r.ci_high) for r in sub.itertuples()]})
+        sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", "estimate [95 % CI]", "n_patients"]]
+                         .to_html(index=False)))
+    for name, title in (("attribution_tests", "Attribution, correct vs incorrect predictions"),
+                        ("quality_correlation", "Regional image quality vs labels (Spearman)")):
+        if (out_dir / f"{name}.parquet").exists():
+            t = pd.read_parquet(out_dir / f"{name}.parquet")
+            sections.append((title, t.to_html(index=False, float_format=lambda v: f"{v:.4g}")))
+    path = out_dir / "tables.html"
+    write_html(path, f"{study}: key tables", sections)
+    return path
+
+
+def provenance_page(path: Path, config: dict[str, Any], tables: list[str]) -> None:
+    """The configuration (key redacted) and, per table, its producing rule, config hash, code
+    version and input files with sha256 (from the Parquet schema metadata)."""
+    from cardiolens.config import redact
+    from cardiolens.tables import read_provenance
+
+    rows = []
+    for t in sorted(tables):
+        p = read_provenance(t)
+        rows.append({"table": t, "rule": p.get("rule"), "config sha256": (p.get("config") or {}).get("sha256", "")[:12],
+                     "code": json.dumps(p.get("code", {}))[:80], "inputs": len(p.get("inputs", [])),
+                     "input files (sha256)": "<br>".join(f"{html.escape(i['path'])} {i['sha256'][:12]}" for i in p.get("inputs", [])[:12])
+                     + (" ..." if len(p.get("inputs", [])) > 12 else "")})
+    conf = html.escape(yaml.safe_dump(redact(config), sort_keys=False))
+    write_html(path, "Configuration and provenance", [("Configuration", f"<pre>{conf}</pre>"),
+                                                     ("Provenance of every table", pd.DataFrame(rows).to_html(index=False, escape=False))])

@@ -1,0 +1,204 @@
+"""The stats stage: files in, tables and figures out (pure computation in the sibling modules).
+
+Per study (``results/stats/<study>/``): ``performance``, ``confusion`` (classification),
+``subgroups``, ``cohort`` (Table 1 by the study's label), ``attribution_groups`` and
+``attribution_tests`` (when the study was attributed), ``quality`` and ``quality_correlation``
+(``stats.image_quality``), and ``figures/``. Across studies: ``results/stats/comparisons.parquet``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cardiolens import provenance
+from cardiolens.tables import read_table, write_table
+from cardiolens.tables.registry import (ATTRIBUTION, ATTRIBUTION_GROUPS, ATTRIBUTION_TESTS, COHORT, COMPARISONS, CONFUSION,
+                                        PATIENTS, PERFORMANCE, QUALITY, QUALITY_CORRELATION, RECORDINGS, SAMPLES, SUBGROUPS,
+                                        predictions_schema, regression_predictions_schema)
+
+log = logging.getLogger(__name__)
+
+
+def stats_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
+    """Configuration one study's statistics depend on."""
+    s = config["studies"][study]
+    return {"study": study, "label": s["label"], "seed": config["seed"], "stats": {k: v for k, v in config["stats"].items() if k != "comparisons"},
+            "study_stats": s["stats"], "septum_side": (s.get("mmode") or {}).get("septum_side", "left")}
+
+
+def read_predictions(path: str | os.PathLike[str], level: str) -> pd.DataFrame:
+    """A train-stage prediction table, validated against the schema its columns declare."""
+    names = pq.read_schema(path).names
+    classes = [n[2:] for n in names if n.startswith("p_")]
+    schema = (predictions_schema(classes, level) if classes else
+              regression_predictions_schema([n[5:] for n in names if n.startswith("pred_")], level))
+    return read_table(path, schema)
+
+
+def study_patients(patients: pd.DataFrame, samples: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Patients with samples in the study, with the study's label as ``group``: the patients
+    table's label column, or (labels such as image quality that are not a patient column) the
+    patient's most frequent sample label."""
+    p = patients[patients["patient_key"].isin(samples["patient_key"])].copy()
+    if label in p.columns:
+        p["group"] = p[label]
+    else:
+        mode = samples.groupby("patient_key")["label"].agg(lambda v: v.mode().iloc[0])
+        p["group"] = p["patient_key"].map(mode)
+    return p
+
+
+def run_study(predictions: str, patient_predictions: str, patients_path: str, recordings_path: str, samples_path: str,
+              attribution_path: str | None, out_dir: str, cslice: dict[str, Any], rule: str = "stats_study") -> None:
+    from cardiolens.stats import figures as F
+    from cardiolens.stats.attribution import by_class_and_correctness, correctness_tests
+    from cardiolens.stats.cohort import table1
+    from cardiolens.stats.performance import classes_of, confusion_table, performance, task_of
+    from cardiolens.stats.subgroups import subgroups
+
+    out = Path(out_dir)
+    study, cfg, seed = cslice["study"], cslice["stats"], int(cslice["seed"])
+    boot = cfg["bootstrap"]
+    tables = {"sample": read_predictions(predictions, "sample"), "patient": read_predictions(patient_predictions, "patient")}
+    patients = read_table(patients_path, PATIENTS)
+    inputs = [predictions, patient_predictions, patients_path, samples_path]
+    log.info("%s: performance (%d bootstrap replicates per estimate)", study, boot["resamples"])
+    perf = performance(tables, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
+    conf = confusion_table(tables, study, cfg["roles"])
+    log.info("%s: subgroups", study)
+    sub = subgroups(tables, patients, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
+    t1cfg = cfg["table1"]
+    cohort_patients = study_patients(patients, read_table(samples_path, SAMPLES), cslice["label"])
+    n_groups = cohort_patients["group"].nunique()
+    test = t1cfg["test"] if n_groups == 2 or t1cfg["test"] in ("anova", "kruskal") else "anova"
+    cohort = table1(cohort_patients, "group", t1cfg["categorical"], t1cfg["continuous"], t1cfg["summary"], test)
+    written: dict[str, Any] = {}
+    figs: list[Path] = []
+    fig_dir = out / "figures"
+    classification = task_of(tables["sample"]) == "classification"
+    for level, preds in tables.items():
+        test_preds = preds[preds["role"] == cfg["roles"][-1]]
+        if classification and len(test_preds):
+            figs += F.save(F.roc_figure(test_preds, f"{study}: ROC, {level} level", boot["resamples"], boot["confidence"], seed),
+                           fig_dir / f"roc_{level}")
+            c = conf[(conf["level"] == level) & conf["fold"].isna() & (conf["role"] == cfg["roles"][-1])]
+            figs += F.save(F.confusion_figure(c, classes_of(preds), f"{study}: {level} level, summed over folds"),
+                           fig_dir / f"confusion_{level}")
+    s = sub[(sub["level"] == "patient") & (sub["metric"].isin(["accuracy", "mae"]))]
+    if len(s):
+        figs += F.save(F.forest_figure(s, f"{study}: patient-level {s['metric'].iloc[0]} by subgroup"), fig_dir / "subgroups")
+    if attribution_path:
+        attribution = read_table(attribution_path, ATTRIBUTION)
+        inputs.append(attribution_path)
+        gcfg = cfg["group_tests"]
+        written["attribution_groups"] = (by_class_and_correctness(attribution, boot["confidence"]), ATTRIBUTION_GROUPS)
+        written["attribution_tests"] = (correctness_tests(attribution, gcfg["test"], gcfg["correction"]), ATTRIBUTION_TESTS)
+        if attribution["correct"].notna().any():
+            figs += F.save(F.box_figure(attribution[attribution["correct"].notna()], "mass_heart",
+                                        f"{study}: attribution inside the heart"), fig_dir / "groups_mass_heart")
+    if cslice["study_stats"]["image_quality"]:
+        q, qc = study_quality(recordings_path, samples_path, study, cslice["septum_side"])
+        inputs.append(recordings_path)
+        written["quality"], written["quality_correlation"] = (q, QUALITY), (qc, QUALITY_CORRELATION)
+    prov_inputs = provenance.describe_inputs(inputs)
+    extra = {"figures": sorted(str(f) for f in figs)}
+    for name, (df, schema) in {"performance": (perf, PERFORMANCE), "confusion": (conf, CONFUSION), "subgroups": (sub, SUBGROUPS),
+                               "cohort": (cohort, COHORT), **written}.items():
+        write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, provenance.build(rule, prov_inputs, cslice, extra))
+    for r in perf[perf["class"].isna() & (perf["role"] == cfg["roles"][-1])].itertuples():
+        if r.scope != "fold" or perf["scope"].eq("pooled").sum() == 0:
+            log.info("%s %s %s %s: %.3f (%s)", study, r.level, r.scope, r.metric, r.value,
+                     f"SD {r.sd:.3f}" if r.scope == "across_folds" else f"CI {r.ci_low:.3f}-{r.ci_high:.3f}")
+
+
+def study_quality(recordings_path: str, samples_path: str, study: str, septum_side: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`recordings_quality` of the recordings in the study's samples."""
+    rec = read_table(recordings_path, RECORDINGS)
+    ids = set(read_table(samples_path, SAMPLES)["recording_id"])
+    return recordings_quality(rec[rec["recording_id"].isin(ids)], study, septum_side)
+
+
+def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Regional CR/CNR/gCNR (:mod:`cardiolens.stats.quality`) of the ED frame of every A4C
+    recording with a mask, and their Spearman correlation with the per-region grades (ground
+    truth) and with the per-view quality label (Poor 1, Medium 2, Good 3; the recording's mean over
+    regions). Other views are skipped with a log line: the six regions are A4C walls."""
+    import json
+
+    import itk
+    import numpy as np
+
+    from cardiolens.prepare.landmarks import LandmarkError
+    from cardiolens.stats.quality import regional_quality, spearman_table
+
+    rows = []
+    for r in rec.sort_values("recording_id").itertuples():
+        if r.view != "A4C" or not r.mask_path:
+            log.info("%s: regional quality skipped (%s)", r.recording_id, "no mask" if r.view == "A4C" else f"view {r.view}, not A4C")
+            continue
+        img = itk.array_from_image(itk.imread(r.image_path))
+        mask = itk.array_from_image(itk.imread(r.mask_path))
+        ed = int(r.ed_frame) if pd.notna(r.ed_frame) else 0
+        frame, m = (img[ed], mask[ed]) if img.ndim == 3 else (img, mask)
+        sp = (float(r.spacing_y_mm) if pd.notna(r.spacing_y_mm) else 1.0, float(r.spacing_x_mm) if pd.notna(r.spacing_x_mm) else 1.0)
+        try:
+            q = regional_quality(frame, m.astype(np.uint8), sp, septum_side)
+        except LandmarkError as exc:
+            log.warning("%s: regional quality skipped: %s", r.recording_id, exc)
+            continue
+        grades = json.loads(Path(r.truth_path).read_text()).get("quality", {}) if isinstance(r.truth_path, str) and r.truth_path else {}
+        q["grade"] = q["region"].map(lambda g: float(grades[g]) if g in grades else np.nan)
+        rows.append(q.assign(study=study, recording_id=r.recording_id, patient_key=r.patient_key, frame=ed,
+                             quality=r.quality if isinstance(r.quality, str) else None))
+    q = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=QUALITY.names)
+    parts = []
+    if q["grade"].notna().any():
+        parts.append(spearman_table(q, "grade", ["region"]))
+        parts.append(spearman_table(q.assign(region="all"), "grade", ["region"]))
+    if q["quality"].notna().any():
+        per_view = q.groupby("recording_id").agg(cr_db=("cr_db", "mean"), cnr=("cnr", "mean"), gcnr=("gcnr", "mean"),
+                                                 quality=("quality", "first")).reset_index()
+        per_view["quality"] = per_view["quality"].map({"Poor": 1, "Medium": 2, "Good": 3})
+        parts.append(spearman_table(per_view.assign(region="all"), "quality", ["region"]))
+    qc = pd.concat(parts, ignore_index=True).assign(study=study) if parts else pd.DataFrame(columns=QUALITY_CORRELATION.names)
+    for r in qc[qc["region"] == "all"].itertuples():
+        log.info("%s: Spearman %s vs %s: rho %s (n %d)", study, r.metric, r.label, "-" if pd.isna(r.rho) else f"{r.rho:.3f}", r.n)
+    return q, qc
+
+
+def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str, str]], out_path: str, roles: list[str],
+                    rule: str = "stats_comparisons") -> None:
+    """McNemar and DeLong rows of every declared comparison.
+
+    Args:
+        files: {study: {"sample": predictions, "patient": patient_predictions, "samples": samples table}}.
+    """
+    from cardiolens.stats.compare import compare
+
+    parts, inputs = [], set()
+    for c in comparisons:
+        level = c.get("level", "patient")
+        keys = c.get("match_on") or (["patient_key"] if level == "patient" else ["recording_id", "offset", "slice_index"])
+        sides = []
+        for study in (c["a"], c["b"]):
+            p = read_predictions(files[study][level], level)
+            inputs.add(files[study][level])
+            if level == "sample" and any(k not in p.columns for k in keys):
+                s = read_table(files[study]["samples"], SAMPLES)[["sample_id", "recording_id", "offset", "slice_index"]]
+                p = p.merge(s, on="sample_id", how="left")
+                inputs.add(files[study]["samples"])
+            sides.append(p)
+        for role in roles:
+            r = compare(c["name"], sides[0], sides[1], keys, level, role)
+            parts.append(r.assign(study_a=c["a"], study_b=c["b"]))
+            for x in r.itertuples():
+                log.info("%s (%s level, %s): %s statistic %.3f, p %.4g", c["name"], level, role, x.test, x.statistic, x.p_value)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMPARISONS.names)
+    write_table(out.reindex(columns=COMPARISONS.names), out_path, COMPARISONS,
+                provenance.build(rule, provenance.describe_inputs(sorted(inputs)), {"comparisons": comparisons, "roles": roles}))
