@@ -202,3 +202,23 @@ def test_acdc_five_fold_split_has_four_per_group_per_test_fold(acdc):
         assert counts.loc[group].tolist() == [4, 4, 4, 4, 4]
     # NOR has 19 ingested patients (patient076 is quarantined as a duplicate of patient074).
     assert sorted(counts.loc["NOR"].tolist()) == [3, 4, 4, 4, 4]
+
+
+def test_camus_a4c_regional_image_quality(tmp_path):
+    """Study 4 on real echo: six regions per A4C view (septum to the left of the long axis, no
+    septum label in CAMUS), myocardium brighter than the LV blood pool in the basal and mid
+    segments, and one per-view Spearman row against CAMUS ImageQuality (n = 3: no claim)."""
+    from cardiolens.stats.quality import REGIONS
+    from cardiolens.stats.stage import recordings_quality
+
+    root = SHARED_DATA / "camus"
+    res = ingest_source(_source("camus", "camus", root), TEST_KEY, tmp_path)
+    q, qc = recordings_quality(res.recordings, "camus")
+    a4c = res.recordings[res.recordings["view"] == "A4C"]
+    assert sorted(q["recording_id"].unique()) == sorted(a4c["recording_id"]) and len(q) == 3 * len(REGIONS)
+    assert (q["n_pixels"] > 1000).all() and q["gcnr"].between(0, 1).all() and q["grade"].isna().all()
+    assert set(q["quality"]) <= {"Good", "Medium", "Poor"}
+    assert set(q["quality"]) == set(a4c["quality"])
+    basal_mid = q[~q["region"].str.startswith("apical")]
+    assert basal_mid.groupby("recording_id")["cr_db"].mean().gt(0).all()
+    assert set(qc["label"]) == {"quality"} and (qc["n"] == 3).all()

@@ -33,6 +33,16 @@ studies:
   cardiomyopathy: {frames: {crop_px: 64}, split: {k: 3}, train: {epochs: 1}}
   takotsubo_stemi: {clip: {frames: 16, size: [64, 64]}, train: {epochs: 1}}
   regional_quality: {frames: {pixel_mm: 4.0, crop_px: 32}, train: {epochs: 1}}
+  septal_flash_b:   # a second model of the same M-modes, for the paired comparison
+    label: septal_flash
+    representation: mmode
+    modality: US
+    mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}
+    train: {epochs: 2}
+    attribute: {enabled: false}
+stats:
+  bootstrap: {resamples: 200}
+  comparisons: [{name: one_vs_two_epochs, a: septal_flash, b: septal_flash_b, level: sample}]
 """
 PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
             "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
@@ -141,9 +151,10 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = _run(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
-    # 3 ingest, 3 per-source, 4 samples, 4 x (splits, leakage, balance), 4 x 3 merged train tables, 6 folds x 2,
-    # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2
-    assert len(tables) == 3 + 3 + 4 + 12 + 12 + 12 + 12 + 12
+    # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
+    # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,
+    # 2 image quality, 1 comparisons
+    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
@@ -188,7 +199,96 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
     (run_dir / "attr.yaml").write_text("studies: {septal_flash: {attribute: {faithfulness_steps: 8}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "attr.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge"}, jobs
+    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge", "stats_study", "stats_provenance"}, jobs
+    assert proc.stdout.count("rule stats_study:") == 1  # septal_flash only
+
+
+def test_changing_a_statistics_key_reruns_only_statistics(run_dir):
+    (run_dir / "stats.yaml").write_text("stats: {bootstrap: {confidence: 0.9}}\n")
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "stats.yaml", "-n")
+    jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
+    assert set(jobs) - {"all"} == {"stats_study", "stats_provenance"}, jobs
+    assert proc.stdout.count("rule stats_study:") == 5
+
+
+def test_stats_tables_for_every_study_and_the_comparison(run_dir):
+    from cardiolens.tables.registry import COHORT, COMPARISONS, CONFUSION, PERFORMANCE, QUALITY, QUALITY_CORRELATION, SUBGROUPS
+
+    for study in ("septal_flash", "cardiomyopathy", "takotsubo_stemi", "regional_quality", "septal_flash_b"):
+        d = run_dir / "results/stats" / study
+        perf = read_table(d / "performance.parquet", PERFORMANCE)
+        preds = pd.read_parquet(run_dir / f"results/train/{study}/predictions.parquet")
+        test = preds[preds["role"] == "test"]
+        assert set(perf["level"]) == {"sample", "patient"} and set(perf["role"]) == {"test"}
+        fold_rows = perf[(perf["scope"] == "fold") & (perf["level"] == "sample")]
+        assert fold_rows.groupby("fold")["n_samples"].first().sum() == len(test)
+        ok = perf.dropna(subset=["value", "ci_low", "ci_high"])
+        assert ((ok["ci_low"] <= ok["value"] + 1e-9) & (ok["value"] <= ok["ci_high"] + 1e-9)).all(), study
+        cohort = read_table(d / "cohort.parquet", COHORT)
+        samples = pd.read_parquet(run_dir / f"results/prepare/{study}/samples.parquet")  # Table 1: every patient of the study
+        assert cohort[(cohort["variable"] == "n") & (cohort["group"] == "all")]["n"].item() == samples["patient_key"].nunique()
+        read_table(d / "subgroups.parquet", SUBGROUPS)
+        conf = read_table(d / "confusion.parquet", CONFUSION)
+        if "y_true" in preds:
+            summed = conf[conf["fold"].isna() & (conf["level"] == "sample")]
+            assert summed["count"].sum() == len(test)
+            assert summed[summed["true"] == summed["pred"]]["count"].sum() == (test["y_true"] == test["y_pred"]).sum()
+            for fig in ("roc_sample", "confusion_patient", "subgroups"):
+                for ext in ("png", "svg"):
+                    assert (d / "figures" / f"{fig}.{ext}").stat().st_size > 1000, (study, fig, ext)
+        assert (d / "tables.html").read_text().count("<table") >= 2
+    q = read_table(run_dir / "results/stats/regional_quality/quality.parquet", QUALITY)
+    assert len(q) and q["grade"].notna().all() and q["gcnr"].between(0, 1).all()
+    qc = read_table(run_dir / "results/stats/regional_quality/quality_correlation.parquet", QUALITY_CORRELATION)
+    assert set(qc["metric"]) == {"cr_db", "cnr", "gcnr"}
+    comp = read_table(run_dir / "results/stats/comparisons.parquet", COMPARISONS)
+    assert sorted(comp["test"]) == ["delong", "mcnemar"]
+    n_test = (pd.read_parquet(run_dir / "results/train/septal_flash/predictions.parquet")["role"] == "test").sum()
+    assert (comp["n_pairs"] == n_test).all() and comp["p_value"].between(0, 1).all()
+
+
+def test_report_opens_in_headless_chromium_with_every_figure(run_dir):
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian package chromium; .ci/run installs it)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    snakemake(run_dir, "--configfile", "tiny.yaml", "--report", "results/report.html")
+    report = run_dir / "results/report.html"
+    assert report.stat().st_size > 100_000
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        shown = 0
+
+        def open_listing(category: str, study: str):
+            page.goto(report.as_uri())
+            page.wait_for_load_state("networkidle")
+            page.get_by_text(category, exact=True).first.click()
+            page.get_by_text(study, exact=True).first.click()
+            return page.locator("tr", has_text=".png")
+
+        for category, study in [("Study statistics", "septal_flash"), ("Study statistics", "cardiomyopathy"),
+                                ("Attribution", "takotsubo_stemi")]:
+            n = open_listing(category, study).count()
+            assert n >= 2, (category, study)
+            for i in range(n):
+                row = open_listing(category, study).nth(i)
+                name = row.inner_text().strip()
+                row.locator("a").first.click()  # the eye: show the figure
+                page.wait_for_function("Array.from(document.images).some(i => i.src.startsWith('data:image/png') && i.complete)")
+                widths = page.evaluate("Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
+                                       ".map(i => i.naturalWidth)")
+                assert widths and min(widths) > 100, name
+                shown += 1
+        browser.close()
+    assert shown >= 6 and problems == [], problems
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):
