@@ -77,6 +77,8 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
     cohort_patients = study_patients(patients, read_table(samples_path, SAMPLES), cslice["label"])
     n_groups = cohort_patients["group"].nunique()
     test = t1cfg["test"] if n_groups == 2 or t1cfg["test"] in ("anova", "kruskal") else "anova"
+    if test != t1cfg["test"]:
+        log.warning("%s: Table 1 has %d groups; the %s t-test needs two, one-way ANOVA is used instead", study, n_groups, t1cfg["test"])
     cohort = table1(cohort_patients, "group", t1cfg["categorical"], t1cfg["continuous"], t1cfg["summary"], test)
     written: dict[str, Any] = {}
     figs: list[Path] = []
