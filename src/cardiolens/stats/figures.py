@@ -11,27 +11,15 @@ written as PNG and SVG (:func:`cardiolens.plotting.save_figure`).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cardiolens.plotting import pyplot as _plt
 from cardiolens.stats.bootstrap import patient_bootstrap
 from cardiolens.stats.performance import classes_of
 
 FPR_GRID = np.linspace(0, 1, 101)
-
-
-def _plt():
-    from cardiolens.plotting import pyplot
-
-    return pyplot()
-
-
-def save(fig, stem: Path) -> list[Path]:
-    from cardiolens.plotting import save_figure
-
-    return save_figure(fig, stem)
 
 
 def roc_curve_tpr(positive: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -29,13 +29,12 @@ def two_sample(x: np.ndarray, y: np.ndarray, test: str) -> dict[str, Any]:
         return {"statistic": None, "p_value": None, "effect_size": None, "effect_size_name": None}
     if test == "mannwhitney":
         r = pg.mwu(x, y, alternative="two-sided").iloc[0]
-        return {"statistic": float(r["U_val"] if "U_val" in r else r["U-val"]), "p_value": float(r["p_val"] if "p_val" in r else r["p-val"]),
-                "effect_size": float(r["RBC"]), "effect_size_name": "rank-biserial r"}
+        return {"statistic": float(r["U_val"]), "p_value": float(r["p_val"]), "effect_size": float(r["RBC"]),
+                "effect_size_name": "rank-biserial r"}
     if test in ("student", "welch"):
         r = pg.ttest(x, y, correction=test == "welch").iloc[0]
-        p = r["p_val"] if "p_val" in r else r["p-val"]
         g = pg.compute_effsize(x, y, paired=False, eftype="hedges")  # signed: positive when a > b
-        return {"statistic": float(r["T"]), "p_value": float(p), "effect_size": float(g), "effect_size_name": "Hedges' g"}
+        return {"statistic": float(r["T"]), "p_value": float(r["p_val"]), "effect_size": float(g), "effect_size_name": "Hedges' g"}
     raise ValueError(f"unknown test {test!r}; one of {TESTS}")
 
 
@@ -63,9 +62,9 @@ def compare_groups(table: pd.DataFrame, measures: list[str], group: str, test: s
                 y = pd.to_numeric(part.loc[part[group] == b, m], errors="coerce").dropna().to_numpy(float)
                 rows.append({**dict(zip(by or [], key)), "measure": m, "group_col": group, "group_a": str(a), "group_b": str(b),
                              "n_a": len(x), "n_b": len(y),
-                             "mean_a": _f(np.mean(x)) if len(x) else None, "sd_a": _f(np.std(x, ddof=1)) if len(x) > 1 else None,
-                             "mean_b": _f(np.mean(y)) if len(y) else None, "sd_b": _f(np.std(y, ddof=1)) if len(y) > 1 else None,
-                             "median_a": _f(np.median(x)) if len(x) else None, "median_b": _f(np.median(y)) if len(y) else None,
+                             "mean_a": float(np.mean(x)) if len(x) else None, "sd_a": float(np.std(x, ddof=1)) if len(x) > 1 else None,
+                             "mean_b": float(np.mean(y)) if len(y) else None, "sd_b": float(np.std(y, ddof=1)) if len(y) > 1 else None,
+                             "median_a": float(np.median(x)) if len(x) else None, "median_b": float(np.median(y)) if len(y) else None,
                              "test": test, **two_sample(x, y, test)})
     out = pd.DataFrame(rows)
     if out.empty:
@@ -79,6 +78,3 @@ def compare_groups(table: pd.DataFrame, measures: list[str], group: str, test: s
     out["p_adjusted"] = adj
     return out
 
-
-def _f(v: float) -> float:
-    return float(v)

@@ -56,6 +56,7 @@ def study_patients(patients: pd.DataFrame, samples: pd.DataFrame, label: str) ->
 
 def run_study(predictions: str, patient_predictions: str, patients_path: str, recordings_path: str, samples_path: str,
               attribution_path: str | None, out_dir: str, cslice: dict[str, Any], rule: str = "stats_study") -> None:
+    from cardiolens.plotting import save_figure
     from cardiolens.stats import figures as F
     from cardiolens.stats.attribution import by_class_and_correctness, correctness_tests
     from cardiolens.stats.cohort import table1
@@ -87,14 +88,14 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
     for level, preds in tables.items():
         test_preds = preds[preds["role"] == cfg["roles"][-1]]
         if classification and len(test_preds):
-            figs += F.save(F.roc_figure(test_preds, f"{study}: ROC, {level} level", boot["resamples"], boot["confidence"], seed),
+            figs += save_figure(F.roc_figure(test_preds, f"{study}: ROC, {level} level", boot["resamples"], boot["confidence"], seed),
                            fig_dir / f"roc_{level}")
             c = conf[(conf["level"] == level) & conf["fold"].isna() & (conf["role"] == cfg["roles"][-1])]
-            figs += F.save(F.confusion_figure(c, classes_of(preds), f"{study}: {level} level, summed over folds"),
+            figs += save_figure(F.confusion_figure(c, classes_of(preds), f"{study}: {level} level, summed over folds"),
                            fig_dir / f"confusion_{level}")
     s = sub[(sub["level"] == "patient") & (sub["metric"].isin(["accuracy", "mae"]))]
     if len(s):
-        figs += F.save(F.forest_figure(s, f"{study}: patient-level {s['metric'].iloc[0]} by subgroup"), fig_dir / "subgroups")
+        figs += save_figure(F.forest_figure(s, f"{study}: patient-level {s['metric'].iloc[0]} by subgroup"), fig_dir / "subgroups")
     if attribution_path:
         attribution = read_table(attribution_path, ATTRIBUTION)
         inputs.append(attribution_path)
@@ -102,7 +103,7 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
         written["attribution_groups"] = (by_class_and_correctness(attribution, boot["confidence"]), ATTRIBUTION_GROUPS)
         written["attribution_tests"] = (correctness_tests(attribution, gcfg["test"], gcfg["correction"]), ATTRIBUTION_TESTS)
         if attribution["correct"].notna().any():
-            figs += F.save(F.box_figure(attribution[attribution["correct"].notna()], "mass_heart",
+            figs += save_figure(F.box_figure(attribution[attribution["correct"].notna()], "mass_heart",
                                         f"{study}: attribution inside the heart"), fig_dir / "groups_mass_heart")
     if cslice["study_stats"]["image_quality"]:
         q, qc = study_quality(recordings_path, samples_path, study, cslice["septum_side"])

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardiolens.stats import metrics as M
 from cardiolens.stats.bootstrap import patient_bootstrap
-from cardiolens.stats.performance import classes_of, targets_of, task_of
+from cardiolens.stats.performance import scorer, targets_of, task_of
 
 
 def age_tertiles(patients: pd.DataFrame) -> pd.Series:
@@ -28,11 +27,9 @@ def age_tertiles(patients: pd.DataFrame) -> pd.Series:
 
 
 def _stat(preds: pd.DataFrame):
-    if task_of(preds) == "classification":
-        classes = classes_of(preds)
-        yt, yp = M.encode(preds["y_true"].to_numpy(), classes), M.encode(preds["y_pred"].to_numpy(), classes)
-        proba = preds[[f"p_{c}" for c in classes]].to_numpy(float)
-        return ["accuracy", "balanced_accuracy"], lambda i: M.classification(yt[i], yp[i], proba[i], len(classes))[:2], preds["y_true"].to_numpy()
+    if task_of(preds) == "classification":  # the first two of performance's metrics: accuracy, balanced accuracy
+        names, stat, strata = scorer(preds)
+        return [m for m, _ in names[:2]], lambda i: stat(i)[:2], strata
     targets = targets_of(preds)
     err = np.abs(preds[[f"pred_{t}" for t in targets]].to_numpy(float) - preds[[f"true_{t}" for t in targets]].to_numpy(float))
     return ["mae"], lambda i: np.array([err[i].mean()]), None
