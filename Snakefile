@@ -19,6 +19,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/attribute.smk"
+include: "workflow/rules/measure.smk"
 include: "workflow/rules/stats.smk"
 
 

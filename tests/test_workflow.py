@@ -247,6 +247,46 @@ def test_stats_tables_for_every_study_and_the_comparison(run_dir):
     assert (comp["n_pairs"] == n_test).all() and comp["p_value"].between(0, 1).all()
 
 
+def test_motion_tables_account_for_every_recording_and_join_the_saliency(run_dir):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from cardiolens.measure.wall import SEGMENTS
+    from cardiolens.tables.registry import MOTION, MOTION_GROUPS, MOTION_PATIENTS
+
+    path = run_dir / "results/measure/takotsubo_stemi/motion.parquet"
+    motion = read_table(path, MOTION)
+    rec = pd.read_parquet(run_dir / "results/ingest/recordings.parquet")
+    study = rec[rec["takotsubo_stemi"].notna()]
+    skipped = json.loads(pq.read_schema(path).metadata[b"cardiolens.provenance"])["extra"]["skipped"]
+    # Every recording of the study is measured or listed as skipped with a reason.
+    assert motion["recording_id"].nunique() + len(skipped) == len(study) and motion["recording_id"].nunique() >= 1
+    assert all(sorted(v) == sorted(SEGMENTS) for v in motion.groupby("recording_id")["segment"].apply(list))
+    assert (motion["window"] == "r_peak_to_r_peak").all()
+    basal = motion[motion["level"] == "basal"]
+    assert (basal["peak_systolic_mm"] > 2.0).all()   # the generator moves the AV plane 5-14 mm
+    per = read_table(run_dir / "results/stats/takotsubo_stemi/motion_patients.parquet", MOTION_PATIENTS)
+    assert set(per["patient_key"]) == set(motion["patient_key"])
+    attr = pd.read_parquet(run_dir / "results/attribute/takotsubo_stemi/attribution.parquet")
+    tested = set(attr["patient_key"]) & set(per["patient_key"])
+    joined = per[per["patient_key"].isin(tested)]
+    assert len(tested) and (joined["n_attributed"] > 0).all() and joined["saliency_base"].between(0, 1).all()
+    assert per.loc[~per["patient_key"].isin(tested), "saliency_base"].isna().all()
+    groups = read_table(run_dir / "results/stats/takotsubo_stemi/motion_groups.parquet", MOTION_GROUPS)
+    assert set(groups["segment"]) == set(SEGMENTS) and {"peak_systolic_mm", "peak_strain"} <= set(groups["measure"])
+    for fig in ("motion_curves", "motion_peaks"):
+        assert (run_dir / f"results/stats/takotsubo_stemi/motion_figures/{fig}.png").stat().st_size > 1000
+    assert "Motion by class" in (run_dir / "results/stats/takotsubo_stemi/motion.html").read_text()
+
+
+def test_changing_a_motion_key_reruns_only_the_motion_and_its_statistics(run_dir):
+    (run_dir / "motion.yaml").write_text("studies: {takotsubo_stemi: {motion: {iterations: 10}}}\n")
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "motion.yaml", "-n")
+    jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
+    assert set(jobs) - {"all"} == {"measure_motion", "stats_motion", "stats_provenance"}, jobs
+
+
 def test_report_opens_in_headless_chromium_with_every_figure(run_dir):
     import shutil
 

@@ -22,6 +22,22 @@ wildcard_constraints:
     fold="[0-9]+",
 
 
+def motion_studies():
+    return [s for s in STUDIES if config["studies"][s]["motion"]["enabled"]]
+
+
+def motion_params(study):
+    from cardiolens.measure.stage import motion_slice
+
+    return motion_slice(config, study)
+
+
+def motion_stats_params(study):
+    from cardiolens.stats.stage import motion_stats_slice
+
+    return motion_stats_slice(config, study)
+
+
 def stats_studies():
     return [s for s in STUDIES if config["studies"][s]["stats"]["enabled"]]
 
@@ -47,6 +63,14 @@ def final_tables():
             "results/stats/{study}/{table}.parquet",
             study=stats_studies(),
             table=["performance", "confusion", "subgroups", "cohort"],
+        )
+        + expand("results/measure/{study}/motion.parquet", study=motion_studies())
+        + expand(
+            "results/stats/{study}/{table}.parquet",
+            study=[
+                s for s in motion_studies() if config["studies"][s]["stats"]["enabled"]
+            ],
+            table=["motion_patients", "motion_groups"],
         )
         + (
             ["results/stats/comparisons.parquet"]

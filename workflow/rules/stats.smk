@@ -50,6 +50,50 @@ rule stats_study:
         "../scripts/stats_study.py"
 
 
+rule stats_motion:
+    """Per patient: how each A4C segment moved and where the network looked (base/apex saliency);
+    the motion measures compared between classes; figures and a page with the group table.
+    """
+    input:
+        motion="results/measure/{study}/motion.parquet",
+        attribution=lambda wildcards: (
+            f"results/attribute/{wildcards.study}/attribution.parquet"
+            if config["studies"][wildcards.study]["attribute"]["enabled"]
+            else []
+        ),
+    output:
+        patients="results/stats/{study}/motion_patients.parquet",
+        groups="results/stats/{study}/motion_groups.parquet",
+        page=report(
+            "results/stats/{study}/motion.html",
+            caption="../report/stats_motion.rst",
+            category="Motion",
+            subcategory="{study}",
+        ),
+        figures=report(
+            directory("results/stats/{study}/motion_figures"),
+            patterns=["{name}.png"],
+            caption="../report/stats_motion_figures.rst",
+            category="Motion",
+            subcategory="{study}",
+        ),
+    log:
+        "results/logs/stats_motion/{study}.log",
+    benchmark:
+        "results/benchmarks/stats_motion/{study}.tsv"
+    conda:
+        "../../envs/cardiolens.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=stage_code_hash("stats", "plotting.py", "measure/wall.py"),
+        slice=lambda wildcards: motion_stats_params(wildcards.study),
+    script:
+        "../scripts/stats_motion.py"
+
+
 rule stats_comparisons:
     """Declared paired model comparisons (stats.comparisons): McNemar and DeLong."""
     input:

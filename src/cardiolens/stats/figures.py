@@ -7,6 +7,8 @@ written as PNG and SVG (:func:`cardiolens.plotting.save_figure`).
 - ``confusion_<level>.png|svg``: the confusion matrix summed across folds.
 - ``subgroups.png|svg``: a forest plot of subgroup accuracy (or MAE) with CIs.
 - ``groups_<measure>.png|svg``: box plots of an attribution measure, correct vs incorrect, per method.
+- ``motion_curves.png|svg``: basal longitudinal displacement over the cycle, mean +- SD per class.
+- ``motion_peaks.png|svg``: per-patient peak systolic displacement of the basal segments per class.
 """
 
 from __future__ import annotations
@@ -86,6 +88,43 @@ def box_figure(table: pd.DataFrame, measure: str, title: str):
         data = [pd.to_numeric(t.loc[t["correct"] == v, measure], errors="coerce").dropna().to_numpy() for v in (True, False)]
         ax.boxplot(data, tick_labels=[f"correct\n(n={len(data[0])})", f"incorrect\n(n={len(data[1])})"])
         ax.set_title(m, fontsize=9)
+    axes[0][0].set_ylabel(measure)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def motion_curves_figure(curves: dict[str, pd.DataFrame], title: str):
+    """Mean +- SD displacement per class over the normalised cycle, one panel per segment
+    (``curves``: segment -> :func:`cardiolens.stats.motion.cycle_curves`)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves) + 0.4, 3.2), squeeze=False, sharey=True)
+    for ax, (segment, c) in zip(axes[0], curves.items()):
+        for label in sorted(c["label"].dropna().unique(), key=str):
+            g = c[c["label"] == label].groupby("phase")["displacement_mm"]
+            mean, sd = g.mean(), g.std(ddof=1).fillna(0)
+            n = c.loc[c["label"] == label, "recording_id"].nunique()
+            ax.plot(mean.index, mean.to_numpy(), label=f"{label} (n={n})")
+            ax.fill_between(mean.index, (mean - sd).to_numpy(), (mean + sd).to_numpy(), alpha=0.2)
+        ax.set_title(segment, fontsize=9)
+        ax.set_xlabel("fraction of the tracked cycle")
+        ax.axhline(0, color="0.6", lw=0.6)
+    axes[0][0].set_ylabel("displacement towards the apex (mm)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def group_box_figure(table: pd.DataFrame, measure: str, panel: str, group: str, title: str):
+    """Box plots of ``measure`` by ``group``, one panel per value of ``panel``."""
+    plt = _plt()
+    panels = sorted(table[panel].unique(), key=str)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 0.6, 3.2), squeeze=False, sharey=True)
+    for ax, v in zip(axes[0], panels):
+        t = table[table[panel] == v]
+        groups = sorted(t[group].dropna().unique(), key=str)
+        data = [pd.to_numeric(t.loc[t[group] == g, measure], errors="coerce").dropna().to_numpy() for g in groups]
+        ax.boxplot(data, tick_labels=[f"{g}\n(n={len(d)})" for g, d in zip(groups, data)])
+        ax.set_title(str(v), fontsize=9)
     axes[0][0].set_ylabel(measure)
     fig.suptitle(title, fontsize=10)
     return fig

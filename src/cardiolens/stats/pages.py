@@ -80,6 +80,26 @@ def study_page(out_dir: Path, study: str) -> Path:
     return path
 
 
+def motion_page(out_dir: Path, study: str) -> Path:
+    """``motion.html``: the class comparison of the motion measures as the seed paper reports it
+    (mean ± SD per class, p-values), then the per-patient table."""
+    groups = pd.read_parquet(out_dir / "motion_groups.parquet")
+    sections = []
+    if len(groups):
+        g = groups.assign(**{
+            "a (mean ± SD)": [f"{r.group_a}: {r.mean_a:.3g} ± {r.sd_a:.2g} (n {r.n_a})" if pd.notna(r.sd_a) else f"{r.group_a}: n {r.n_a}"
+                              for r in groups.itertuples()],
+            "b (mean ± SD)": [f"{r.group_b}: {r.mean_b:.3g} ± {r.sd_b:.2g} (n {r.n_b})" if pd.notna(r.sd_b) else f"{r.group_b}: n {r.n_b}"
+                              for r in groups.itertuples()]})
+        sections.append(("Motion by class, patient level", g[["segment", "measure", "a (mean ± SD)", "b (mean ± SD)", "test", "p_value",
+                                                               "correction", "p_adjusted"]].to_html(index=False, float_format=lambda v: f"{v:.3g}")))
+    per = pd.read_parquet(out_dir / "motion_patients.parquet")
+    sections.append(("Per patient: motion and saliency", per.drop(columns=["study"]).to_html(index=False, float_format=lambda v: f"{v:.3g}")))
+    path = out_dir / "motion.html"
+    write_html(path, f"{study}: motion and saliency", sections)
+    return path
+
+
 def provenance_page(path: Path, config: dict[str, Any], tables: list[str]) -> None:
     """The configuration (key redacted) and, per table, its producing rule, config hash, code
     version and input files with sha256 (from the Parquet schema metadata)."""

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 
 from cardiolens import provenance
 from cardiolens.tables import read_table, write_table
-from cardiolens.tables.registry import (ATTRIBUTION, ATTRIBUTION_GROUPS, ATTRIBUTION_TESTS, COHORT, COMPARISONS, CONFUSION,
+from cardiolens.tables.registry import (ATTRIBUTION, ATTRIBUTION_GROUPS, ATTRIBUTION_TESTS, COHORT, COMPARISONS, CONFUSION, MOTION,
+                                        MOTION_GROUPS, MOTION_PATIENTS,
                                         PATIENTS, PERFORMANCE, QUALITY, QUALITY_CORRELATION, RECORDINGS, SAMPLES, SUBGROUPS,
                                         predictions_schema, regression_predictions_schema)
 
@@ -30,6 +31,13 @@ def stats_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
     s = config["studies"][study]
     return {"study": study, "label": s["label"], "seed": config["seed"], "stats": {k: v for k, v in config["stats"].items() if k != "comparisons"},
             "study_stats": s["stats"], "septum_side": (s.get("mmode") or {}).get("septum_side", "left")}
+
+
+def motion_stats_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
+    """Configuration the motion statistics of one study depend on."""
+    s = config["studies"][study]
+    return {"study": study, "label": s["label"], "group_tests": config["stats"]["group_tests"],
+            "saliency_method": s["motion"]["saliency_method"]}
 
 
 def read_predictions(path: str | os.PathLike[str], level: str) -> pd.DataFrame:
@@ -118,6 +126,49 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
         if r.scope != "fold" or perf["scope"].eq("pooled").sum() == 0:
             log.info("%s %s %s %s: %.3f (%s)", study, r.level, r.scope, r.metric, r.value,
                      f"SD {r.sd:.3f}" if r.scope == "across_folds" else f"CI {r.ci_low:.3f}-{r.ci_high:.3f}")
+
+
+def run_motion(motion_path: str, attribution_path: str | None, out_dir: str, cslice: dict[str, Any],
+               rule: str = "stats_motion") -> None:
+    """``motion_patients`` and ``motion_groups`` of one study, their figures (``motion_figures/``)
+    and a page with the group table (``motion.html``)."""
+    from cardiolens.stats.pages import motion_page
+
+    out = Path(out_dir)
+    attribution = read_table(attribution_path, ATTRIBUTION) if attribution_path else None
+    per, groups, figs = study_motion(motion_path, attribution, cslice["study"], cslice["saliency_method"], cslice["group_tests"],
+                                     out / "motion_figures")
+    inputs = provenance.describe_inputs([motion_path] + ([attribution_path] if attribution_path else []))
+    prov = provenance.build(rule, inputs, cslice, {"figures": sorted(str(f) for f in figs)})
+    write_table(per.reindex(columns=MOTION_PATIENTS.names), out / "motion_patients.parquet", MOTION_PATIENTS, prov)
+    write_table(groups.reindex(columns=MOTION_GROUPS.names), out / "motion_groups.parquet", MOTION_GROUPS, prov)
+    motion_page(out, cslice["study"])
+
+
+def study_motion(motion_path: str, attribution: pd.DataFrame | None, study: str, method: str, gcfg: dict[str, Any],
+                 fig_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Per-patient motion joined with the saliency, its class comparison, and two figures
+    (basal displacement curves per class; basal peak systolic displacement per class)."""
+    from cardiolens.plotting import save_figure
+    from cardiolens.stats import figures as F
+    from cardiolens.stats.motion import cycle_curves, motion_group_tests, patient_motion
+
+    motion = read_table(motion_path, MOTION)
+    per_patient = patient_motion(motion, attribution, method)
+    groups = motion_group_tests(per_patient, gcfg["test"], gcfg["correction"]) if len(per_patient) else pd.DataFrame()
+    for r in groups[(groups["measure"] == "peak_systolic_mm") & groups["segment"].str.startswith("basal")].itertuples() \
+            if len(groups) else []:
+        log.info("%s %s peak systolic displacement: %s %.2f +- %.2f vs %s %.2f +- %.2f mm (n %d vs %d), p %.2g", study, r.segment,
+                 r.group_a, r.mean_a, r.sd_a or 0, r.group_b, r.mean_b, r.sd_b or 0, r.n_a, r.n_b, r.p_value)
+    figs: list[Path] = []
+    basal = [s for s in ("basal_inferoseptal", "basal_anterolateral") if (motion["segment"] == s).any()]
+    if basal:
+        curves = {s: cycle_curves(motion, s) for s in basal}
+        if any(len(c) for c in curves.values()):
+            figs += save_figure(F.motion_curves_figure(curves, f"{study}: basal longitudinal displacement"), fig_dir / "motion_curves")
+        figs += save_figure(F.group_box_figure(per_patient[per_patient["segment"].isin(basal)], "peak_systolic_mm", "segment", "label",
+                                               f"{study}: peak systolic displacement per patient (mm)"), fig_dir / "motion_peaks")
+    return per_patient, groups, figs
 
 
 def study_quality(recordings_path: str, samples_path: str, study: str, septum_side: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -456,7 +456,68 @@ COMPARISONS = TableSchema(
 )
 
 
+_LF = pa.list_(pa.float64())
+
+MOTION = TableSchema(
+    name="motion",
+    version=1,
+    description="Regional motion per echo recording and A4C segment over one cardiac cycle (ITK diffeomorphic demons): "
+                "longitudinal displacement of the segment's anchor point and strain of its mid-wall polyline.",
+    key=("recording_id", "segment"),
+    columns=(_c("study", _S, "study name"), _c("recording_id", _S, "recording"), _c("patient_key", _S, "patient"),
+             _c("label", _S, "the recording's value of the study label", True), _c("view", _S, "acquisition view"),
+             _c("segment", _S, "A4C segment (ASE names)"), _c("wall", _S, "septal or lateral", allowed=("septal", "lateral")),
+             _c("level", _S, "basal, mid or apical", allowed=("basal", "mid", "apical")),
+             _c("window", _S, "frames tracked", allowed=("r_peak_to_r_peak", "ed_to_end", "ed_es")),
+             _c("frames", pa.list_(_I), "0-based recording frames tracked (the first is ED, the reference)"),
+             _c("frame_time_ms", _F, "time between frames (null when the dataset has no timing)", True, min=1e-3),
+             _c("anchor_x_mm", _F, "ED position of the anchor point, x (mm)"), _c("anchor_y_mm", _F, "ED position of the anchor point, y (mm)"),
+             _c("displacement_mm", _LF, "longitudinal displacement of the anchor per tracked frame, mm, + towards the apex"),
+             _c("displacement_px", _LF, "the same in pixels of the recording"),
+             _c("strain", _LF, "Lagrangian strain of the segment's mid-wall polyline per tracked frame"),
+             _c("peak_systolic_mm", _F, "peak (maximum) longitudinal displacement, mm"),
+             _c("peak_systolic_px", _F, "peak longitudinal displacement, pixels"),
+             _c("peak_systolic_frame", _F, "frames after ED at which 95 % of the peak is first reached (null: two-point)", True, min=0),
+             _c("peak_systolic_ms", _F, "the same in ms (null without timing)", True, min=0),
+             _c("peak_diastolic_mm", _F, "largest return towards the base after the peak, mm (null: two-point)", True),
+             _c("peak_diastolic_px", _F, "the same in pixels", True),
+             _c("end_displacement_mm", _F, "displacement at the last tracked frame: drift when it is the next R peak", True),
+             _c("peak_strain", _F, "most negative strain"), _c("peak_strain_frame", _F, "frames after ED to 95 % of it", True, min=0),
+             _c("tracking_spacing_mm", _F, "pixel size of the tracking grid", min=1e-4),
+             _c("method", _S, "motion estimator and its settings")),
+)
+
+MOTION_PATIENTS = TableSchema(
+    name="motion_patients",
+    version=1,
+    description="Per patient and segment: how the segment moved (means over the patient's recordings) and where the network "
+                "looked (saliency mass on the LV base and apex, mean over the patient's attributed samples).",
+    key=("study", "patient_key", "segment"),
+    columns=(_c("study", _S, "study name"), _c("patient_key", _S, "patient"), _c("label", _S, "the patient's study label"),
+             _c("segment", _S, "A4C segment"), _c("wall", _S, "septal or lateral"), _c("level", _S, "basal, mid or apical"),
+             _c("n_recordings", _I, "recordings measured", min=1),
+             _c("peak_systolic_mm", _F, "mean peak systolic displacement, mm"),
+             _c("peak_systolic_px", _F, "mean peak systolic displacement, pixels"),
+             _c("peak_diastolic_mm", _F, "mean peak diastolic displacement, mm", True),
+             _c("peak_strain", _F, "mean peak strain"),
+             _c("saliency_method", _S, "attribution method joined"),
+             _c("n_attributed", _I, "attributed samples of the patient (0: not in an attributed role)", min=0),
+             _c("correct_fraction", _F, "share of those samples predicted correctly", True, min=0, max=1),
+             _c("saliency_base", _F, "mean attribution share on the basal third of the LV", True, min=0, max=1),
+             _c("saliency_apex", _F, "mean attribution share on the apical third of the LV", True, min=0, max=1),
+             _c("saliency_level", _F, "the share on this segment's level (base for basal, apex for apical; null for mid)",
+                True, min=0, max=1)),
+)
+
+MOTION_GROUPS = TableSchema(
+    name="motion_groups",
+    version=1,
+    description="Motion measures compared between the study's classes, patient level (the seed's mean +- SD with p-values).",
+    key=("study", "segment", "measure", "group_a", "group_b"),
+    columns=(_c("study", _S, "study name"), _c("segment", _S, "A4C segment")) + _GROUP_TEST_COLUMNS,
+)
+
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
                              ATTRIBUTION_SUMMARY, PERFORMANCE,
                              CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
-                             COMPARISONS)}
+                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS)}

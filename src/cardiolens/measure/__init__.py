@@ -1,0 +1,1 @@
+"""Regional motion of echo recordings: points placed on the ED mask, tracked with ITK demons."""
