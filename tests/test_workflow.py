@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -153,8 +154,8 @@ def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
     # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
     # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,
-    # 2 image quality, 1 comparisons
-    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1
+    # 2 image quality, 1 comparisons; motion: 1 measure + 2 stats (Takotsubo/STEMI)
+    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
@@ -248,10 +249,6 @@ def test_stats_tables_for_every_study_and_the_comparison(run_dir):
 
 
 def test_motion_tables_account_for_every_recording_and_join_the_saliency(run_dir):
-    import json
-
-    import pyarrow.parquet as pq
-
     from cardiolens.measure.wall import SEGMENTS
     from cardiolens.tables.registry import MOTION, MOTION_GROUPS, MOTION_PATIENTS
 
@@ -285,6 +282,58 @@ def test_changing_a_motion_key_reruns_only_the_motion_and_its_statistics(run_dir
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "motion.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
     assert set(jobs) - {"all"} == {"measure_motion", "stats_motion", "stats_provenance"}, jobs
+
+
+def _flip_byte(path: Path) -> bytes:
+    data = path.read_bytes()
+    k = len(data) // 2
+    path.write_bytes(data[:k] + bytes([data[k] ^ 0x01]) + data[k + 1:])
+    return data
+
+
+def test_audit_is_clean_on_an_untouched_run_and_finds_one_flipped_byte_anywhere(run_dir, tmp_path):
+    """`cardiolens audit` on a copy of the tiny run: clean; then one flipped byte, in turn, in a raw
+    DICOM, in a checkpoint and in an intermediate table is found, named, and traced to the
+    table whose provenance recorded it."""
+    import shutil
+
+    from cardiolens.audit import audit
+    from cardiolens.cli import main as cli
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir / "results", copy / "results")
+    shutil.copytree(run_dir / "resources", copy / "resources")
+    results = copy / "results"
+    assert audit(results).empty
+    assert cli(["audit", str(results)]) == 0
+    record = json.loads(pq.read_schema(results / "ingest/synthetic/recordings.parquet").metadata[b"cardiolens.provenance"])
+    raw = next(i["path"] for i in record["inputs"] if "/dicom/P" in i["path"])
+    targets = [
+        (raw, "results/ingest/synthetic/recordings.parquet"),
+        ("results/train/septal_flash/fold0/checkpoints/best.ckpt", "results/train/septal_flash/fold0/predictions.parquet"),
+        ("results/prepare/septal_flash/samples.parquet", "results/split/septal_flash/splits.parquet"),
+    ]
+    for rel, recorded_by in targets:
+        original = _flip_byte(copy / rel)
+        found = audit(results, images=False)
+        assert set(found["path"]) == {rel}, (rel, found.to_string())
+        assert (found["kind"] == "changed").all() and recorded_by in found["referenced_by"].iloc[0].split(", "), found.to_string()
+        assert cli(["audit", str(results), "--no-images"]) == 1
+        (copy / rel).write_bytes(original)
+    assert audit(results).empty
+
+
+def test_audit_lineage_follows_one_recording_back_to_its_dicom(run_dir, capsys):
+    from cardiolens.cli import main as cli
+
+    motion = pd.read_parquet(run_dir / "results/measure/takotsubo_stemi/motion.parquet")
+    rid = motion["recording_id"].iloc[0]
+    assert cli(["audit", "--lineage", str(run_dir / "results/measure/takotsubo_stemi/motion.parquet"),
+                "--where", f"recording_id={rid}"]) == 0
+    out = capsys.readouterr().out
+    rec = pd.read_parquet(run_dir / "results/ingest/recordings.parquet").set_index("recording_id").loc[rid]
+    assert "results/ingest/recordings.parquet" in out and rec["source_sha256"] in out
+    assert all(f"<- {f}" in out for f in rec["source_files"])
 
 
 def test_report_opens_in_headless_chromium_with_every_figure(run_dir):

@@ -55,6 +55,27 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from cardiolens.audit import audit, lineage
+    from cardiolens.logs import log_to
+
+    if args.lineage:
+        where = dict(kv.split("=", 1) for kv in args.where)
+        for e in lineage(args.lineage, where=where or None):
+            extra = "".join(f" {k}={e[k]}" for k in ("rows", "source_sha256") if k in e)
+            print(f"{'  ' * e['depth']}{e['table']}  rule={e['rule']} config={str(e['config_sha256'])[:12]} "
+                  f"code={str(e['code_sha256'])[:12]} other_inputs={e['other_inputs']}{extra}")
+            for f in e.get("source_files", []):
+                print(f"{'  ' * e['depth']}  <- {f}")
+        return 0
+    with log_to(None):
+        findings = audit(args.results, images=not args.no_images, checkpoints=not args.no_checkpoints)
+    for r in findings.itertuples():
+        print(f"{r.kind:11s} {r.path}  ({r.detail}; recorded by {r.referenced_by or '-'})")
+    print(f"cardiolens audit {args.results}: {'clean' if findings.empty else f'{len(findings)} finding(s)'}")
+    return 0 if findings.empty else 1
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from cardiolens.config import load_config
 
@@ -97,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a Parquet table written by cardiolens")
     p.add_argument("--inputs", action="store_true", help="list every input file instead of their count")
     p.set_defaults(func=_cmd_provenance)
+
+    p = sub.add_parser("audit", help="check every file the results' provenance records; print a table's lineage",
+                       description="Re-hash every input file recorded in the provenance of every table under RESULTS "
+                       "(raw files, intermediate tables, shards, maps), check checkpoints (zip CRC and weights hash) and "
+                       "canonical images (pixel hash), and list what is missing, changed, unreadable or unexplained. "
+                       "Exit status 1 when anything is found. With --lineage, print the chain from one table (or, with "
+                       "--where, one row) back to the raw files instead.")
+    p.add_argument("results", nargs="?", default="results", help="results folder (default: %(default)s)")
+    p.add_argument("--no-images", action="store_true", help="skip decoding the canonical images")
+    p.add_argument("--no-checkpoints", action="store_true", help="skip the checkpoints")
+    p.add_argument("--lineage", metavar="TABLE", help="print the lineage of this table instead of auditing")
+    p.add_argument("--where", nargs="*", default=[], metavar="COLUMN=VALUE",
+                   help="with --lineage: follow the rows with these values (e.g. recording_id=R...)")
+    p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("check-config", help="validate a configuration file",
                        description="Validate a configuration against workflow/schemas/config.schema.yaml.")
