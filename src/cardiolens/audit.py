@@ -123,7 +123,7 @@ def audit(results: str | Path, images: bool = True, checkpoints: bool = True) ->
     workdir = root.resolve().parent
     hashes = _Hashes()
     findings: list[dict[str, str]] = []
-    seen_ckpt: set[str] = set()
+    seen_ckpt: dict[tuple[str, str], str | None] = {}
     tables = tables_under(root)
     log.info("audit: %d tables under %s", len(tables), root)
     for i, table in enumerate(tables):
@@ -140,13 +140,13 @@ def audit(results: str | Path, images: bool = True, checkpoints: bool = True) ->
         findings += [{**f, "referenced_by": str(rel)} for f in _check_inputs(rel, record, workdir, hashes)]
         extra = record.get("extra") or {}
         ckpt = extra.get("checkpoint")
-        if checkpoints and ckpt and ckpt not in seen_ckpt:
-            seen_ckpt.add(ckpt)
+        if checkpoints and ckpt:
             path = workdir / ckpt
-            problem = "listed as the checkpoint, not on disk" if not path.is_file() else \
-                check_checkpoint(path, str(extra.get("checkpoint_weights_sha256", "")))
-            if problem:
-                findings.append({"kind": "missing" if not path.is_file() else "changed", "path": ckpt, "detail": problem,
+            key = (ckpt, str(extra.get("checkpoint_weights_sha256", "")))
+            if key not in seen_ckpt:  # each checkpoint is read once; every table naming it is listed
+                seen_ckpt[key] = "listed as the checkpoint, not on disk" if not path.is_file() else check_checkpoint(path, key[1])
+            if seen_ckpt[key]:
+                findings.append({"kind": "missing" if not path.is_file() else "changed", "path": ckpt, "detail": seen_ckpt[key],
                                  "referenced_by": str(rel)})
         if images and table.name == "recordings.parquet" and "image_path" in pq.read_schema(table).names \
                 and record.get("rule", "").startswith(("ingest_source", "cli:ingest")):
