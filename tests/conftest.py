@@ -54,3 +54,11 @@ def tiny_ingest(tiny_cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("ingest") / "synthetic"
     res = ingest_source(sources(config)[0], TEST_KEY, out, workers=2)
     return config, res, out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Working folder of one complete `snakemake` run of the tiny configuration (tinyrun.TINY)."""
+    from tinyrun import run_tiny
+
+    return run_tiny(tmp_path_factory.mktemp("wf") / "a")

@@ -47,7 +47,7 @@ def test_every_rule_uses_an_existing_env_that_matches_pyproject():
         assert _pins(pip).get("torch") == pins["torch"] == "2.13.0"
 
 
-def test_every_rule_declares_threads_memory_and_runtime():
+def test_every_rule_declares_threads_memory_runtime_and_gpus():
     """A cluster scheduler sizes jobs from these; a rule without them gets the site's defaults."""
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         blocks = re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.M)[1:]
@@ -55,3 +55,4 @@ def test_every_rule_declares_threads_memory_and_runtime():
             name = re.match(r"rule (\w+):", block).group(1)
             assert re.search(r"^    threads:", block, flags=re.M), f"{smk.name}:{name} has no threads"
             assert "mem_mb=" in block and "runtime=" in block, f"{smk.name}:{name} lacks mem_mb or runtime"
+            assert re.search(r"^        gpu=", block, flags=re.M), f"{smk.name}:{name} does not say how many GPUs it needs"

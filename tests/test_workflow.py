@@ -18,56 +18,17 @@ from cardiolens.hashing import list_files
 from cardiolens.tables import read_provenance, read_table
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 from conftest import REPO
+from tinyrun import SNAKEMAKE, run_tiny, snakemake
 
 pytestmark = pytest.mark.slow
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TINY = """\
-seed: 7
-privacy: {key: cardiolens-synthetic-demo-key}
-cohort:
-  synthetic:
-    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], septal_flash: {patients: 4}, takotsubo_stemi: {patients: 4}}
-    cmr: {patients: 3, rows: 80, cols: 80, spacing_mm: 2.5, slices: 3, phases: 6}
-studies:
-  septal_flash: {mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}, train: {epochs: 1}}
-  cardiomyopathy: {frames: {crop_px: 64}, split: {k: 3}, train: {epochs: 1}}
-  takotsubo_stemi: {clip: {frames: 16, size: [64, 64]}, train: {epochs: 1}}
-  regional_quality: {frames: {pixel_mm: 4.0, crop_px: 32}, train: {epochs: 1}}
-  septal_flash_b:   # a second model of the same M-modes, for the paired comparison
-    label: septal_flash
-    representation: mmode
-    modality: US
-    mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}
-    train: {epochs: 2}
-    attribute: {enabled: false}
-stats:
-  bootstrap: {resamples: 200}
-  comparisons: [{name: one_vs_two_epochs, a: septal_flash, b: septal_flash_b, level: sample}]
-"""
 PHI_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
             "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
-    env = {k: v for k, v in os.environ.items() if k != "CARDIOLENS_PSEUDONYM_KEY"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=workdir)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
-
-
-def _run(tmp: Path) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "tiny.yaml").write_text(TINY)
-    snakemake(tmp, "--configfile", "tiny.yaml")
-    return tmp
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    return _run(tmp_path_factory.mktemp("wf") / "a")
+def run_dir(tiny_run) -> Path:
+    return tiny_run
 
 
 def test_run_leaves_valid_ingest_tables(run_dir):
@@ -150,7 +111,7 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
 
 
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
-    other = _run(tmp_path / "b")
+    other = run_tiny(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
     # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
     # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,
@@ -164,6 +125,10 @@ def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     assert shards and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in shards)
     maps = sorted(p.relative_to(run_dir) for p in (run_dir / "results/attribute").rglob("*.npy"))
     assert len(maps) == 12 and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in maps)
+    # `cardiolens diff` compares the same files (and truth JSON, normalisation) in one call
+    from cardiolens.rundiff import diff_runs
+
+    assert diff_runs(run_dir / "results", other / "results") == []
 
 
 def test_attribution_covers_every_test_sample_method_and_target(run_dir):

@@ -76,6 +76,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0 if findings.empty else 1
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from cardiolens.rundiff import compared_files, diff_runs
+
+    diffs = diff_runs(args.a, args.b)
+    for d in diffs:
+        print(f"{d.kind:9s} {d.path}  ({d.detail})")
+    n = len(compared_files(args.a))
+    print(f"cardiolens diff: {n} files compared, {'identical' if not diffs else f'{len(diffs)} differ'}")
+    return 0 if not diffs else 1
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from cardiolens.config import load_config
 
@@ -132,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", nargs="*", default=[], metavar="COLUMN=VALUE",
                    help="with --lineage: follow the rows with these values (e.g. recording_id=R...)")
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("diff", help="compare two results folders byte for byte (determinism check)",
+                       description="Compare every table, canonical image, shard, map and truth file under two "
+                       "results folders (same configuration and seed must give the same bytes); benchmark files, "
+                       "logs and the report hold wall-clock times and are not compared. Exit status 1 when "
+                       "anything differs.")
+    p.add_argument("a", help="first results folder")
+    p.add_argument("b", help="second results folder")
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("check-config", help="validate a configuration file",
                        description="Validate a configuration against workflow/schemas/config.schema.yaml.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,9 @@ def log_to(path: str | None = None, level: int = logging.INFO) -> Iterator[None]
         h.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(h)
     root.setLevel(level)
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:  # the cluster job this log belongs to (sacct/squeue find it by this ID)
+        logging.getLogger("cardiolens").info("SLURM job %s (%s CPUs)", job, os.environ.get("SLURM_CPUS_PER_TASK", "?"))
     try:
         yield
     except Exception:

@@ -23,6 +23,7 @@ rule attribute_fold:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=lambda wildcards: train_gpus(wildcards.study),
     params:
         code=stage_code_hash("attribute", "train"),
         slice=lambda wildcards: attribute_params(wildcards.study),
@@ -61,6 +62,7 @@ rule attribute_merge:
     resources:
         mem_mb=2000,
         runtime=10,
+        gpu=0,
     params:
         code=stage_code_hash("attribute", "plotting.py"),
         slice=lambda wildcards: attribute_params(wildcards.study),

@@ -17,6 +17,7 @@ rule ingest_source:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=0,
     params:
         code=stage_code_hash("ingest"),
         slice=source_params,
@@ -47,6 +48,7 @@ rule ingest_merge:
     resources:
         mem_mb=2000,
         runtime=10,
+        gpu=0,
     params:
         code=stage_code_hash("ingest"),
         sources=list(SOURCES),

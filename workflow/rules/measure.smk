@@ -15,6 +15,7 @@ rule measure_motion:
     resources:
         mem_mb=3000,
         runtime=60,
+        gpu=0,
     params:
         code=stage_code_hash("measure", "prepare/landmarks.py", "prepare/resample.py"),
         slice=lambda wildcards: motion_params(wildcards.study),

@@ -16,6 +16,7 @@ rule prepare_study:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=0,
     params:
         code=stage_code_hash("prepare"),
         slice=lambda wildcards: study_params(wildcards.study),

@@ -19,6 +19,7 @@ rule split_study:
     resources:
         mem_mb=2000,
         runtime=15,
+        gpu=0,
     params:
         code=stage_code_hash("split"),
         slice=lambda wildcards: split_params(wildcards.study),

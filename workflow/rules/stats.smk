@@ -41,6 +41,7 @@ rule stats_study:
     resources:
         mem_mb=2000,
         runtime=20,
+        gpu=0,
     params:
         code=stage_code_hash(
             "stats", "plotting.py", "prepare/clips.py", "prepare/landmarks.py"
@@ -87,6 +88,7 @@ rule stats_motion:
     resources:
         mem_mb=1000,
         runtime=10,
+        gpu=0,
     params:
         code=stage_code_hash("stats", "plotting.py", "measure/wall.py"),
         slice=lambda wildcards: motion_stats_params(wildcards.study),
@@ -110,6 +112,7 @@ rule stats_comparisons:
     resources:
         mem_mb=1000,
         runtime=10,
+        gpu=0,
     params:
         code=stage_code_hash(
             "stats", "plotting.py", "prepare/clips.py", "prepare/landmarks.py"
@@ -140,6 +143,7 @@ rule stats_provenance:
     resources:
         mem_mb=1000,
         runtime=5,
+        gpu=0,
     params:
         code=stage_code_hash(
             "stats", "plotting.py", "prepare/clips.py", "prepare/landmarks.py"

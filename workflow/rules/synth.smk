@@ -15,6 +15,7 @@ rule synth_cohort:
     resources:
         mem_mb=2000,
         runtime=30,
+        gpu=0,
     params:
         code=stage_code_hash("synth", "ingest/truth.py", "labels.py", shared=False),
         synthetic=config["cohort"]["synthetic"],

@@ -47,6 +47,7 @@ rule train_merge:
     resources:
         mem_mb=2000,
         runtime=10,
+        gpu=0,
     params:
         code=stage_code_hash("train"),
         slice=lambda wildcards: train_params(wildcards.study),

@@ -1,0 +1,136 @@
+"""Partial reruns (issue 10, item 3): one more patient, and a run killed mid-way.
+
+The statistics-, attribution- and motion-key reruns are in test_workflow.py; the rerun policy
+they check is in the README ("Rerun policy").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from cardiolens.rundiff import compared_files
+from conftest import REPO
+from tinyrun import ONE_STUDY, SNAKEMAKE, TINY, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+
+def _dry_rules(workdir: Path, *configs: str) -> list[str]:
+    proc = snakemake(workdir, "--configfile", *configs, "-n")
+    return [r for r in re.findall(r"^rule (\w+):", proc.stdout, flags=re.M) if r != "all"]
+
+
+def _add_patient(dicom_root: Path, truth_dir: Path, clinical: Path, donor: str, new_id: str) -> int:
+    """Copy patient folder ``donor`` as a new patient ``new_id``: new PatientID and UIDs, one pixel
+    changed (so its content is new too), its ground-truth sidecar and clinical row copied."""
+    from cardiolens.ingest.truth import sidecar_stem
+
+    files = sorted(p for p in (dicom_root / donor).rglob("*") if p.is_file())
+    study, series = {}, {}
+    for src in files:
+        ds = pydicom.dcmread(src)
+        old_series = ds.SeriesInstanceUID
+        ds.PatientID = new_id
+        ds.PatientName = "Added^Patient"
+        ds.StudyInstanceUID = study.setdefault(ds.StudyInstanceUID, generate_uid(entropy_srcs=[new_id, ds.StudyInstanceUID]))
+        ds.SeriesInstanceUID = series.setdefault(old_series, generate_uid(entropy_srcs=[new_id, old_series]))
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[new_id, ds.SOPInstanceUID])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        pixels = bytearray(ds.PixelData)
+        pixels[len(pixels) // 2] ^= 0x01
+        ds.PixelData = bytes(pixels)
+        dst = dicom_root / new_id / src.relative_to(dicom_root / donor)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(dst, enforce_file_format=True)
+        for ext in (".json", ".npz"):
+            old = truth_dir / f"{sidecar_stem(old_series)}{ext}"
+            if old.exists():
+                shutil.copy2(old, truth_dir / f"{sidecar_stem(ds.SeriesInstanceUID)}{ext}")
+    table = pd.read_csv(clinical, dtype=str, keep_default_na=False)
+    donor_id = pydicom.dcmread(files[0], stop_before_pixels=True).PatientID
+    row = table[table["PatientID"] == donor_id].assign(PatientID=new_id)
+    pd.concat([table, row]).to_csv(clinical, index=False)
+    return len(files)
+
+
+def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run, tmp_path):
+    """A new septal-flash patient in the cohort folder: the cohort is not regenerated; ingestion,
+    and every study's chain after it, rerun. Why every study: each study's samples are selected
+    from the one merged recordings table, and a study's split (stratified k-fold / holdout over
+    all its patients) changes for every patient when one is added, so every model and everything
+    computed from models is stale. The README's rerun policy says the same."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    assert _dry_rules(work, "tiny.yaml") == []
+    synthetic = work / "resources/synthetic"
+    donor = next(p.name for p in sorted((synthetic / "dicom").iterdir()) if p.is_dir() and p.name.startswith("P"))
+    assert _add_patient(synthetic / "dicom", synthetic / "truth", synthetic / "clinical.csv", donor, "P99999") >= 1
+    rules = _dry_rules(work, "tiny.yaml")
+    assert "synth_cohort" not in rules
+    assert rules.count("ingest_source") == 1 and rules.count("ingest_merge") == 1
+    studies = 5
+    for rule in ("prepare_study", "split_study", "train_merge", "stats_study"):
+        assert rules.count(rule) == studies, (rule, rules)
+    assert rules.count("train_fold") == 1 + 3 + 1 + 1 + 1  # every fold of every study
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake ended (exit {proc.returncode}) before {path} appeared")
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.2)
+
+
+def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, tmp_path):
+    """SIGKILL to Snakemake and its job (power loss, OOM killer) while a model trains. What is left
+    never looks complete; `--unlock` and a rerun (the profiles add --rerun-incomplete) finish the
+    run without redoing what had finished, and the tables equal those of an uninterrupted run."""
+    work = tmp_path / "killed"
+    work.mkdir()
+    (work / "tiny.yaml").write_text(TINY)
+    (work / "one_study.yaml").write_text(ONE_STUDY)
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
+           "--configfile", "tiny.yaml", "one_study.yaml"]
+    env = {k: v for k, v in os.environ.items() if k != "CARDIOLENS_PSEUDONYM_KEY"}
+    with open(work / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            train_log = work / "results/logs/train_fold/septal_flash/fold0.log"
+            _wait_for(train_log, proc, timeout=600)
+            time.sleep(3)  # the job is importing Lightning or training
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    fold = work / "results/train/septal_flash/fold0"
+    assert not (fold / "predictions.parquet").exists() and not (fold / "history.parquet").exists()
+    assert not list((work / "results").rglob("*.parquet.tmp*"))
+    finished_before = {p: p.stat().st_mtime_ns for p in (work / "results/split").rglob("*.parquet")}
+    assert finished_before
+
+    locked = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "-n", check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--unlock")
+    rerun = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--rerun-incomplete")
+    rules = set(re.findall(r"^rule (\w+):", rerun.stdout + rerun.stderr, flags=re.M)) - {"all"}
+    assert "train_fold" in rules and not rules & {"synth_cohort", "ingest_source", "prepare_study", "split_study"}, rules
+    assert all(p.stat().st_mtime_ns == t for p, t in finished_before.items())
+
+    mine = compared_files(work / "results")
+    assert any(f.startswith("stats/septal_flash/") for f in mine)
+    differ = [f for f in mine if (work / "results" / f).read_bytes() != (tiny_run / "results" / f).read_bytes()]
+    assert differ == [], differ
