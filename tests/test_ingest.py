@@ -218,3 +218,58 @@ def test_recording_quality_from_ground_truth_regional_grades():
     assert truth_quality_grade({"quality": {"a": 1, "b": 2}}) == "Medium"  # 1.5 rounds half up
     assert truth_quality_grade({"quality": {"a": 1, "b": 1, "c": 2}}) == "Poor"  # 1.33
     assert truth_quality_grade({"events": {}}) is None and truth_quality_grade(None) is None
+
+
+def test_a_changed_source_decodes_only_its_new_or_changed_recordings(tiny_cohort, tmp_path):
+    """Reingesting reuses every unchanged recording (hard links to the earlier files, same tables);
+    an edited file is decoded again, and a removed patient's entry leaves the store."""
+    from cardiolens.config import sources
+    from cardiolens.ingest.reuse import STORE
+
+    config, outdir = tiny_cohort
+    copy = tmp_path / "cohort"
+    shutil.copytree(outdir, copy)
+    source = {**sources(config)[0], "path": str(copy / "dicom"),
+              "clinical": {**sources(config)[0]["clinical"], "path": str(copy / "clinical.csv")},
+              "options": {"truth_dir": str(copy / "truth")}}
+    out = tmp_path / "out"
+    fresh = ingest_source(source, TEST_KEY, out, workers=2)
+    n = len(fresh.recordings)
+    assert fresh.reused == 0 and n > 5
+    first_inodes = {p: Path(p).stat().st_ino for p in fresh.recordings["image_path"]}
+    truth_before = {p: Path(p).read_text() for p in fresh.recordings["truth_path"].dropna()}
+
+    again = ingest_source(source, TEST_KEY, out, workers=2)
+    assert again.reused == n
+    for a, b in ((fresh.recordings, again.recordings), (fresh.patients, again.patients), (fresh.rejected, again.rejected)):
+        pd.testing.assert_frame_equal(a, b)
+    assert fresh.inputs == again.inputs
+    assert {p: Path(p).stat().st_ino for p in again.recordings["image_path"]} == first_inodes  # linked, not rewritten
+    assert {p: Path(p).read_text() for p in again.recordings["truth_path"].dropna()} == truth_before
+    evidence = [json.loads(t)["evidence_path"] for t in truth_before.values()]
+    assert any(evidence) and all(Path(e).is_file() and Path(e).parent.parent == out / "data" for e in evidence if e)
+
+    # Edit one echo recording (a pixel of its single file) and remove a whole cine-MR patient.
+    us = fresh.recordings[fresh.recordings["modality"] == "US"].iloc[0]
+    edited = copy / "dicom" / us["source_files"][0]
+    ds = pydicom.dcmread(edited)
+    pixels = bytearray(ds.PixelData)
+    pixels[len(pixels) // 2] ^= 0x01
+    ds.PixelData = bytes(pixels)
+    ds.save_as(edited, enforce_file_format=True)
+    mr = fresh.recordings[fresh.recordings["modality"] == "MR"]
+    gone_patient = mr["patient_key"].iloc[0]
+    gone = mr[mr["patient_key"] == gone_patient]
+    folders = {Path(f).parts[0] for files in gone["source_files"] for f in files}
+    for folder in folders:
+        shutil.rmtree(copy / "dicom" / folder)
+    entries_before = len(list((out / STORE).glob("*/*")))
+
+    third = ingest_source(source, TEST_KEY, out, workers=2)
+    assert third.reused == n - 1 - len(gone)
+    changed = third.recordings.set_index("recording_id").loc[us["recording_id"]]
+    assert changed["pixel_sha256"] != us["pixel_sha256"]
+    assert not set(gone["recording_id"]) & set(third.recordings["recording_id"])
+    assert len(list((out / STORE).glob("*/*"))) == entries_before - len(gone)  # edited: one entry out, one in
+    unchanged = third.recordings[third.recordings["recording_id"] != us["recording_id"]]
+    assert all(Path(p).stat().st_ino == first_inodes[p] for p in unchanged["image_path"])

@@ -34,7 +34,8 @@ def _dry_rules(workdir: Path, *configs: str) -> list[str]:
 
 def _add_patient(dicom_root: Path, truth_dir: Path, clinical: Path, donor: str, new_id: str) -> int:
     """Copy patient folder ``donor`` as a new patient ``new_id``: new PatientID and UIDs, one pixel
-    changed (so its content is new too), its ground-truth sidecar and clinical row copied."""
+    changed (so its content is new too), its ground-truth sidecars and clinical row copied.
+    Returns the number of series (recordings) added."""
     from cardiolens.ingest.truth import sidecar_stem
 
     files = sorted(p for p in (dicom_root / donor).rglob("*") if p.is_file())
@@ -62,7 +63,7 @@ def _add_patient(dicom_root: Path, truth_dir: Path, clinical: Path, donor: str, 
     donor_id = pydicom.dcmread(files[0], stop_before_pixels=True).PatientID
     row = table[table["PatientID"] == donor_id].assign(PatientID=new_id)
     pd.concat([table, row]).to_csv(clinical, index=False)
-    return len(files)
+    return len(series)
 
 
 def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run, tmp_path):
@@ -76,7 +77,8 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     assert _dry_rules(work, "tiny.yaml") == []
     synthetic = work / "resources/synthetic"
     donor = next(p.name for p in sorted((synthetic / "dicom").iterdir()) if p.is_dir() and p.name.startswith("P"))
-    assert _add_patient(synthetic / "dicom", synthetic / "truth", synthetic / "clinical.csv", donor, "P99999") >= 1
+    added = _add_patient(synthetic / "dicom", synthetic / "truth", synthetic / "clinical.csv", donor, "P99999")
+    assert added >= 1
     rules = _dry_rules(work, "tiny.yaml")
     assert "synth_cohort" not in rules
     assert rules.count("ingest_source") == 1 and rules.count("ingest_merge") == 1
@@ -84,6 +86,14 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     for rule in ("prepare_study", "split_study", "train_merge", "stats_study"):
         assert rules.count(rule) == studies, (rule, rules)
     assert rules.count("train_fold") == 1 + 3 + 1 + 1 + 1  # every fold of every study
+
+    # The ingest job itself decodes only the new patient's recording(s); the rest come from its store.
+    snakemake(work, "--configfile", "tiny.yaml", "--until", "ingest_merge")
+    log = (work / "results/logs/ingest_source/synthetic.log").read_text()
+    n_before = len(pd.read_parquet(tiny_run / "results/ingest/synthetic/recordings.parquet"))
+    assert f"{n_before} recordings reused" in log and f"(inputs unchanged), {added} decoded" in log, log[-2000:]
+    after = pd.read_parquet(work / "results/ingest/recordings.parquet")
+    assert len(after) == n_before + added
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:

@@ -25,8 +25,8 @@ def source_slice(config: dict[str, Any], name: str) -> dict[str, Any]:
     """The configuration an ingested source depends on (the key itself is never included)."""
     return {
         "source": cfgmod.source_by_name(config, name),
-        # Worker count does not change any output, so it is left out (changing it reruns nothing).
-        "ingest": {k: v for k, v in config["ingest"].items() if k != "threads"},
+        # Worker count and reuse do not change any output, so they are left out (changing them reruns nothing).
+        "ingest": {k: v for k, v in config["ingest"].items() if k not in ("threads", "reuse")},
         "privacy": {"key_env": config["privacy"]["key_env"]},
     }
 
@@ -36,7 +36,8 @@ def run_source(config: dict[str, Any], name: str, out_dir: str, rule: str = "ing
     synthetic_only = all(s["name"] == cfgmod.SYNTHETIC_SOURCE for s in cfgmod.sources(config))
     key = cfgmod.resolve_key(config, synthetic_only=synthetic_only)
     source = cfgmod.source_by_name(config, name)
-    res = ingest_source(source, key, out_dir, workers=config["ingest"]["threads"], max_age=config["ingest"]["max_age_years"])
+    res = ingest_source(source, key, out_dir, workers=config["ingest"]["threads"], max_age=config["ingest"]["max_age_years"],
+                        reuse_store=config["ingest"]["reuse"])
     cslice = source_slice(config, name)
     extra = {"files_found": res.n_files, "key_fingerprint": key_fingerprint(key)}
     out = {}

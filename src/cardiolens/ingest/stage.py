@@ -25,11 +25,11 @@ import pandas as pd
 
 from cardiolens import privacy
 from cardiolens.hashing import list_files, sha256_file, sha256_of_hashes
-from cardiolens.ingest import adapters, canonical
+from cardiolens.ingest import adapters, canonical, reuse
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
 from cardiolens.labels import STUDY_CLASSES
-from cardiolens.provenance import describe_inputs
+from cardiolens.provenance import describe_inputs, stage_code_hash
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class SourceResult:
     inputs: list[dict[str, Any]]   # provenance entries of every file read
     n_files: int
     notes: dict[str, Any]
+    reused: int = 0   # recordings linked from the reuse store instead of decoded (not in any table)
 
 
 def _map(fn: Callable, items: list, workers: int, label: str) -> list:
@@ -91,9 +92,19 @@ def truth_quality_grade(meta: dict[str, Any] | None) -> str | None:
     return QUALITY_GRADES[int(np.clip(np.floor(np.mean(grades) + 0.5), 1, 3))]
 
 
-def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] | list[Rejection]:
-    """Load one unit with its adapter, write image/mask/truth, and return its table row."""
-    unit, source, key, data_dir = args
+def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -> dict[str, Any] | list[Rejection]:
+    """Load one unit with its adapter, write image/mask/truth, and return its table row.
+
+    With a reuse store (``store`` not None), a unit whose inputs are unchanged since an earlier
+    run is taken from the store instead (:mod:`cardiolens.ingest.reuse`); a unit built anew is
+    added to it. ``row["_reused"]`` says which.
+    """
+    unit, source, key, data_dir, store, digest = args
+    data = Path(data_dir)
+    if store is not None:
+        row = reuse.fetch(Path(store), digest, data)
+        if row is not None:
+            return {**row, "_reused": True}
     try:
         rec: Loaded = adapters.get(source["adapter"]).load(unit, source)
     except Reject as exc:
@@ -103,23 +114,27 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] 
         return [Rejection(f, "", Reason.UNREADABLE, f"unexpected {type(exc).__name__} while decoding") for f in unit.files]
     rid = privacy.recording_id(key, unit.uid)
     array = np.ascontiguousarray(rec.array)
-    data = Path(data_dir)
+    final = data.with_name("data")  # the folder's name once every recording is done
     image_path = data / "images" / f"{rid}.mha"
     canonical.write_image(canonical.make_image(array, rec.spacing, rec.origin, rec.direction), image_path)
+    written = [image_path]
     mask_path = truth_path = None
     if rec.masks is not None:
         mask_path = data / "masks" / f"{rid}.mha"
         canonical.write_image(canonical.make_image(rec.masks, rec.spacing, rec.origin, rec.direction), mask_path)
+        written.append(mask_path)
     if rec.evidence is not None:
-        canonical.write_image(canonical.make_image(rec.evidence, rec.spacing, rec.origin, rec.direction),
-                              data / "masks" / f"{rid}_evidence.mha")
+        evidence_path = data / "masks" / f"{rid}_evidence.mha"
+        canonical.write_image(canonical.make_image(rec.evidence, rec.spacing, rec.origin, rec.direction), evidence_path)
+        written.append(evidence_path)
     if rec.truth_meta is not None:
         truth_path = data / "truth" / f"{rid}.json"
         _write_truth(truth_path, {**rec.truth_meta, "recording_id": rid,
-                                  "evidence_path": str(data / "masks" / f"{rid}_evidence.mha") if rec.evidence is not None else None})
+                                  "evidence_path": str(final / "masks" / f"{rid}_evidence.mha") if rec.evidence is not None else None})
+        written.append(truth_path)
     t = array.shape[0]
     known = rec.spacing_known
-    return {
+    row = {
         "recording_id": rid,
         "source": source["name"],
         "patient_key": privacy.patient_key(key, unit.patient_id),
@@ -152,6 +167,9 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str]) -> dict[str, Any] 
         "source_files": list(unit.files),
         "_truth_files": list(rec.truth_files),
     }
+    if store is not None:
+        reuse.keep(Path(store), digest, row, written, data)
+    return {**row, "_reused": False}
 
 
 def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str, max_age: int) -> pd.DataFrame:
@@ -207,11 +225,13 @@ def _drop_duplicate_content(rows: list[dict[str, Any]]) -> tuple[list[dict[str, 
 
 
 def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike[str], workers: int = 1,
-                  max_age: int = 90) -> SourceResult:
+                  max_age: int = 90, reuse_store: bool = True) -> SourceResult:
     """Ingest one source (``config.sources()`` entry) into ``out_dir/data`` and return its tables.
 
     Images are written under ``out_dir/data.partial``; the folder is renamed to ``data`` only
-    when every recording is done.
+    when every recording is done. With ``reuse_store``, recordings whose inputs did not change
+    since the last run are linked from ``out_dir/reuse`` instead of being decoded again
+    (:mod:`cardiolens.ingest.reuse`); the tables are the same either way.
     """
     adapter = adapters.get(source["adapter"])
     name = source["name"]
@@ -231,7 +251,11 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     hashes = dict(zip(rels, mapper(_hash_job, [str(f) for f in files], "sha256")))
     disc = adapter.discover(source, files, mapper)
     _check_partition(disc, rels, source["adapter"])
-    built = mapper(_build_job, [(u, source, key, str(partial)) for u in disc.units], "recordings")
+    store = out_dir / reuse.STORE if reuse_store else None
+    code = stage_code_hash("ingest")
+    digests = [reuse.unit_digest(u, hashes, source, code, str(partial), key) for u in disc.units]
+    built = mapper(_build_job, [(u, source, key, str(partial), None if store is None else str(store), d)
+                                for u, d in zip(disc.units, digests)], "recordings")
     rejected: list[Rejection] = list(disc.rejections)
     rows = []
     for res in built:
@@ -239,6 +263,10 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
             rejected += res
         else:
             rows.append(res)
+    n_reused = sum(r.pop("_reused") for r in rows)
+    if store is not None:
+        log.info("ingest %s: %d recordings reused from %s (inputs unchanged), %d decoded", name, n_reused, store,
+                 len(rows) - n_reused)
     rows, dupes = _drop_duplicate_content(rows)
     rejected += dupes
     rejected += [Rejection(f, "", Reason.ANCILLARY, ANCILLARY_MESSAGE) for f in disc.ancillary]
@@ -268,10 +296,12 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
+    if store is not None:
+        reuse.prune(store, {d for u, d in zip(disc.units, digests)})
     counts = rej["reason"].value_counts().to_dict()
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s", name, len(recordings),
              accounted - len(rej), len(rej), counts, len(patients), f", notes {disc.notes}" if disc.notes else "")
-    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(files), disc.notes)
+    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(files), disc.notes, n_reused)
 
 
 def _dedupe(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
