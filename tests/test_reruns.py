@@ -132,7 +132,7 @@ def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, t
     finished_before = {p: p.stat().st_mtime_ns for p in (work / "results/split").rglob("*.parquet")}
     assert finished_before
 
-    locked = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "-n", check=False)
+    locked = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", check=False)  # (a dry run takes no lock)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--unlock")
     rerun = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--rerun-incomplete")
