@@ -297,7 +297,9 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
         shutil.rmtree(final)
     os.replace(partial, final)
     if store is not None:
-        reuse.prune(store, {d for u, d in zip(disc.units, digests)})
+        removed = reuse.prune(store, set(digests))
+        if removed:
+            log.info("ingest %s: %d stored recordings the source no longer has were removed from %s", name, removed, store)
     counts = rej["reason"].value_counts().to_dict()
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s", name, len(recordings),
              accounted - len(rej), len(rej), counts, len(patients), f", notes {disc.notes}" if disc.notes else "")
