@@ -96,7 +96,8 @@ def main() -> None:
             jobs = count_jobs(cmd, work)
             rows.append((f"cardiolens -n, {n} recordings ({jobs} jobs; tree made in {made:.1f} s)", n, t, None))
         if args.run_dir:
-            cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "2"]
+            cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
+                   "--configfile", str(REPO / "config/config.yaml")]
             t = timed(cmd, args.run_dir, args.repeats, "Nothing to be done")
             rows.append((f"no-op rerun of the default configuration ({args.run_dir})", 0, t, None))
 
