@@ -1,6 +1,6 @@
 """Two clean runs of the default configuration give byte-identical tables (issue 10, item 5).
 
-The default run takes ~13 min on 2 cores, so two of them do not fit the CI budget: this test
+The default run takes ~12 min on 2 cores, so two of them do not fit the CI budget: this test
 runs when ``CARDIOLENS_DEFAULT_RUN_TEST=1`` (it skips, saying so, otherwise). CI checks the
 same property on the tiny configuration (test_workflow.py), which exercises every stage and rule.
 ``CARDIOLENS_DEFAULT_RUN_KEEP=DIR`` keeps both run folders under DIR (for the no-op benchmark).
@@ -35,7 +35,7 @@ def _clean_default_run(workdir: Path) -> Path:
 
 
 @pytest.mark.skipif(os.environ.get("CARDIOLENS_DEFAULT_RUN_TEST") != "1",
-                    reason="two default runs take ~26 min on 2 cores; set CARDIOLENS_DEFAULT_RUN_TEST=1 to run them "
+                    reason="two default runs take ~24 min on 2 cores; set CARDIOLENS_DEFAULT_RUN_TEST=1 to run them "
                     "(the tiny configuration's determinism test runs in CI)")
 def test_two_clean_default_runs_give_byte_identical_tables(tmp_path):
     keep = os.environ.get("CARDIOLENS_DEFAULT_RUN_KEEP")
