@@ -145,10 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("diff", help="compare two results folders byte for byte (determinism check)",
-                       description="Compare every table, canonical image, shard, map and truth file under two "
-                       "results folders (same configuration and seed must give the same bytes); benchmark files, "
-                       "logs and the report hold wall-clock times and are not compared. Exit status 1 when "
-                       "anything differs.")
+                       description="Compare every file under two results folders byte for byte (same configuration "
+                       "and seed must give the same bytes): tables, images, shards, maps, figures, pages. Not compared: "
+                       "benchmark files, logs and the report (wall-clock times) and checkpoints (they embed the run "
+                       "folder's path; the tables record their weights hash). Exit status 1 when anything differs.")
     p.add_argument("a", help="first results folder")
     p.add_argument("b", help="second results folder")
     p.set_defaults(func=_cmd_diff)

@@ -1,13 +1,12 @@
 """Compare two results folders: the determinism check of issue 10 (same config and seed -> same bytes).
 
-Every Parquet table, canonical image (``.mha``), shard and attribution map (``.npy``) and truth
-file (``.json``) under one ``results/`` must be byte-identical to the same file under the other.
-
-Wall-clock fields: no Parquet table holds one. Provenance records no clock time, host or user
-(``cardiolens.provenance``), training history is indexed by epoch, not time. The only wall-clock
-outputs are declared in :data:`WALL_CLOCK_OUTPUTS` (Snakemake's benchmark files, the job logs,
-the report), and they are not compared. A table that ever gains a wall-clock column breaks
-byte identity, and the determinism tests say which table.
+Every file under one ``results/`` must be byte-identical to the same file under the other:
+tables, canonical images, shards, maps, truth files, figures and pages, except the declared set
+:data:`NOT_COMPARED`. No Parquet table holds a wall-clock field: provenance records no clock
+time, host or user (``cardiolens.provenance``), and training history is indexed by epoch. The
+wall-clock outputs are Snakemake's benchmark files, the job logs and the report; checkpoints are
+left out too, because Lightning writes the run folder's absolute path into them (their weights
+are compared through the weights sha256 that the predictions and attribution tables record).
 """
 
 from __future__ import annotations
@@ -16,11 +15,14 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Files under results/ that hold wall-clock times by design and are not compared (glob patterns,
-#: relative to the results folder).
-WALL_CLOCK_OUTPUTS: tuple[str, ...] = ("benchmarks/*", "logs/*", "report.html")
-
-COMPARED_SUFFIXES = (".parquet", ".mha", ".npy", ".npz", ".json")
+#: Files under results/ that are not compared (glob patterns relative to the results folder,
+#: ``*`` crossing folders), with the reason.
+NOT_COMPARED: dict[str, str] = {
+    "benchmarks/*": "Snakemake's job timings (wall clock)",
+    "logs/*": "timestamped log lines (wall clock)",
+    "report.html": "Snakemake's report shows run times (wall clock)",
+    "*.ckpt": "Lightning writes the run folder's absolute path into checkpoints; the tables record their weights sha256",
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def _compared(root: Path) -> dict[str, Path]:
     out = {}
     for p in root.rglob("*"):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and p.suffix in COMPARED_SUFFIXES and not any(fnmatch.fnmatch(rel, g) for g in WALL_CLOCK_OUTPUTS):
+        if p.is_file() and not any(fnmatch.fnmatch(rel, g) for g in NOT_COMPARED):
             out[rel] = p
     return out
 
