@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cardiolens.train.networks import build_dual, build_network, load_pretrained
+from cardiolens.train.networks import build_dual, build_network, load_pretrained, receptive_field
 
 SMALL = {"init_features": 8, "growth_rate": 8, "block_config": [2, 2]}
 
 
-CASES = [("densenet", SMALL, 2), ("densenet", SMALL, 3), ("resnet10", {}, 2), ("resnet10", {}, 3), ("densenet121", {}, 2)]
+CASES = [("densenet", SMALL, 2), ("densenet", SMALL, 3), ("gapcnn", {}, 2), ("gapcnn", {"channels": [4, 8], "strides": [2, 2]}, 3), ("resnet10", {}, 2), ("resnet10", {}, 3), ("densenet121", {}, 2)]
 
 
 @pytest.mark.parametrize("name, params, dims", CASES)
@@ -42,6 +42,42 @@ def test_vgg_like_branch_is_a_plain_convolution_stack():
         assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
     with pytest.raises(ValueError, match="spatial shape"):
         build_network("vgg", 2, 1, 7)
+
+
+def test_receptive_field_of_a_convolution_chain():
+    # 3x3 convolutions grow the field by 2 x the jump before them: 1+2, +4, +4, +8, +8, +16 (jump 8).
+    assert receptive_field(3, (1, 2, 1, 2, 1, 2)) == (29, 8)
+    assert receptive_field(3, (2, 2)) == (7, 4) and receptive_field(7, (1,)) == (7, 1)
+
+
+def test_gapcnn_cells_see_only_their_receptive_field():
+    """A last-layer cell of the default GapCNN (strides 1,2,1,2,1,(1,2): 16 x 8 cells on 64 px)
+    depends on the 29 x 29 input pixels around it and on nothing else (its gradient's support)."""
+    torch.manual_seed(0)
+    net = build_network("gapcnn", 2, 1, 2, {"strides": [1, 2, 1, 2, 1, [1, 2]]}).eval()
+    x = torch.randn(1, 1, 64, 64, requires_grad=True)
+    feats = net.features(x)
+    assert feats.shape == (1, 128, 16, 8)
+    feats[0, :, 8, 4].sum().backward()
+    rows, cols = torch.nonzero(x.grad[0, 0]).unbind(1)
+    # cell (8, 4): jumps (4, 8), first pixel centre of the cell 8*4 = 32 and 4*8 = 32, field 29 = 32 +- 14
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (18, 46, 18, 46)
+
+
+def test_gapcnn_grad_cam_is_the_class_activation_map():
+    """Global average pooling + one linear layer: Grad-CAM of ``features`` equals Zhou et al.'s CAM,
+    ReLU(sum_k w_ck A_k) / (h w) with w the linear layer's weights (Selvaraju et al. 2017, sec. 3.1)."""
+    from cardiolens.attribute.cam import grad_cam
+
+    torch.manual_seed(1)
+    net = build_network("gapcnn", 2, 1, 3, {"channels": [4, 6], "strides": [2, 2]}).eval()
+    x = torch.randn(2, 1, 16, 16)
+    target = torch.tensor([2, 0])
+    got = grad_cam(net, net.features, x, target)
+    a = net.features(x).detach()
+    w = net.out.weight.detach()[target]  # (B, K)
+    expected = torch.relu((w[:, :, None, None] * a).sum(1, keepdim=True)) / (4 * 4)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_dual_input_splits_channels_and_uses_the_paper_head():

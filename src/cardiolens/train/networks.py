@@ -18,7 +18,54 @@ from torch import nn
 DENSENETS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201"}
 RESNETS = ("resnet10", "resnet18", "resnet34", "resnet50")
 EFFICIENTNETS = tuple(f"efficientnet-b{i}" for i in range(8))
-NAMES = (*DENSENETS, "densenet", *RESNETS, *EFFICIENTNETS, "vgg")
+NAMES = (*DENSENETS, "densenet", *RESNETS, *EFFICIENTNETS, "vgg", "gapcnn")
+
+
+class GapCNN(nn.Module):
+    """A plain CNN of MONAI ``Convolution`` blocks, global average pooling and one linear layer.
+
+    The architecture class of the class activation map (Zhou et al., "Learning Deep Features for
+    Discriminative Localization", CVPR 2016): the class score is a linear function of the
+    spatially averaged last feature maps, so Grad-CAM of ``features`` is the class activation
+    map itself, and it is only as local as that layer's receptive field. Zhou et al. removed
+    layers to keep a fine last grid for the same reason. The defaults, 3x3 convolutions with
+    ``channels`` (16, 32, 32, 64, 64, 128) and ``strides`` (1, 2, 1, 2, 1, 2), give a last grid of
+    1/8 of the input (8x8 at 64 px) whose cells see 29 px, instead of the small DenseNet's 4x4
+    cells that each see the whole input.
+
+    Shapes: (B, in_channels, *spatial) -> features (B, channels[-1], *spatial / prod(strides))
+    -> (B, out_channels).
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int,
+                 channels: Sequence[int] = (16, 32, 32, 64, 64, 128), strides: Sequence[int | Sequence[int]] = (1, 2, 1, 2, 1, 2),
+                 kernel_size: int = 3, dropout: float = 0.0):
+        super().__init__()
+        from monai.networks.blocks import Convolution
+
+        if len(channels) != len(strides):
+            raise ValueError(f"gapcnn: channels {list(channels)} and strides {list(strides)} need the same length")
+        blocks, width = [], in_channels
+        for ch, s in zip(channels, strides):
+            blocks.append(Convolution(spatial_dims, width, ch, strides=s if isinstance(s, int) else tuple(s), kernel_size=kernel_size, act="relu", norm="batch"))
+            width = ch
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool3d(1) if spatial_dims == 3 else nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(width, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.pool(self.features(x)).flatten(1)))
+
+
+def receptive_field(kernel_size: int, strides: Sequence[int]) -> tuple[int, int]:
+    """(receptive field in input pixels, jump = input pixels per last-layer cell) of a chain of
+    ``kernel_size`` convolutions with ``strides`` (padding keeps sizes; Araujo et al., Distill 2019)."""
+    rf, jump = 1, 1
+    for s in strides:
+        rf += (kernel_size - 1) * jump
+        jump *= s
+    return rf, jump
 
 
 def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any] | None = None,
@@ -29,7 +76,8 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
     block_config (4, 4, 4): the small CPU network of STACK-NOTES). ``vgg`` is MONAI's
     ``Classifier``: a plain stack of strided convolutions (``channels``, ``strides``; no residual
     units unless ``num_res_units`` is given) and one dense layer, the VGG-like branch of the
-    cardiomyopathy paper; it needs the input's ``spatial_shape``.
+    cardiomyopathy paper; it needs the input's ``spatial_shape``. ``gapcnn`` is :class:`GapCNN`,
+    the CAM architecture of Zhou et al. 2016 (convolutions, global average pooling, one linear layer).
     """
     from monai.networks import nets
 
@@ -55,6 +103,8 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
         params.setdefault("strides", (2,) * len(params["channels"]))
         params.setdefault("num_res_units", 0)
         return nets.Classifier(in_shape=(in_channels, *spatial_shape), classes=out_channels, **params)
+    if name == "gapcnn":
+        return GapCNN(spatial_dims, in_channels, out_channels, **params)
     raise ValueError(f"unknown network {name!r}; valid names: {list(NAMES)}")
 
 
