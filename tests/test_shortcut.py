@@ -29,14 +29,16 @@ def test_a_marker_shortcut_is_flagged_outside_the_heart(tmp_path):
     assert table["marker"].notna().all() and table["marker"].any() and not table["marker"].all()
     # The ground truth puts the marker on every Takotsubo recording and on no STEMI one.
     assert (table["marker"] == (table["label"] == "takotsubo")).all()
-    # The marker decides every prediction; the CAMs of the test maps sit outside the heart. (Per
-    # sample the flag fires for the class whose evidence the network encodes as the corner - on
-    # these runs mostly STEMI, "no marker" - so the check is over all maps, see the README.)
+    # The marker is the only signal; with GapCNN (29-px cells) the CAMs of the marker maps sit in
+    # the corner: issue 7 asks for the flag on >= 90 % of them, and the summary's "marker" group says so.
     for method in ("gradcam", "gradcampp"):
         row = summary[(summary["method"] == method) & (summary["group"] == "all")].iloc[0]
         maps = table[table["method"] == method]
         assert row["n"] == len(maps) and row["outside_heart_rate"] == maps["outside_heart"].mean()
         assert row["outside_heart_rate"] >= 0.5, (method, row["outside_heart_rate"])
+        marker = summary[(summary["method"] == method) & (summary["group"] == "marker")].iloc[0]
+        assert marker["n"] == maps["marker"].sum() >= 3
+        assert marker["outside_heart_rate"] >= 0.9, (method, marker["outside_heart_rate"])
     log = (tmp_path / "results/logs/attribute_merge/takotsubo_stemi.log").read_text()
     assert "group all" in log and "possible shortcut" in log
     assert (out / "figures/gallery_gradcam.png").stat().st_size > 0
