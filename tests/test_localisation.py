@@ -1,4 +1,4 @@
-"""Grad-CAM++ localises the septal flash: the default septal-flash study end to end (slow).
+"""Grad-CAM++ localises the septal flash: the septal-flash study with GapCNN end to end (slow).
 
 The synthetic flash is the whole class difference and lies, by construction, in the septum
 between mitral valve closure and aortic valve opening (`cardiolens.synth.echo_case`). So a model

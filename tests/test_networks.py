@@ -51,7 +51,7 @@ def test_receptive_field_of_a_convolution_chain():
 
 
 def test_gapcnn_cells_see_only_their_receptive_field():
-    """A last-layer cell of the default GapCNN (strides 1,2,1,2,1,(1,2): 16 x 8 cells on 64 px)
+    """A last-layer cell of config/localise.yaml's GapCNN (strides 1,2,1,2,1,(1,2): 16 x 8 cells on 64 px)
     depends on the 29 x 29 input pixels around it and on nothing else (its gradient's support)."""
     torch.manual_seed(0)
     net = build_network("gapcnn", 2, 1, 2, {"strides": [1, 2, 1, 2, 1, [1, 2]]}).eval()
