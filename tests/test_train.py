@@ -56,6 +56,33 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(fold_inputs, tmp_path)
     assert set(history["epoch"]) == {0, 1}
 
 
+def test_a_changed_configuration_never_resumes_another_runs_checkpoint(fold_inputs, tmp_path, caplog):
+    """Rerunning a fold after a parameter change (Snakemake reruns the job when its train slice
+    changes) trains from scratch: the result equals a fresh run with the new settings, not the old
+    model continued. A checkpoint past the configured epochs is discarded, and so is one in the
+    same folder under other inputs (resume_context)."""
+    samples, splits, norm = fold_inputs
+    changed = {**TRAIN, "lr": 3e-3}
+    _, fresh = train_fold(samples, splits, norm, 0, changed, tmp_path / "fresh", seed=7)
+    _, old = train_fold(samples, splits, norm, 0, TRAIN, tmp_path / "rerun", seed=7)
+    with caplog.at_level("WARNING", logger="cardiolens.train.resume"):
+        _, rerun = train_fold(samples, splits, norm, 0, changed, tmp_path / "rerun", seed=7)
+    assert "another training configuration" in caplog.text
+    pd.testing.assert_frame_equal(fresh, rerun)
+    assert not np.allclose(old["p_flash"], rerun["p_flash"])  # the change mattered, so the check can fail
+    # fewer epochs than the checkpoint has done: a fresh 1-epoch run, not the 2-epoch model
+    _, one = train_fold(samples, splits, norm, 0, {**changed, "epochs": 1}, tmp_path / "one", seed=7)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cardiolens.train.resume"):
+        history, fewer = train_fold(samples, splits, norm, 0, {**changed, "epochs": 1}, tmp_path / "rerun", seed=7)
+    assert "2 epochs done, more than the 1 configured" in caplog.text and set(history["epoch"]) == {0}
+    pd.testing.assert_frame_equal(one, fewer)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cardiolens.train.resume"):
+        train_fold(samples, splits, norm, 0, {**changed, "epochs": 1}, tmp_path / "rerun", seed=7, resume_context={"inputs": ["other"]})
+    assert "another training configuration, input or code" in caplog.text
+
+
 def test_epoch_sampler_orders_depend_on_seed_and_epoch_only():
     from cardiolens.train.data import EpochSampler
 

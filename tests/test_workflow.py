@@ -169,6 +169,17 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
     assert proc.stdout.count("rule stats_study:") == 1  # septal_flash only
 
 
+def test_changing_a_training_key_reruns_that_studys_model_and_what_depends_on_it(run_dir):
+    """The rerun trains from scratch (`cardiolens.train.resume`; tests/test_train.py checks that
+    the old checkpoint is not continued)."""
+    (run_dir / "train.yaml").write_text("studies: {septal_flash: {train: {lr: 0.001}}}\n")
+    proc = snakemake(run_dir, "--configfile", "tiny.yaml", "train.yaml", "-n")
+    jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
+    assert set(jobs) - {"all"} == {"train_fold", "train_merge", "attribute_fold", "attribute_merge", "stats_study",
+                                   "stats_comparisons", "stats_provenance"}, jobs
+    assert proc.stdout.count("rule train_fold:") == 1 and proc.stdout.count("rule stats_study:") == 1  # septal_flash only
+
+
 def test_changing_a_statistics_key_reruns_only_statistics(run_dir):
     (run_dir / "stats.yaml").write_text("stats: {bootstrap: {confidence: 0.9}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "stats.yaml", "-n")

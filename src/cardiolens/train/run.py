@@ -1,7 +1,8 @@
 """Training one fold: seeded, deterministic on CPU, resumable from its last checkpoint.
 
 Writes ``checkpoints/best.ckpt`` (by the monitored validation metric) and ``last.ckpt``; when
-``last.ckpt`` exists (a killed job rerun), training resumes from it. Returns the per-epoch
+``last.ckpt`` exists and belongs to this job (a killed job rerun; `cardiolens.train.resume`),
+training resumes from it, otherwise it starts from scratch. Returns the per-epoch
 history (epoch, stage, metric, value) and the predictions of the validation and test roles of
 the best checkpoint: (sample_id, patient_key, fold, role, y_true, p_<class>..., y_pred) for
 classification, (sample_id, patient_key, fold, role, true_<target>..., pred_<target>...) for
@@ -17,6 +18,7 @@ CUDA has none, so GPU runs are reproducible only up to such kernels.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import torch
 
 from cardiolens.train.data import SplitDataModule
 from cardiolens.train.module import System, monitor_mode
+from cardiolens.train.resume import checkpoint_to_resume, resume_key
 from cardiolens.train.dataset import target_names  # noqa: F401 (re-exported: one import for callers)
 from cardiolens.train.networks import make_network  # noqa: F401
 
@@ -41,13 +44,17 @@ def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[str, np.ndarray], fold: int,
-               cfg: dict[str, Any], out_dir: str | Path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+               cfg: dict[str, Any], out_dir: str | Path, seed: int,
+               resume_context: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Train fold ``fold``; returns (history, predictions) as described in the module docstring
-    (predictions None in the non-zero ranks of a multi-GPU run)."""
+    (predictions None in the non-zero ranks of a multi-GPU run). ``resume_context``: facts besides
+    ``cfg`` (all but its epochs), ``seed`` and ``fold`` that a checkpoint must share to be resumed,
+    e.g. the input files' sha256 and the code hash (`cardiolens.train.resume.resume_key`)."""
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     task = cfg.get("task", "classification")
     monitor = cfg["monitor"]
+    resume_from = checkpoint_to_resume(ckpt_dir, resume_key(cfg, seed, fold, resume_context), cfg["epochs"])
     L.seed_everything(seed + fold, workers=True)
     names = target_names(samples, cfg)
     classes = names if task == "classification" else None
@@ -70,8 +77,8 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
         callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg["patience"]))
     trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
                         enable_model_summary=False, default_root_dir=str(out), **trainer_kwargs(cfg))
+    trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
     last = ckpt_dir / "last.ckpt"
-    trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     if not (checkpoint.best_model_path or last.exists()):
         raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {monitor})")
     history = pd.DataFrame(model.history, columns=["epoch", "stage", "metric", "value"])

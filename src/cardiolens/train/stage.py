@@ -56,7 +56,10 @@ def weights_sha256(ckpt: Path) -> str:
 
 
 def run_fold(samples_path: str, splits_path: str, normalisation_path: str, cslice: dict[str, Any], fold: int,
-             out_dir: str, rule: str = "train_fold") -> None:
+             out_dir: str, rule: str = "train_fold", code: str = "") -> None:
+    """Train one fold from the stage's files and write its history and predictions tables.
+    ``code``: the train stage's code hash; with the inputs' sha256 it decides, besides the
+    configuration, whether an existing ``last.ckpt`` is this job's to resume."""
     from cardiolens.train.run import target_names, train_fold
 
     samples = read_table(samples_path, SAMPLES)
@@ -66,14 +69,15 @@ def run_fold(samples_path: str, splits_path: str, normalisation_path: str, cslic
     cfg = {**cslice["train"], "targets": cslice.get("targets")}
     samples = samples[samples["variant"].isin(cfg["variants"])]
     out = Path(out_dir)
-    history, preds = train_fold(samples, splits, norm, fold, cfg, out, cslice["seed"])
+    inputs = provenance.describe_inputs([samples_path, splits_path, normalisation_path])
+    context = {"inputs": [i["sha256"] for i in inputs], "code": code, "study": cslice["study"]}
+    history, preds = train_fold(samples, splits, norm, fold, cfg, out, cslice["seed"], resume_context=context)
     if preds is None:
         return  # a non-zero DDP rank: rank 0 writes the tables
     names = target_names(samples, cfg)
     ckpt = out / "checkpoints" / "best.ckpt"
     preds = preds.assign(study=cslice["study"], checkpoint_sha256=weights_sha256(ckpt) if ckpt.exists() else "")
     history = history[history["stage"].isin(["train", "val"])].assign(study=cslice["study"], fold=fold)
-    inputs = provenance.describe_inputs([samples_path, splits_path, normalisation_path])
     write_table(history.reindex(columns=HISTORY.names), out / "history.parquet", HISTORY, provenance.build(rule, inputs, cslice))
     schema = prediction_schema(cfg.get("task", "classification"), names)
     # The checkpoint is identified by its weights hash (rows and provenance extra), not its file
