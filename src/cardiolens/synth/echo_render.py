@@ -10,13 +10,14 @@ moves with the myocardium; blood speckle decorrelates every frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from cardiolens import labels as L
+from cardiolens.synth.cycle import flash_profile
 from cardiolens.synth.echo_model import Anatomy, Motion, atria, label_map, reference_coords, segment_index
 
 #: Myocardial gain and cavity clutter per quality grade (1 poor, 2 fair, 3 good).
@@ -53,8 +54,14 @@ def sector_mask(sc: Scanner) -> NDArray[np.bool_]:
     return (ang <= sc.sector_deg / 2) & (r <= sc.rows * sc.spacing_mm) & (r >= 2.0)
 
 
-def echogenicity(anat: Anatomy, a: NDArray[np.float64], b: NDArray[np.float64], lab: NDArray[np.uint8], quality: dict[int, int]) -> NDArray[np.float64]:
-    """Mean backscatter amplitude at reference positions (blood ~0.01, myocardium ~0.55)."""
+def echogenicity(anat: Anatomy, a: NDArray[np.float64], b: NDArray[np.float64], lab: NDArray[np.uint8], quality: dict[int, int],
+                 haze_at: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None) -> NDArray[np.float64]:
+    """Mean backscatter amplitude at reference positions (blood ~0.01, myocardium ~0.55).
+
+    ``haze_at``: the reference positions at which the cavity haze of poor segments is placed
+    (default ``(a, b)``: it moves with the wall). `render_frame` passes the positions of a motion
+    without the septal flash, so that the haze, an image-quality artefact, carries no flash.
+    """
     e = np.full(a.shape, 0.2)  # extracardiac tissue
     p_sep = anat.epi(a, "sep")
     p_lat = anat.epi(a, "lat")
@@ -79,9 +86,12 @@ def echogenicity(anat: Anatomy, a: NDArray[np.float64], b: NDArray[np.float64], 
         gain = np.where(seg == idx, QUALITY_GAIN[grade], gain)
     e = np.where(myo, 0.55 * gain, e)
     # Clutter (haze) in the LV cavity next to a poor segment: within 10 mm of its endocardium.
+    ha, hb = haze_at if haze_at is not None else (a, b)
     cav = lab == L.LV_CAVITY
-    endo = np.where(b < 0, anat.endo(a, "sep"), anat.endo(a, "lat"))
-    near = cav & (endo - np.abs(b) < 10.0)
+    endo = np.where(hb < 0, anat.endo(ha, "sep"), anat.endo(ha, "lat"))
+    near = cav & (endo - np.abs(hb) < 10.0)
+    if haze_at is not None:
+        seg = segment_index(anat, ha, hb)
     for idx, grade in quality.items():
         e = np.where(near & (seg == idx), e + QUALITY_CLUTTER[grade], e)
     return e
@@ -106,7 +116,14 @@ def render_frame(
     a, b = anat.to_lv(xx, yy)
     a_ref, b_ref = reference_coords(anat, motion, phi, a, b)
     lab = label_map(anat, a_ref, b_ref)
-    e = echogenicity(anat, a_ref, b_ref, lab, quality)
+    # The cavity haze follows the wall's contraction but not the septal flash: the flash is the
+    # septal-flash study's whole class difference and its ground truth puts it in the septum, so
+    # it must not also show as haze moving inside the LV cavity (where it did: Grad-CAM++ of
+    # flash M-modes pointed at the haze's edge, 5-10 mm into the cavity). Outside the flash the
+    # two maps are the same.
+    flashing = motion.flash_mm and float(flash_profile(np.array([phi]), motion.timing)[0]) > 0
+    haze_at = reference_coords(anat, replace(motion, flash_mm=0.0), phi, a, b) if flashing else None
+    e = echogenicity(anat, a_ref, b_ref, lab, quality, haze_at)
     xr, yr = anat.to_image(a_ref, b_ref)
     coords = np.stack([yr / sc.spacing_mm, xr / sc.spacing_mm])
     sp_tissue = ndimage.map_coordinates(tissue_speckle, coords, order=1, mode="reflect")
