@@ -12,24 +12,29 @@ Same model, same batch, same run:
 2. Grad-CAM++ (cardiolens, the paper's formula) batched vs one sample at a time: maps/s and the
    max abs difference between the two (must be ~0: batching must not change a map).
 
-The model is the study's configured network (default: the small DenseNet of septal flash on
-64x64 M-modes, random weights - speed does not depend on training), on the CPU or ``--device cuda``.
+The model is the septal-flash study's configured network in ``config/config.yaml`` (GapCNN with
+its 16 x 8 last grid on 64x64 M-modes) or ``--network densenet`` (the small DenseNet the study
+used before), random weights - speed does not depend on training - on the CPU or ``--device cuda``.
 
     python benchmarks/bench_attribute.py [--batch 32] [--size 64] [--repeats 5] [--device cpu] [--threads 2]
-                                         [--network densenet] [--init-features 16]
+                                         [--network gapcnn|densenet|...] [--init-features 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 from cardiolens.attribute.cam import grad_cam, grad_cam_pp, normalise, upsample
 from cardiolens.attribute.layers import resolve_layers
 from cardiolens.attribute.methods import for_attribution
+from cardiolens.config import load_config
 from cardiolens.train.networks import build_network
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
 
 def best_of(fn, repeats: int, device: str) -> float:
@@ -54,14 +59,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--network", default="densenet")
-    ap.add_argument("--init-features", type=int, default=16)
+    study = load_config(CONFIG)["studies"]["septal_flash"]["train"]
+    ap.add_argument("--network", default=study["network"], help="network name (default: the septal-flash study's, with its network_params)")
+    ap.add_argument("--init-features", type=int, default=16, help="init_features of --network densenet")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     from monai.visualize import GradCAM
 
-    params = {"init_features": args.init_features, "growth_rate": 16, "block_config": [4, 4, 4]} if args.network == "densenet" else {}
+    if args.network == study["network"]:
+        params = dict(study["network_params"] or {})
+    elif args.network == "densenet":
+        params = {"init_features": args.init_features, "growth_rate": 16, "block_config": [4, 4, 4]}
+    else:
+        params = {}
     net = build_network(args.network, 2, 1, 2, params, (args.size, args.size)).to(args.device)
     model = for_attribution(net)
     x = torch.randn(args.batch, 1, args.size, args.size, device=args.device)
@@ -93,7 +104,7 @@ def main() -> None:
     diff = float((ours() - monai_maps()).abs().max())
     diff_pc = float((ours(target) - monai_per_sample()).abs().max())
     n = args.batch
-    print(f"model: {args.network} ({sum(p.numel() for p in net.parameters())} parameters), layer {name}, batch {n}, "
+    print(f"model: {args.network} {params} ({sum(p.numel() for p in net.parameters())} parameters), layer {name}, batch {n}, "
           f"{args.size}x{args.size}, device {args.device}, threads {args.threads}")
     print(f"Grad-CAM   cardiolens/Captum, one class   {n / t_ours:9.1f} maps/s")
     print(f"Grad-CAM   MONAI GradCAM, one class       {n / t_monai:9.1f} maps/s")

@@ -99,7 +99,7 @@ def test_a_predefined_study_can_be_switched_off_alone():
         validate_config({"studies": {"my_study": {"representation": "clip"}}})
 
 
-@pytest.mark.parametrize("overlay", ["acdc.yaml", "localise.yaml", "shortcut.yaml", "paper/septal_flash.yaml", "paper/cardiomyopathy.yaml"])
+@pytest.mark.parametrize("overlay", ["acdc.yaml", "cropped.yaml", "shortcut.yaml", "paper/septal_flash.yaml", "paper/cardiomyopathy.yaml"])
 def test_shipped_config_files_validate_over_the_default_and_build_their_networks(overlay):
     """Each shipped --configfile, merged over config.yaml the way Snakemake merges (nested keys),
     is valid, and every enabled study's network builds for that study's sample shape."""

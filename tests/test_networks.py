@@ -32,6 +32,15 @@ def test_unknown_name_lists_the_valid_ones():
         build_network("vgg16", 2, 1, 2)
 
 
+def test_network_params_of_another_network_are_named_and_null_keeps_the_defaults():
+    """A --configfile that switches the septal-flash study from gapcnn to densenet121 inherits
+    config.yaml's GapCNN strides (Snakemake merges nested keys): the error names them and the fix."""
+    with pytest.raises(ValueError, match=r"'densenet121' does not take the network_params \{'strides'.*null"):
+        build_network("densenet121", 2, 1, 2, {"strides": [1, 2, 1, 2, 1, [1, 2]]})
+    net = build_network("gapcnn", 2, 1, 2, None)
+    assert [b.conv.stride for b in net.features] == [(1, 1), (2, 2), (1, 1), (2, 2), (1, 1), (2, 2)]  # GapCNN's own
+
+
 def test_vgg_like_branch_is_a_plain_convolution_stack():
     net = build_network("vgg", 2, 1, 7, {"channels": [4, 8, 16], "strides": [2, 2, 2]}, spatial_shape=(32, 32)).eval()
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -51,7 +60,7 @@ def test_receptive_field_of_a_convolution_chain():
 
 
 def test_gapcnn_cells_see_only_their_receptive_field():
-    """A last-layer cell of config/localise.yaml's GapCNN (strides 1,2,1,2,1,(1,2): 16 x 8 cells on 64 px)
+    """A last-layer cell of the default septal-flash GapCNN (strides 1,2,1,2,1,(1,2): 16 x 8 cells on 64 px)
     depends on the 29 x 29 input pixels around it and on nothing else (its gradient's support)."""
     torch.manual_seed(0)
     net = build_network("gapcnn", 2, 1, 2, {"strides": [1, 2, 1, 2, 1, [1, 2]]}).eval()

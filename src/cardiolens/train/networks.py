@@ -72,6 +72,27 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
                   spatial_shape: Sequence[int] | None = None) -> nn.Module:
     """A MONAI classifier/regressor: ``name`` in :data:`NAMES`; ``params`` go to its constructor.
 
+    Raises ValueError for an unknown name, and for ``params`` the constructor does not take,
+    naming them: a ``--configfile`` that switches networks inherits the ``network_params`` of the
+    file below it (Snakemake merges nested keys), and must set them to null or to the new
+    network's own.
+    """
+    if name not in NAMES:
+        raise ValueError(f"unknown network {name!r}; valid names: {list(NAMES)}")
+    try:
+        return _construct(name, spatial_dims, in_channels, out_channels, dict(params or {}), spatial_shape)
+    except TypeError as err:
+        if not params or "argument" not in str(err):
+            raise
+        raise ValueError(f"network {name!r} does not take the network_params {dict(params)} ({err}); a config file that "
+                         f"switches to {name!r} sets train.network_params to null (the network's defaults) or to "
+                         f"its own arguments") from err
+
+
+def _construct(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any],
+               spatial_shape: Sequence[int] | None) -> nn.Module:
+    """Build network ``name`` (already checked against :data:`NAMES`) with constructor ``params``.
+
     ``densenet`` is MONAI's configurable DenseNet (e.g. init_features 16, growth_rate 16,
     block_config (4, 4, 4): the small CPU network of STACK-NOTES). ``vgg`` is MONAI's
     ``Classifier``: a plain stack of strided convolutions (``channels``, ``strides``; no residual
@@ -81,7 +102,6 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
     """
     from monai.networks import nets
 
-    params = dict(params or {})
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
     if name in DENSENETS:
