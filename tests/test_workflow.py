@@ -172,7 +172,7 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
 def test_changing_a_training_key_reruns_that_studys_model_and_what_depends_on_it(run_dir):
     """The rerun trains from scratch (`cardiolens.train.resume`; tests/test_train.py checks that
     the old checkpoint is not continued)."""
-    (run_dir / "train.yaml").write_text("studies: {septal_flash: {train: {lr: 0.001}}}\n")
+    (run_dir / "train.yaml").write_text("studies: {septal_flash: {train: {lr: 0.002}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "train.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
     assert set(jobs) - {"all"} == {"train_fold", "train_merge", "attribute_fold", "attribute_merge", "stats_study",
