@@ -77,8 +77,6 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
     file below it (Snakemake merges nested keys), and must set them to null or to the new
     network's own.
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown network {name!r}; valid names: {list(NAMES)}")
     try:
         return _construct(name, spatial_dims, in_channels, out_channels, dict(params or {}), spatial_shape)
     except TypeError as err:
@@ -91,7 +89,7 @@ def build_network(name: str, spatial_dims: int, in_channels: int, out_channels: 
 
 def _construct(name: str, spatial_dims: int, in_channels: int, out_channels: int, params: dict[str, Any],
                spatial_shape: Sequence[int] | None) -> nn.Module:
-    """Build network ``name`` (already checked against :data:`NAMES`) with constructor ``params``.
+    """Build network ``name`` with constructor ``params`` (see :func:`build_network`).
 
     ``densenet`` is MONAI's configurable DenseNet (e.g. init_features 16, growth_rate 16,
     block_config (4, 4, 4): the small CPU network of STACK-NOTES). ``vgg`` is MONAI's

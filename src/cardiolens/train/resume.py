@@ -17,13 +17,14 @@ epochs is discarded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from cardiolens.config import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ STAMP = "resume.json"
 def resume_key(cfg: Mapping[str, Any], seed: int, fold: int, context: Mapping[str, Any] | None = None) -> str:
     """sha256 identifying a training job: ``cfg`` without ``epochs``, the seed, the fold and
     ``context`` (JSON-able facts that must match too, e.g. the input files' sha256 and the code hash)."""
-    payload = {"train": {k: v for k, v in cfg.items() if k != "epochs"}, "seed": seed, "fold": fold, "context": dict(context or {})}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return config_hash({"train": {k: v for k, v in cfg.items() if k != "epochs"}, "seed": seed, "fold": fold,
+                        "context": dict(context or {})})
 
 
 def _epochs_done(last: Path) -> int:
