@@ -14,12 +14,15 @@ metrics of epoch e, not those of e - 1.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
 import torch
 import torchmetrics
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
 
@@ -103,6 +106,10 @@ class System(L.LightningModule):
         self.history = [r for r in self.history if r["epoch"] != epoch]  # a re-run epoch replaces its rows
         self.history += [{"epoch": epoch, "stage": k.split("/")[0], "metric": k.split("/")[1], "value": v}
                          for k, v in sorted(logged.items())]
+        if self.trainer.is_global_zero:  # one line per epoch in the job's log: losses first, then every val metric
+            order = ["train/loss", "val/loss"] + sorted(k for k in logged if k.startswith("val/") and k != "val/loss")
+            log.info("epoch %d/%d: %s", epoch + 1, self.trainer.max_epochs,
+                     "  ".join(f"{k} {logged[k]:.4f}" for k in order if k in logged))
 
     def on_test_epoch_end(self) -> None:
         self.log_dict({f"test/{k}": v for k, v in self._compute("test").items()}, sync_dist=True)

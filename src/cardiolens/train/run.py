@@ -17,6 +17,7 @@ CUDA has none, so GPU runs are reproducible only up to such kernels.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,11 +28,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cardiolens.logs import adopt_library_loggers
 from cardiolens.train.data import SplitDataModule
 from cardiolens.train.module import System, monitor_mode
 from cardiolens.train.resume import checkpoint_to_resume, resume_key
 from cardiolens.train.dataset import target_names  # noqa: F401 (re-exported: one import for callers)
 from cardiolens.train.networks import make_network  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 
 def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +54,7 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     (predictions None in the non-zero ranks of a multi-GPU run). ``resume_context``: facts besides
     ``cfg`` (all but its epochs), ``seed`` and ``fold`` that a checkpoint must share to be resumed,
     e.g. the input files' sha256 and the code hash (`cardiolens.train.resume.resume_key`)."""
+    adopt_library_loggers()
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     task = cfg.get("task", "classification")
@@ -62,6 +67,12 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     dm = SplitDataModule(samples, splits, normalisation, fold, classes, cfg["batch_size"], cfg.get("augment", {}),
                          seed + fold, cfg.get("variants"), cfg.get("num_workers", 0))
     dm.setup()
+    if classes:  # torchmetrics warns on every epoch when a class is absent; say it once, where it matters
+        for role in ("val", "test"):
+            missing = sorted(set(classes) - set(dm.roles[role]["label"])) if len(dm.roles[role]) else []
+            if missing:
+                log.info("fold %d: the %s role has no sample of class(es) %s: its AUROC leaves them out "
+                         "(a small cohort; see results/split/<study>/balance.parquet)", fold, role, ", ".join(missing))
     shape = tuple(samples["shape"].iloc[0])
     model = System(make_network(cfg, shape, len(names), representation), len(names), task, cfg["lr"], cfg["optimizer"],
                    cfg.get("weight_decay", 0.0))
