@@ -1,6 +1,10 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages so far: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute -> stats
-# (snakemake --report results/report.html builds the report). See README.md.
+# Stages: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute
+# -> measure -> stats -> summary; `snakemake --report results/report.html` builds the report.
+# The default workflow profile (workflow/profiles/default, found through ./profiles) applies to every
+# plain `snakemake` call. See README.md and docs/.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,7 +13,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
+# The report opens on the results summary once a run has written it (rule summary).
+FRONT_PAGE = (
+    os.path.abspath("results/summary.rst")
+    if os.path.exists("results/summary.rst")
+    else "workflow/report/workflow.rst"
+)
+
+
+report: FRONT_PAGE
 
 
 include: "workflow/rules/common.smk"
@@ -21,9 +33,14 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/attribute.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+onsuccess:
+    print_summary("results/summary.parquet")

@@ -6,7 +6,7 @@ import pytest
 
 from cardiolens.cli import build_parser, main
 
-SUBCOMMANDS = ("synth", "ingest", "provenance", "check-config", "audit", "diff")
+SUBCOMMANDS = ("synth", "ingest", "provenance", "check-config", "audit", "diff", "summary")
 
 
 def test_help_on_every_subcommand(capsys):
@@ -34,6 +34,12 @@ def test_check_config_reports_the_bad_key(tmp_path, capsys):
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "ingest.threads" in err and str(bad) in err
+
+
+def test_summary_without_a_run_names_the_missing_table(tmp_path, capsys):
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "summary.parquet") in err and "run the workflow first" in err
 
 
 def test_synth_and_ingest_from_the_command_line(tmp_path, capsys, monkeypatch):

@@ -87,6 +87,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0 if not diffs else 1
 
 
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from cardiolens.stats.summary import read_summary, summary_lines
+
+    path = Path(args.results)
+    if not (path / "summary.parquet").exists() and not path.is_file():
+        raise FileNotFoundError(f"{path / 'summary.parquet'} does not exist: run the workflow first (snakemake --cores all)")
+    table = read_summary(path)
+    if args.format == "csv":
+        table.assign(warnings=table["warnings"].map("; ".join)).to_csv(sys.stdout, index=False)
+    else:
+        print("\n".join(summary_lines(table)))
+    return 0
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from cardiolens.config import load_config
 
@@ -152,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", help="first results folder")
     p.add_argument("b", help="second results folder")
     p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("summary", help="print each study's headline result",
+                       description="Print results/summary.parquet: per study and level, the cohort, the headline "
+                       "metrics of the test role with their 95 % CI (patient bootstrap), the attribution verdict "
+                       "(sanity check, outside-the-heart rate, pointing game) and the warnings to check.")
+    p.add_argument("results", nargs="?", default="results", help="results folder or summary.parquet (default: %(default)s)")
+    p.add_argument("--format", choices=("text", "csv"), default="text", help="output format (default: %(default)s)")
+    p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("check-config", help="validate a configuration file",
                        description="Validate a configuration against workflow/schemas/config.schema.yaml.")

@@ -1,4 +1,6 @@
 # Validation, source list and targets. Kept small: logic lives in the cardiolens package.
+import os
+
 from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
 from cardiolens.provenance import stage_code_hash
 from cardiolens.train.stage import folds_of
@@ -11,6 +13,8 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 SOURCES = {s["name"]: s for s in sources(config)}
+# The report's static front page; rule summary prepends the results to it.
+REPORT_INTRO = os.path.join(workflow.basedir, "workflow", "report", "workflow.rst")
 
 
 STUDIES = [name for name, study in config["studies"].items() if study["enabled"]]
@@ -81,9 +85,46 @@ def final_tables():
 
 
 def all_targets():
-    return final_tables() + (
-        ["results/stats/provenance.html"] if stats_studies() else []
+    return (
+        final_tables()
+        + (["results/stats/provenance.html"] if stats_studies() else [])
+        + (["results/summary.parquet", "results/summary.rst"] if STUDIES else [])
     )
+
+
+def summary_studies():
+    """The configuration the results summary depends on, per enabled study."""
+    out = {}
+    for s in STUDIES:
+        study = config["studies"][s]
+        attribute = study["attribute"]
+        out[s] = {
+            "label": study["label"],
+            "split": {"scheme": study["split"]["scheme"]},
+            "train": {"task": study["train"].get("task", "classification")},
+            "attribute": (
+                {
+                    "methods": attribute["methods"],
+                    "outside_heart": attribute["outside_heart"],
+                }
+                if attribute["enabled"]
+                else None
+            ),
+        }
+    return out
+
+
+def summary_inputs(wildcards):
+    """Per study: performance (stats on), attribution summary (attribution on), balance, splits."""
+    files = {}
+    for s in STUDIES:
+        files[f"{s}__splits"] = f"results/split/{s}/splits.parquet"
+        files[f"{s}__balance"] = f"results/split/{s}/balance.parquet"
+        if config["studies"][s]["stats"]["enabled"]:
+            files[f"{s}__performance"] = f"results/stats/{s}/performance.parquet"
+        if config["studies"][s]["attribute"]["enabled"]:
+            files[f"{s}__attribution"] = f"results/attribute/{s}/summary.parquet"
+    return files
 
 
 def provenance_tables(wildcards):
@@ -172,3 +213,11 @@ def source_inventory(wildcards):
 
     src = SOURCES[wildcards.source]
     return "generated" if src["name"] == "synthetic" else inventory_digest(src["path"])
+
+
+def print_summary(path):
+    """At the end of a successful run: the results summary, as `cardiolens summary` prints it."""
+    if os.path.exists(path):
+        from cardiolens.stats.summary import read_summary, summary_lines
+
+        print("\n".join(summary_lines(read_summary(path))), flush=True)

@@ -517,7 +517,43 @@ MOTION_GROUPS = TableSchema(
     columns=(_c("study", _S, "study name"), _c("segment", _S, "A4C segment")) + _GROUP_TEST_COLUMNS,
 )
 
+SUMMARY = TableSchema(
+    name="summary",
+    version=1,
+    description="The run's headline: one row per study and level (patient; sample where the study has several samples "
+                "per patient): cohort, headline metrics of the final role with their CI, the attribution verdict and "
+                "the warnings a reader must see. First page of the report; printed by `cardiolens summary`.",
+    key=("study", "level"),
+    columns=(
+        _c("study", _S, "study name"),
+        _c("task", _S, "classification or regression", allowed=("classification", "regression")),
+        _c("label", _S, "the study's label (column of the clinical table or dataset metadata)"),
+        _c("level", _S, "unit the metrics are computed on", allowed=("sample", "patient")),
+        _c("role", _S, "split role scored (the last of stats.roles)", allowed=("train", "val", "test")),
+        _c("split", _S, "split scheme and number of folds, e.g. 'holdout, 1 fold' or 'kfold, 6 folds'"),
+        _c("n_patients", _I, "patients in the study (all roles)", min=0),
+        _c("n_scored", _I, "units scored at this level in that role (pooled over folds)", min=0),
+        _c("n_patients_scored", _I, "patients behind those units: the n of every CI (patient bootstrap)", min=0),
+        _c("metric", _S, "headline metric: accuracy (classification) or mae (regression, mean over targets)"),
+        _c("value", _F, "its value, pooled over folds", True),
+        _c("ci_low", _F, "lower bound of its CI (stats.bootstrap.confidence)", True),
+        _c("ci_high", _F, "upper bound", True),
+        _c("metric_2", _S, "second metric: auc (classification) or spearman (regression)"),
+        _c("value_2", _F, "its value", True),
+        _c("ci_low_2", _F, "lower bound of its CI", True),
+        _c("ci_high_2", _F, "upper bound", True),
+        _c("ci_method", _S, "how the CIs were computed"),
+        _c("attribution_method", _S, "the study's first attribution method (null when not attributed)", True),
+        _c("sanity_passed", _B, "that method's maps change when the weights are randomised (Adebayo et al. 2018)", True),
+        _c("outside_heart_rate", _F, "share of that method's maps (predicted class, all samples) flagged outside the heart",
+           True, min=0, max=1),
+        _c("pointing_hit_rate", _F, "its pointing-game hit rate where the study has a pointing ROI", True, min=0, max=1),
+        _c("warnings", pa.list_(_S), "what a reader must check: possible shortcut, imbalance, failed sanity check, "
+                                     "degenerate interval"),
+    ),
+)
+
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
                              ATTRIBUTION_SUMMARY, PERFORMANCE,
                              CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
-                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS)}
+                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, SUMMARY)}

@@ -1,0 +1,263 @@
+"""The run's headline: one row per study and level, from the tables the run already wrote.
+
+``results/summary.parquet`` (schema ``cardiolens.tables.registry.SUMMARY``) answers "what did each
+study find?" without opening a notebook: cohort size, the headline metrics of the final split role
+with their CIs (pooled over folds; the CI and its n come from ``performance.parquet``, whose
+bootstrap resamples patients), the attribution verdict of the study's first method, and the
+warnings a reader must check before trusting the numbers:
+
+- ``possible shortcut``: a group of maps mostly attends outside the heart
+  (``cardiolens.attribute.stage.shortcut_warnings``);
+- ``imbalance``: a role differs from training by |SMD| > 0.1 in the label, sex or age
+  (``cardiolens.split.balance.largest_imbalance``);
+- ``sanity check failed``: the maps barely change when the weights are randomised (Adebayo et al.
+  2018): they do not depend on what the model learnt;
+- ``degenerate interval``: every bootstrap replicate gave the same value (small n): the interval
+  is not a confidence interval.
+
+Pure functions here; `run_summary` reads and writes the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HEADLINE = {"classification": ("accuracy", "auc"), "regression": ("mae", "spearman")}
+CI_METHOD = "patient bootstrap, stratified by class, percentile (scipy.stats.bootstrap)"
+
+
+def _metric(perf: pd.DataFrame, metric: str) -> tuple[float | None, float | None, float | None, int, int]:
+    """(value, ci_low, ci_high, n_samples, n_patients) of an overall metric; regression metrics
+    with several targets give the mean over targets and no CI (each target's CI is in the table)."""
+    rows = perf[perf["metric"] == metric]
+    if rows.empty:
+        return None, None, None, 0, 0
+    overall = rows[rows["class"].isna()]
+    pick = overall if len(overall) else rows
+    n_s, n_p = int(pick["n_samples"].max()), int(pick["n_patients"].max())
+    if len(pick) == 1:
+        r = pick.iloc[0]
+        return (_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]), n_s, n_p)
+    return _num(pick["value"].mean()), None, None, n_s, n_p
+
+
+def _num(v: Any) -> float | None:
+    return None if _missing(v) else float(v)
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN or pandas' NA (what a nullable Parquet column gives back)."""
+    return v is None or bool(pd.isna(v)) if not isinstance(v, (list, tuple, np.ndarray)) else False
+
+
+def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list[dict[str, Any]]:
+    """Per level: the headline metrics of ``role``, pooled over folds (or the single fold)."""
+    rows = []
+    for level in ("patient", "sample"):
+        p = perf[(perf["level"] == level) & (perf["role"] == role)]
+        if p.empty:
+            continue
+        scope = "pooled" if (p["scope"] == "pooled").any() else "fold"
+        p = p[p["scope"] == scope]
+        task = str(p["task"].iloc[0])
+        m1, m2 = HEADLINE[task]
+        v1, lo1, hi1, n_s, n_p = _metric(p, m1)
+        v2, lo2, hi2, _, _ = _metric(p, m2)
+        rows.append({"study": study, "task": task, "label": label, "level": level, "role": role,
+                     "n_scored": n_p if level == "patient" else n_s, "n_patients_scored": n_p,
+                     "metric": m1, "value": v1, "ci_low": lo1, "ci_high": hi1,
+                     "metric_2": m2, "value_2": v2, "ci_low_2": lo2, "ci_high_2": hi2,
+                     "ci_method": CI_METHOD if lo1 is not None else "none: mean over targets, per-target CIs in performance.parquet"})
+    # A level that adds nothing (one sample per patient) is dropped: the patient row says it all.
+    if len(rows) == 2 and rows[0]["n_scored"] == rows[1]["n_scored"]:
+        rows = rows[:1]
+    return rows
+
+
+def attribution_verdict(summary: pd.DataFrame | None, methods: list[str]) -> dict[str, Any]:
+    """Verdict of the study's first configured method over all maps (predicted class, or each output)."""
+    none = {"attribution_method": None, "sanity_passed": None, "outside_heart_rate": None, "pointing_hit_rate": None}
+    if summary is None or summary.empty:
+        return none
+    method = next((m for m in methods if (summary["method"] == m).any()), str(summary["method"].iloc[0]))
+    s = summary[(summary["method"] == method) & (summary["group"] == "all")]
+    if s.empty:
+        return {**none, "attribution_method": method}
+    s = s[s["target_kind"] == "predicted"] if (s["target_kind"] == "predicted").any() else s
+    n = s["n"].to_numpy(float)
+
+    def weighted(col: str) -> float | None:
+        v = pd.to_numeric(s[col], errors="coerce").to_numpy(float)
+        ok = ~np.isnan(v) & (n > 0)
+        if not ok.any():
+            return None
+        return float(v[ok][0]) if ok.sum() == 1 else float(np.average(v[ok], weights=n[ok]))
+
+    passed = s["sanity_passed"].dropna()
+    return {"attribution_method": method, "sanity_passed": bool(passed.all()) if len(passed) else None,
+            "outside_heart_rate": weighted("outside_heart_rate"), "pointing_hit_rate": weighted("pointing_hit_rate")}
+
+
+def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str, Any], shortcut_lines: list[str],
+                   imbalance: pd.DataFrame | None, smd_threshold: float) -> list[str]:
+    """The warnings of one study (module docstring), most serious first, one line per kind."""
+    out = [f"possible shortcut: {line.removeprefix(study + ' ').replace(' - possible shortcut', '')}"
+           for line in shortcut_lines]
+    if verdict.get("sanity_passed") is False:
+        out.append(f"sanity check failed: {verdict['attribution_method']} maps barely change when the weights are randomised")
+    if imbalance is not None and len(imbalance):
+        worst = imbalance.loc[imbalance["smd_vs_train"].abs().idxmax()]
+        if abs(float(worst["smd_vs_train"])) > smd_threshold:
+            out.append(f"imbalance: {worst['role']} vs train differ in {worst['variable']} {worst['level']} "
+                       f"(|SMD| {abs(float(worst['smd_vs_train'])):.2f} > {smd_threshold}, fold {int(worst['fold'])})")
+    degenerate = [f"{m} ({r['level']}, n {r['n_patients_scored']} patients)" for r in rows
+                  for m, lo, hi in ((r["metric"], r["ci_low"], r["ci_high"]), (r["metric_2"], r["ci_low_2"], r["ci_high_2"]))
+                  if lo is not None and hi is not None and lo == hi]
+    if degenerate:
+        out.append("degenerate interval, every bootstrap replicate equal (too few patients): " + ", ".join(degenerate))
+    return out
+
+
+def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | None, attribution: pd.DataFrame | None,
+                    balance: pd.DataFrame | None, splits: pd.DataFrame, role: str) -> pd.DataFrame:
+    """Rows of the summary table for one study (see the module docstring).
+
+    Args:
+        cfg: the study's configuration (label, split, attribute).
+        perf: its ``performance.parquet`` (None when its statistics are off).
+        attribution: its ``attribute/<study>/summary.parquet`` (None when not attributed).
+        balance, splits: its split tables.
+        role: the role scored (the last of ``stats.roles``).
+    """
+    from cardiolens.attribute.stage import shortcut_warnings
+    from cardiolens.split.balance import SMD_WARNING, largest_imbalance
+
+    n_folds = int(splits["fold"].nunique())
+    split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
+    rows = headline_rows(study, str(cfg["label"]), perf, role) if perf is not None else []
+    if not rows:
+        rows = [{"study": study, "task": cfg["train"].get("task", "classification"), "label": str(cfg["label"]),
+                 "level": "patient", "role": role, "n_scored": 0, "n_patients_scored": 0,
+                 "metric": HEADLINE[cfg["train"].get("task", "classification")][0], "value": None, "ci_low": None,
+                 "ci_high": None, "metric_2": HEADLINE[cfg["train"].get("task", "classification")][1], "value_2": None,
+                 "ci_low_2": None, "ci_high_2": None, "ci_method": "none: statistics are off for this study"}]
+    methods = list((cfg.get("attribute") or {}).get("methods") or [])
+    verdict = attribution_verdict(attribution, methods)
+    threshold = float(((cfg.get("attribute") or {}).get("outside_heart") or {}).get("threshold", 0.5))
+    # group "all" (and "marker" on a shortcut cohort): "correct" would repeat "all" on a good model
+    shortcut = (shortcut_warnings(attribution[attribution["group"].isin(["all", "marker"])], threshold)
+                if attribution is not None and len(attribution) else [])
+    imbalance = largest_imbalance(balance) if balance is not None and len(balance) else None
+    warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING)
+    n_patients = int(splits["patient_key"].nunique())
+    return pd.DataFrame([{**r, "split": split, "n_patients": n_patients, **verdict, "warnings": warnings} for r in rows])
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return "-" if _missing(v) else f"{v:.{digits}f}"
+
+
+def _ci(value: Any, low: Any, high: Any) -> str:
+    if _missing(value):
+        return "-"
+    if _missing(low) or _missing(high):
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def summary_lines(summary: pd.DataFrame) -> list[str]:
+    """Plain-text table of the summary for the terminal: one line per study and level, then its flags."""
+    cells = []
+    for r in summary.itertuples(index=False):
+        n = f"{r.n_scored}" + (f"/{r.n_patients_scored}p" if r.level == "sample" else "p")
+        head = f"{r.metric} {_ci(r.value, r.ci_low, r.ci_high)}"
+        if not _missing(r.value_2):
+            head += f", {r.metric_2} {_ci(r.value_2, r.ci_low_2, r.ci_high_2)}"
+        attr = "-"
+        if not _missing(r.attribution_method):
+            sanity = "sanity ?" if _missing(r.sanity_passed) else ("sanity ok" if bool(r.sanity_passed) else "sanity FAILED")
+            attr = f"{r.attribution_method}: {sanity}, outside {_fmt(r.outside_heart_rate, 2)}"
+            if not _missing(r.pointing_hit_rate):
+                attr += f", pointing {_fmt(r.pointing_hit_rate, 2)}"
+        cells.append((r.study, r.level, n, head, attr))
+    names = ("study", "level", "n", "headline (95% CI)", "attribution")
+    widths = [max(len(names[i]), *(len(c[i]) for c in cells)) for i in range(4)]
+
+    def line(c: tuple[str, ...]) -> str:
+        return f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:>{widths[2]}}  {c[3]:<{widths[3]}}  {c[4]}".rstrip()
+
+    header = line(names)
+    lines = ["cardiolens results (results/summary.parquet; role scored: " + ", ".join(sorted(set(summary["role"])))
+             + "; n: patients p, or samples/patients)", header, "-" * len(header)] + [line(c) for c in cells]
+    seen: set[str] = set()
+    for r in summary.itertuples(index=False):
+        for w in r.warnings:
+            key = f"{r.study}: {w}"
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  ! {key}")
+    return lines
+
+
+def summary_rst(summary: pd.DataFrame, intro: str) -> str:
+    """The report's front page: ``intro`` (the workflow description) and the summary as an RST table."""
+    cols = ["study", "level", "n", "headline (95 % CI)", "second metric", "attribution", "warnings"]
+    out = [intro.rstrip(), "", "Results summary", "---------------", "",
+           "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it). "
+           "CIs resample patients; n is units scored (patients, or samples/patients).", "",
+           ".. list-table::", "   :header-rows: 1", ""]
+    out.append("   * - " + "\n     - ".join(cols))
+    for r in summary.itertuples(index=False):
+        attr = "-"
+        if not _missing(r.attribution_method):
+            sanity = "?" if _missing(r.sanity_passed) else ("passed" if bool(r.sanity_passed) else "failed")
+            attr = (f"{r.attribution_method}: sanity {sanity}; outside the heart {_fmt(r.outside_heart_rate, 2)}; "
+                    f"pointing game {_fmt(r.pointing_hit_rate, 2)}")
+        n = f"{r.n_scored} patients" if r.level == "patient" else f"{r.n_scored} samples / {r.n_patients_scored} patients"
+        cells = [f"{r.study} ({r.split})", r.level, n, f"{r.metric} {_ci(r.value, r.ci_low, r.ci_high)}",
+                 f"{r.metric_2} {_ci(r.value_2, r.ci_low_2, r.ci_high_2)}", attr, "; ".join(r.warnings) or "none"]
+        out.append("   * - " + "\n     - ".join(c.replace("*", "\\*").replace("|", "\\|") for c in cells))
+    return "\n".join(out) + "\n"
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """``results/summary.parquet``, validated; ``path`` may be the results folder."""
+    from cardiolens.tables import read_table
+    from cardiolens.tables.registry import SUMMARY
+
+    p = Path(path)
+    return read_table(p / "summary.parquet" if p.is_dir() else p, SUMMARY)
+
+
+def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Mapping[str, str | None]], role: str,
+                out_table: str, out_rst: str, intro_path: str, rule: str = "summary") -> pd.DataFrame:
+    """Read each study's tables (``files[study]``: performance, attribution, balance, splits), write
+    the summary table and the report's front page; returns the table."""
+    from cardiolens import provenance
+    from cardiolens.tables import read_table, write_table
+    from cardiolens.tables.registry import ATTRIBUTION_SUMMARY, BALANCE, PERFORMANCE, SPLITS, SUMMARY
+
+    parts, inputs = [], []
+    for study, cfg in studies.items():
+        f = files[study]
+        inputs += [p for p in f.values() if p]
+        perf = read_table(f["performance"], PERFORMANCE) if f.get("performance") else None
+        attribution = read_table(f["attribution"], ATTRIBUTION_SUMMARY) if f.get("attribution") else None
+        parts.append(summarise_study(study, cfg, perf, attribution, read_table(f["balance"], BALANCE),
+                                     read_table(f["splits"], SPLITS), role))
+    table = pd.concat(parts, ignore_index=True).reindex(columns=SUMMARY.names)
+    table["n_scored"] = table["n_scored"].astype("int64")
+    table["n_patients_scored"] = table["n_patients_scored"].astype("int64")
+    table["n_patients"] = table["n_patients"].astype("int64")
+    write_table(table, out_table, SUMMARY, provenance.build(rule, provenance.describe_inputs(inputs),
+                                                             {"studies": dict(studies), "role": role}))
+    rst = Path(out_rst)
+    tmp = rst.with_name(rst.name + ".tmp")
+    tmp.write_text(summary_rst(table, Path(intro_path).read_text(encoding="utf-8")), encoding="utf-8")
+    tmp.replace(rst)
+    return table

@@ -1,0 +1,109 @@
+"""The results summary (issue 20): headline rows, attribution verdict and warnings, by hand."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardiolens.split.balance import balance_table, describe_imbalance, largest_imbalance
+from cardiolens.stats.summary import attribution_verdict, summarise_study, summary_lines, summary_rst
+
+CFG = {"label": "septal_flash", "split": {"scheme": "holdout"}, "train": {"task": "classification"},
+       "attribute": {"methods": ["gradcampp", "gradcam"], "outside_heart": {"threshold": 0.5}}}
+
+
+def _perf(level: str, acc: tuple[float, float, float], auc: tuple[float, float, float], n_s: int, n_p: int) -> pd.DataFrame:
+    rows = [{"study": "s", "task": "classification", "level": level, "role": "test", "scope": "fold", "fold": 0,
+             "metric": m, "class": None, "value": v[0], "sd": None, "ci_low": v[1], "ci_high": v[2],
+             "n_samples": n_s, "n_patients": n_p} for m, v in (("accuracy", acc), ("auc", auc))]
+    rows.append({**rows[0], "metric": "sensitivity", "class": "flash", "value": 0.1})  # per-class rows are not headlines
+    return pd.DataFrame(rows)
+
+
+def _attribution(method: str, outside: float, pointing: float | None, n: int, passed: bool, group: str = "all") -> dict:
+    return {"study": "s", "method": method, "target_kind": "predicted", "group": group, "n": n,
+            "outside_heart_rate": outside, "pointing_hit_rate": pointing, "sanity_passed": passed}
+
+
+SPLITS = pd.DataFrame({"study": "s", "patient_key": [f"P{i}" for i in range(10)], "fold": 0,
+                       "role": ["train"] * 6 + ["val"] * 2 + ["test"] * 2})
+
+
+def test_headline_is_the_pooled_test_metric_of_each_level_with_its_ci():
+    perf = pd.concat([_perf("patient", (0.75, 0.5, 1.0), (0.9, 0.7, 1.0), 8, 8),
+                      _perf("sample", (0.8, 0.6, 0.9), (0.85, 0.7, 0.95), 88, 8)])
+    attribution = pd.DataFrame([_attribution("gradcam", 0.9, 0.1, 88, True), _attribution("gradcampp", 0.0, 0.96, 88, True)])
+    out = summarise_study("s", CFG, perf, attribution, None, SPLITS, "test")
+    assert list(out["level"]) == ["patient", "sample"]
+    p = out.iloc[0]
+    assert (p["metric"], p["value"], p["ci_low"], p["ci_high"]) == ("accuracy", 0.75, 0.5, 1.0)
+    assert (p["metric_2"], p["value_2"]) == ("auc", 0.9)
+    assert (p["n_patients"], p["n_scored"], out.iloc[1]["n_scored"], out.iloc[1]["n_patients_scored"]) == (10, 8, 88, 8)
+    assert p["split"] == "holdout, 1 fold"
+    # the first configured method (gradcampp), not the first row, gives the verdict
+    assert (p["attribution_method"], p["outside_heart_rate"], p["pointing_hit_rate"]) == ("gradcampp", 0.0, 0.96)
+    # gradcam's 90 % outside the heart is a possible shortcut, named with its method
+    assert p["warnings"] == ["possible shortcut: gradcam (predicted), group all: 90% of 88 maps attend outside the heart"]
+
+
+def test_a_level_with_one_sample_per_patient_is_not_repeated():
+    perf = pd.concat([_perf("patient", (0.7, 0.5, 0.9), (0.8, 0.6, 0.9), 20, 20),
+                      _perf("sample", (0.7, 0.5, 0.9), (0.8, 0.6, 0.9), 20, 20)])
+    assert list(summarise_study("s", CFG, perf, None, None, SPLITS, "test")["level"]) == ["patient"]
+
+
+def test_warnings_name_failed_sanity_imbalance_and_degenerate_intervals():
+    perf = _perf("patient", (1.0, 1.0, 1.0), (1.0, 0.8, 1.0), 8, 8)
+    attribution = pd.DataFrame([_attribution("gradcampp", 0.0, 0.9, 10, False)])
+    balance = pd.DataFrame({"study": "s", "fold": 0, "role": ["val", "test"], "variable": "sex", "level": "F",
+                            "n": 1, "value": 0.5, "sd": None, "smd_vs_train": [0.05, -0.4]})
+    w = summarise_study("s", CFG, perf, attribution, balance, SPLITS, "test").iloc[0]["warnings"]
+    assert w[0] == "sanity check failed: gradcampp maps barely change when the weights are randomised"
+    assert w[1] == "imbalance: test vs train differ in sex F (|SMD| 0.40 > 0.1, fold 0)"
+    assert w[2].startswith("degenerate interval") and "accuracy (patient, n 8 patients)" in w[2] and "auc" not in w[2]
+
+
+def test_verdict_weights_targets_by_their_map_counts():
+    # a regression study explains each output: 30 maps at 0.2 and 10 at 0.6 outside -> (6 + 6) / 40 = 0.3
+    s = pd.DataFrame([{**_attribution("gradcampp", 0.2, None, 30, True), "target_kind": "output"},
+                      {**_attribution("gradcampp", 0.6, None, 10, True), "target_kind": "output"}])
+    v = attribution_verdict(s, ["gradcampp"])
+    assert v["outside_heart_rate"] == pytest.approx(0.3) and v["pointing_hit_rate"] is None and v["sanity_passed"] is True
+
+
+def test_terminal_and_report_renderings_carry_the_ci_and_the_warnings():
+    perf = _perf("patient", (0.75, 0.5, 1.0), (0.9, 0.7, 1.0), 8, 8)
+    attribution = pd.DataFrame([_attribution("gradcampp", 0.0, 0.96, 88, True)])
+    table = summarise_study("s", CFG, perf, attribution, None, SPLITS, "test")
+    lines = summary_lines(table)
+    assert lines[3].split() == ["s", "patient", "8p", "accuracy", "0.750", "[0.500,", "1.000],", "auc", "0.900",
+                                "[0.700,", "1.000]", "gradcampp:", "sanity", "ok,", "outside", "0.00,", "pointing", "0.96"]
+    rst = summary_rst(table, "Intro.\n")
+    assert rst.startswith("Intro.") and "accuracy 0.750 [0.500, 1.000]" in rst and ".. list-table::" in rst
+
+
+def test_smd_of_constant_groups_is_infinite_when_they_differ_and_zero_when_equal():
+    patients = pd.DataFrame({"patient_key": ["a", "b", "c", "d"], "label": "x", "sex": "F",
+                             "age": [60.0, 60.0, 40.0, 40.0]})
+    splits = pd.DataFrame({"patient_key": ["a", "b", "c", "d"], "fold": 0, "role": ["train", "train", "test", "test"]})
+    t = balance_table("s", patients, splits).set_index(["role", "variable", "level"])
+    assert t.loc[("test", "age", "mean"), "smd_vs_train"] == -np.inf
+    assert t.loc[("test", "sex", "F"), "smd_vs_train"] == 0.0
+
+
+def test_balance_logs_one_line_per_fold_with_the_largest_smd_and_its_sign_free_size(caplog):
+    patients = pd.DataFrame({"patient_key": list("abcdef"), "label": ["x", "y"] * 3, "sex": list("FFMMFM"),
+                             "age": [50.0, 52, 54, 70, 72, 74]})
+    splits = pd.DataFrame({"patient_key": list("abcdef"), "fold": 0, "role": ["train"] * 3 + ["test"] * 3})
+    with caplog.at_level(logging.INFO, logger="cardiolens.split.balance"):
+        table = balance_table("s", patients, splits)
+    worst = largest_imbalance(table)
+    assert len(worst) == 1 and (worst.iloc[0]["variable"], worst.iloc[0]["role"]) == ("age", "test")
+    # (72 - 52) / sqrt((4 + 4) / 2) = 10
+    assert worst.iloc[0]["smd_vs_train"] == pytest.approx(10.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "balance s fold 0: largest |SMD| 10.000 > 0.1 (age mean, test vs train)"]
+    assert describe_imbalance(worst.iloc[0]).endswith("(age mean, test vs train)")

@@ -1,0 +1,15 @@
+"""Snakemake adapter: the results summary and the report's front page."""
+
+from cardiolens.logs import log_to
+from cardiolens.stats.summary import run_summary
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        studies = smk.params.studies
+        files = {s: {k: (smk.input.get(f"{s}__{k}") or None) for k in ("performance", "attribution", "balance", "splits")}
+                 for s in studies}
+        run_summary(studies, files, smk.params.role, smk.output.table, smk.output.page, smk.input.intro, rule=smk.rule)
+
+
+main(snakemake)  # noqa: F821
