@@ -105,6 +105,46 @@ def test_no_phi_anywhere_under_results(run_dir):
     assert "cardiolens-synthetic-demo-key" not in "".join(p.read_text(errors="ignore") for p in list_files(run_dir / "results"))
 
 
+def test_the_terminal_leads_with_progress_and_results_not_library_noise(run_dir):
+    """Issue 20: at most 150 lines, no warning or deprecation line, no line twice, the summary at the end."""
+    lines = [ln for ln in (run_dir / "terminal.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    assert len(lines) <= 150, f"{len(lines)} lines"
+    noisy = [ln for ln in lines if re.search(r"warning|deprecat", ln, re.IGNORECASE)]
+    assert noisy == [], noisy[:5]
+    repeated = sorted({ln for ln in lines if lines.count(ln) > 1})
+    assert repeated == [], repeated[:5]
+    # one progress line per job (the plan line names the job count), then the summary's table
+    total = int(re.search(r"^(\d+) jobs: ", "\n".join(lines), re.MULTILINE).group(1))
+    progress = [ln for ln in lines if re.match(r"^\d\d:\d\d:\d\d +\d+/\d+ ", ln)]
+    assert len(progress) == total
+    text = "\n".join(lines)
+    assert "cardiolens results (results/summary.parquet" in text
+    assert re.search(r"^septal_flash +patient +\d+p +accuracy \d\.\d{3}", text, re.MULTILINE), text[-3000:]
+
+
+def test_training_logs_one_line_per_epoch(run_dir):
+    log = (run_dir / "results/logs/train_fold/septal_flash_b/0.log").read_text(encoding="utf-8")
+    epochs = re.findall(r"epoch (\d+)/(\d+): train/loss [0-9.]+  val/loss [0-9.]+  val/acc [0-9.]+  val/auroc [0-9.]+", log)
+    assert epochs == [("1", "2"), ("2", "2")], log[-2000:]
+
+
+def test_summary_table_and_command(run_dir):
+    from cardiolens.stats.summary import read_summary
+
+    summary = read_summary(run_dir / "results")
+    assert set(summary["study"]) == {"septal_flash", "septal_flash_b", "cardiomyopathy", "takotsubo_stemi", "regional_quality"}
+    sf = summary[(summary["study"] == "septal_flash") & (summary["level"] == "patient")].iloc[0]
+    perf = pd.read_parquet(run_dir / "results/stats/septal_flash/performance.parquet")
+    row = perf[(perf["level"] == "patient") & (perf["role"] == "test") & (perf["metric"] == "accuracy") & perf["class"].isna()]
+    assert (sf["value"], sf["ci_low"], sf["ci_high"]) == tuple(row[["value", "ci_low", "ci_high"]].iloc[0])
+    assert sf["attribution_method"] == "gradcam" and sf["sanity_passed"] in (True, False)
+    assert summary.loc[summary["study"] == "septal_flash_b", "attribution_method"].isna().all()
+    cli = str(Path(sys.executable).with_name("cardiolens"))
+    out = subprocess.run([cli, "summary", str(run_dir / "results")], capture_output=True, text=True, check=True).stdout
+    for study in summary["study"]:
+        assert re.search(rf"^{study} ", out, re.MULTILINE), out
+
+
 def test_rerun_with_nothing_changed_runs_no_job(run_dir):
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -331,6 +371,12 @@ def test_report_opens_in_headless_chromium_with_every_figure(run_dir):
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         shown = 0
+        page.goto(report.as_uri())  # the first page: the results summary, septal flash's patient accuracy and its CI
+        page.wait_for_load_state("networkidle")
+        front = page.inner_text("body")
+        assert "Results summary" in front, front[:2000]
+        assert re.search(r"septal_flash \(holdout, 1 fold\)\s+patient\s+\d+ patients\s+accuracy \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]",
+                         front), front[:3000]
 
         def open_listing(category: str, study: str):
             page.goto(report.as_uri())

@@ -10,29 +10,8 @@ from pathlib import Path
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TINY = """\
-seed: 7
-privacy: {key: cardiolens-synthetic-demo-key}
-cohort:
-  synthetic:
-    echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], septal_flash: {patients: 4}, takotsubo_stemi: {patients: 4}}
-    cmr: {patients: 3, rows: 80, cols: 80, spacing_mm: 2.5, slices: 3, phases: 6}
-studies:
-  septal_flash: {mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}, train: {epochs: 1}}
-  cardiomyopathy: {frames: {crop_px: 64}, split: {k: 3}, train: {epochs: 1}}
-  takotsubo_stemi: {clip: {frames: 16, size: [64, 64]}, train: {epochs: 1}}
-  regional_quality: {frames: {pixel_mm: 4.0, crop_px: 32}, train: {epochs: 1}}
-  septal_flash_b:   # a second model of the same M-modes, for the paired comparison
-    label: septal_flash
-    representation: mmode
-    modality: US
-    mmode: {samples: [64, 64], size: [32, 32], augment_offsets: 1}
-    train: {epochs: 2}
-    attribute: {enabled: false}
-stats:
-  bootstrap: {resamples: 200}
-  comparisons: [{name: one_vs_two_epochs, a: septal_flash, b: septal_flash_b, level: sample}]
-"""
+# The tiny configuration lives where the Snakemake workflow catalog expects it.
+TINY = (REPO / ".test" / "config" / "config.yaml").read_text(encoding="utf-8")
 
 # The septal-flash study alone (no comparison: it needs a second study); its tables equal the
 # same tables of the full tiny run, since no table depends on which other studies are enabled.
@@ -70,7 +49,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 
 
 def run_tiny(tmp: Path) -> Path:
+    """Run the tiny configuration in ``tmp``; its terminal output (stdout, then stderr) is kept
+    in ``tmp/terminal.txt`` for the console tests."""
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "tiny.yaml").write_text(TINY)
-    snakemake(tmp, "--configfile", "tiny.yaml")
+    proc = snakemake(tmp, "--configfile", "tiny.yaml")
+    (tmp / "terminal.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     return tmp
