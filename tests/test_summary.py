@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cardiolens.split.balance import balance_table, describe_imbalance, largest_imbalance
-from cardiolens.stats.summary import attribution_verdict, summarise_study, summary_lines, summary_rst
+from cardiolens.summary import attribution_verdict, summarise_study, summary_lines, summary_rst
 
 CFG = {"label": "septal_flash", "split": {"scheme": "holdout"}, "train": {"task": "classification"},
        "attribute": {"methods": ["gradcampp", "gradcam"], "outside_heart": {"threshold": 0.5}}}

@@ -129,7 +129,7 @@ def test_training_logs_one_line_per_epoch(run_dir):
 
 
 def test_summary_table_and_command(run_dir):
-    from cardiolens.stats.summary import read_summary
+    from cardiolens.summary import read_summary
 
     summary = read_summary(run_dir / "results")
     assert set(summary["study"]) == {"septal_flash", "septal_flash_b", "cardiomyopathy", "takotsubo_stemi", "regional_quality"}

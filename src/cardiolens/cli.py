@@ -88,7 +88,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from cardiolens.stats.summary import read_summary, summary_lines
+    from cardiolens.summary import read_summary, summary_lines
 
     path = Path(args.results)
     if not (path / "summary.parquet").exists() and not path.is_file():

@@ -1,5 +1,7 @@
 """Matplotlib set-up and figure saving shared by the stages that draw (attribute, stats).
 
+Figures use constrained layout (no overlapping titles and labels).
+
 Every figure is written as PNG and SVG, each to a temporary name and then renamed (a
 half-written figure never looks complete), with byte-stable metadata: no software version in the
 PNG, no date in the SVG, and a fixed salt for SVG element ids.
@@ -21,6 +23,9 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "cardiolens"
+    # Constrained layout makes room for every title, axis label and suptitle, so panel titles never
+    # overlap the tick labels of the panel above (bbox_inches="tight" only trims the outer margin).
+    plt.rcParams["figure.constrained_layout.use"] = True
     return plt
 
 

@@ -218,6 +218,6 @@ def source_inventory(wildcards):
 def print_summary(path):
     """At the end of a successful run: the results summary, as `cardiolens summary` prints it."""
     if os.path.exists(path):
-        from cardiolens.stats.summary import read_summary, summary_lines
+        from cardiolens.summary import read_summary, summary_lines
 
         print("\n".join(summary_lines(read_summary(path))), flush=True)

@@ -18,7 +18,7 @@ rule summary:
         runtime=5,
         gpu=0,
     params:
-        code=stage_code_hash("stats/summary.py", "split/balance.py", "attribute/stage.py"),
+        code=stage_code_hash("summary.py", "split/balance.py", "attribute/stage.py"),
         studies=lambda wildcards: summary_studies(),
         role=config["stats"]["roles"][-1],
     script:

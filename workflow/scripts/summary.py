@@ -1,7 +1,7 @@
 """Snakemake adapter: the results summary and the report's front page."""
 
 from cardiolens.logs import log_to
-from cardiolens.stats.summary import run_summary
+from cardiolens.summary import run_summary
 
 
 def main(smk) -> None:

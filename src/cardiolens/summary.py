@@ -205,24 +205,40 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def summary_rst(summary: pd.DataFrame, intro: str) -> str:
-    """The report's front page: ``intro`` (the workflow description) and the summary as an RST table."""
-    cols = ["study", "level", "n", "headline (95 % CI)", "second metric", "attribution", "warnings"]
+    """The report's front page: ``intro`` (the workflow description), the summary as an RST table,
+    then each study's warnings as a list."""
+    cols = ["study", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
-           "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it). "
-           "CIs resample patients; n is units scored (patients, or samples/patients).", "",
+           "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it); "
+           "the role scored is the last of ``stats.roles``. CIs come from a bootstrap that resamples patients; "
+           "n counts patients, or samples / patients.", "",
            ".. list-table::", "   :header-rows: 1", ""]
     out.append("   * - " + "\n     - ".join(cols))
     for r in summary.itertuples(index=False):
-        attr = "-"
+        attr = "not attributed"
         if not _missing(r.attribution_method):
             sanity = "?" if _missing(r.sanity_passed) else ("passed" if bool(r.sanity_passed) else "failed")
             attr = (f"{r.attribution_method}: sanity {sanity}; outside the heart {_fmt(r.outside_heart_rate, 2)}; "
                     f"pointing game {_fmt(r.pointing_hit_rate, 2)}")
         n = f"{r.n_scored} patients" if r.level == "patient" else f"{r.n_scored} samples / {r.n_patients_scored} patients"
         cells = [f"{r.study} ({r.split})", r.level, n, f"{r.metric} {_ci(r.value, r.ci_low, r.ci_high)}",
-                 f"{r.metric_2} {_ci(r.value_2, r.ci_low_2, r.ci_high_2)}", attr, "; ".join(r.warnings) or "none"]
-        out.append("   * - " + "\n     - ".join(c.replace("*", "\\*").replace("|", "\\|") for c in cells))
+                 f"{r.metric_2} {_ci(r.value_2, r.ci_low_2, r.ci_high_2)}", attr]
+        out.append("   * - " + "\n     - ".join(_rst_text(c) for c in cells))
+    out += ["", "Warnings", "~~~~~~~~", ""]
+    any_warning = False
+    for study, g in summary.groupby("study", sort=False):
+        warnings = list(dict.fromkeys(w for ws in g["warnings"] for w in ws))
+        if warnings:
+            any_warning = True
+            out.append(f"- **{study}**")
+            out += ["", *[f"  - {_rst_text(w)}" for w in warnings], ""]
+    if not any_warning:
+        out.append("None.")
     return "\n".join(out) + "\n"
+
+
+def _rst_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("|", "\\|").replace("`", "\\`")
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:
