@@ -5,9 +5,13 @@ execute..." before each, so a 45-job run prints hundreds of lines and buries wha
 handler (selected by the default workflow profile, ``logger: [cardiolens]``) prints:
 
 - one line for the job plan (``45 jobs: synth_cohort 1, ingest_source 1, ...``);
-- one line per finished job: clock time, progress, rule, wildcards and wall time;
-- warnings, errors and failed jobs exactly as Snakemake formats them (nothing is hidden);
-- dry runs (``-n``), ``--report``, ``--lint`` and every other non-run mode unchanged.
+- one line per finished job: clock time, progress, rule, wildcards and the time since Snakemake
+  scheduled it (on a cluster this includes the queue wait);
+- warnings, errors and failed jobs exactly as Snakemake formats them;
+- dry runs (``-n``), ``--verbose`` and ``--debug-dag`` runs unchanged (Snakemake's own format).
+
+What it leaves out of a run: the per-job blocks (inputs, outputs, resources; every job's log under
+``results/logs/`` says more), group-job headers and the scheduler's narration.
 
 It is a regular Snakemake logger plugin (snakemake-interface-logger-plugins): Snakemake finds it
 by its module name; ``--logger`` with another plugin, or ``--workflow-profile none``, restores the
@@ -17,6 +21,7 @@ default console.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +41,8 @@ _CHATTER = (
     "Assuming unrestricted shared filesystem usage",
     "Group jobs: inactive",
 )
+# `snakemake --report` narrates every file it embeds and every script it reads.
+_REPORT_CHATTER = re.compile(r"^(Adding .+ \([\d.]+ [KMGT]?i?B\)\.|Loading script code for rule \w+)$")
 _SILENT_EVENTS = {LogEvent.WORKFLOW_STARTED, LogEvent.RESOURCES_INFO, LogEvent.JOB_STARTED, LogEvent.RULEGRAPH,
                   LogEvent.DEBUG_DAG}
 
@@ -75,7 +82,10 @@ class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
         self.stream = sys.stdout if getattr(self.common_settings, "stdout", False) else sys.stderr
         self.jobs: dict[int, tuple[str, str, float]] = {}
-        self.last_finished: int | None = None
+        self.finished: list[int] = []  # since the last progress record (several for a group job)
+        cs = self.common_settings
+        self.passthrough = bool(getattr(cs, "dryrun", False) or getattr(cs, "verbose", False)
+                                or getattr(cs, "debug_dag", False))
 
     @property
     def writes_to_stream(self) -> bool:
@@ -104,7 +114,7 @@ class LogHandler(LogHandlerBase):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if getattr(self.common_settings, "dryrun", False):
+            if self.passthrough:
                 self._write(self.format(record))
                 return
             event = getattr(record, "event", None)
@@ -116,23 +126,26 @@ class LogHandler(LogHandlerBase):
                 stats = getattr(record, "stats", None)
                 self._write(plan_line(stats) if stats else self.format(record))
             elif event == LogEvent.JOB_INFO:
-                self.jobs[int(record.jobid)] = (record.rule_name, _wildcards(getattr(record, "wildcards", None)), time.monotonic())
+                self.jobs[int(record.jobid)] = (record.rule_name, _wildcards(getattr(record, "wildcards", None)), record.created)
             elif event == LogEvent.JOB_FINISHED:
-                self.last_finished = int(record.job_id)
+                self.finished.append(int(record.job_id))
             elif event == LogEvent.PROGRESS:
-                self._write(self._progress_line(int(record.done), int(record.total)))
+                done, total = int(record.done), int(record.total)
+                finished, self.finished = self.finished or [-1], []
+                for i, jobid in enumerate(finished):
+                    self._write(self._progress_line(jobid, done - (len(finished) - 1 - i), total, record.created))
             elif event == LogEvent.SHELLCMD:
                 self._write(self.format(record))
             elif event is None and record.levelno == logging.INFO:
                 message = str(record.getMessage())
-                if message.strip() and not message.startswith(_CHATTER):
+                if message.strip() and not message.startswith(_CHATTER) and not _REPORT_CHATTER.match(message):
                     self._write(message)
         except Exception:  # a console must never take the run down
             self.handleError(record)
 
-    def _progress_line(self, done: int, total: int) -> str:
-        rule, wildcards, started = self.jobs.pop(self.last_finished, ("?", "", time.monotonic()))
+    def _progress_line(self, jobid: int, done: int, total: int, now: float) -> str:
+        rule, wildcards, started = self.jobs.pop(jobid, ("?", "", now))
         what = f"{rule} ({wildcards})" if wildcards else rule
         width = len(str(total))
-        return (f"{time.strftime('%H:%M:%S')}  {done:>{width}}/{total} {100 * done // max(total, 1):3d}%  {what}  "
-                f"{_duration(time.monotonic() - started)}")
+        return (f"{time.strftime('%H:%M:%S', time.localtime(now))}  {done:>{width}}/{total} "
+                f"{100 * done // max(total, 1):3d}%  {what}  {_duration(now - started)}")
