@@ -12,7 +12,8 @@ from cardiolens.split.balance import balance_table, describe_imbalance, largest_
 from cardiolens.summary import attribution_verdict, summarise_study, summary_lines, summary_rst
 
 CFG = {"label": "septal_flash", "split": {"scheme": "holdout"}, "train": {"task": "classification"},
-       "attribute": {"methods": ["gradcampp", "gradcam"], "outside_heart": {"threshold": 0.5}}}
+       "attribute": {"methods": ["gradcam", "gradcampp"], "gallery": {"method": "gradcampp"},
+                     "outside_heart": {"threshold": 0.5}}}
 
 
 def _perf(level: str, acc: tuple[float, float, float], auc: tuple[float, float, float], n_s: int, n_p: int) -> pd.DataFrame:
@@ -43,7 +44,7 @@ def test_headline_is_the_pooled_test_metric_of_each_level_with_its_ci():
     assert (p["metric_2"], p["value_2"]) == ("auc", 0.9)
     assert (p["n_patients"], p["n_scored"], out.iloc[1]["n_scored"], out.iloc[1]["n_patients_scored"]) == (10, 8, 88, 8)
     assert p["split"] == "holdout, 1 fold"
-    # the first configured method (gradcampp), not the first row, gives the verdict
+    # the gallery method (gradcampp), not the first configured method or the first row, gives the verdict
     assert (p["attribution_method"], p["outside_heart_rate"], p["pointing_hit_rate"]) == ("gradcampp", 0.0, 0.96)
     # gradcam's 90 % outside the heart is a possible shortcut, named with its method
     assert p["warnings"] == ["possible shortcut: gradcam (predicted), group all: 90% of 88 maps attend outside the heart"]
@@ -107,3 +108,29 @@ def test_balance_logs_one_line_per_fold_with_the_largest_smd_and_its_sign_free_s
     assert [r.getMessage() for r in caplog.records] == [
         "balance s fold 0: largest |SMD| 10.000 > 0.1 (age mean, test vs train)"]
     assert describe_imbalance(worst.iloc[0]).endswith("(age mean, test vs train)")
+
+
+def test_constant_maps_are_counted_per_method_as_degenerate():
+    maps = pd.DataFrame({"method": ["gradcam"] * 4 + ["saliency"] * 2, "entropy": [0.5, np.nan, np.nan, 0.7, 0.9, 0.8]})
+    perf = _perf("patient", (0.75, 0.5, 1.0), (0.9, 0.7, 1.0), 8, 8)
+    w = summarise_study("s", CFG, perf, None, None, SPLITS, "test", maps).iloc[0]["warnings"]
+    assert w == ["degenerate maps: 2 of 4 gradcam maps are constant (no attribution at all)"]
+
+
+def test_end_of_run_balance_lines_name_only_folds_above_the_threshold():
+    from cardiolens.summary import balance_lines
+
+    table = pd.DataFrame({"study": "s", "fold": [0, 0, 1], "role": ["test", "val", "test"], "variable": "age",
+                          "level": "mean", "n": 3, "value": 60.0, "sd": 5.0, "smd_vs_train": [0.05, -0.3, 0.08]})
+    assert balance_lines({"s": table}) == ["  balance s fold 0: largest |SMD| 0.300 > 0.1 (age mean, val vs train)"]
+
+
+def test_regression_headline_over_several_targets_has_no_ci_and_says_why():
+    rows = [{"study": "q", "task": "regression", "level": "patient", "role": "test", "scope": "fold", "fold": 0,
+             "metric": m, "class": t, "value": v, "sd": None, "ci_low": v - 0.1, "ci_high": v + 0.1,
+             "n_samples": 5, "n_patients": 5}
+            for t, (mae, rho) in {"a": (0.4, 0.5), "b": (0.6, 0.7)}.items() for m, v in (("mae", mae), ("spearman", rho))]
+    cfg = {**CFG, "train": {"task": "regression"}}
+    r = summarise_study("q", cfg, pd.DataFrame(rows), None, None, SPLITS, "test").iloc[0]
+    assert (r["metric"], r["value"], r["ci_low"], r["value_2"]) == ("mae", pytest.approx(0.5), None, pytest.approx(0.6))
+    assert r["ci_method"].startswith("none: mean over 2 targets")

@@ -90,10 +90,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from cardiolens.summary import read_summary, summary_lines
 
-    path = Path(args.results)
-    if not (path / "summary.parquet").exists() and not path.is_file():
-        raise FileNotFoundError(f"{path / 'summary.parquet'} does not exist: run the workflow first (snakemake --cores all)")
-    table = read_summary(path)
+    table = read_summary(args.results)
     if args.format == "csv":
         table.assign(warnings=table["warnings"].map("; ".join)).to_csv(sys.stdout, index=False)
     else:
@@ -169,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print each study's headline result",
                        description="Print results/summary.parquet: per study and level, the cohort, the headline "
-                       "metrics of the test role with their 95 % CI (patient bootstrap), the attribution verdict "
+                       "metrics of the scored role (the last of stats.roles) with their 95 % CI (patient bootstrap), the attribution verdict "
                        "(sanity check, outside-the-heart rate, pointing game) and the warnings to check.")
     p.add_argument("results", nargs="?", default="results", help="results folder or summary.parquet (default: %(default)s)")
     p.add_argument("--format", choices=("text", "csv"), default="text", help="output format (default: %(default)s)")

@@ -3,13 +3,14 @@
 ``results/summary.parquet`` (schema ``cardiolens.tables.registry.SUMMARY``) answers "what did each
 study find?" without opening a notebook: cohort size, the headline metrics of the final split role
 with their CIs (pooled over folds; the CI and its n come from ``performance.parquet``, whose
-bootstrap resamples patients), the attribution verdict of the study's first method, and the
+bootstrap resamples patients), the attribution verdict of the study's gallery method, and the
 warnings a reader must check before trusting the numbers:
 
 - ``possible shortcut``: a group of maps mostly attends outside the heart
   (``cardiolens.attribute.stage.shortcut_warnings``);
 - ``imbalance``: a role differs from training by |SMD| > 0.1 in the label, sex or age
   (``cardiolens.split.balance.largest_imbalance``);
+- ``degenerate maps``: maps that are constant (attribute nothing), counted per method;
 - ``sanity check failed``: the maps barely change when the weights are randomised (Adebayo et al.
   2018): they do not depend on what the model learnt;
 - ``degenerate interval``: every bootstrap replicate gave the same value (small n): the interval
@@ -28,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 HEADLINE = {"classification": ("accuracy", "auc"), "regression": ("mae", "spearman")}
-CI_METHOD = "patient bootstrap, stratified by class, percentile (scipy.stats.bootstrap)"
+CI_METHOD = {"classification": "patient bootstrap, stratified by class, percentile (scipy.stats.bootstrap)",
+             "regression": "patient bootstrap, percentile (scipy.stats.bootstrap)"}
+
+
+def ci_method(task: str, n_targets: int, has_ci: bool) -> str:
+    """How the headline's interval was obtained, or why there is none."""
+    if n_targets > 1:
+        return f"none: mean over {n_targets} targets; each target's CI is in performance.parquet"
+    return CI_METHOD[task] if has_ci else "none: the bootstrap gave no interval (too few patients or classes)"
 
 
 def _metric(perf: pd.DataFrame, metric: str) -> tuple[float | None, float | None, float | None, int, int]:
@@ -68,11 +77,12 @@ def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list
         m1, m2 = HEADLINE[task]
         v1, lo1, hi1, n_s, n_p = _metric(p, m1)
         v2, lo2, hi2, _, _ = _metric(p, m2)
+        n_targets = int(p.loc[p["metric"] == m1, "class"].nunique()) if task == "regression" else 1
         rows.append({"study": study, "task": task, "label": label, "level": level, "role": role,
                      "n_scored": n_p if level == "patient" else n_s, "n_patients_scored": n_p,
                      "metric": m1, "value": v1, "ci_low": lo1, "ci_high": hi1,
                      "metric_2": m2, "value_2": v2, "ci_low_2": lo2, "ci_high_2": hi2,
-                     "ci_method": CI_METHOD if lo1 is not None else "none: mean over targets, per-target CIs in performance.parquet"})
+                     "ci_method": ci_method(task, n_targets, lo1 is not None)})
     # A level that adds nothing (one sample per patient) is dropped: the patient row says it all.
     if len(rows) == 2 and rows[0]["n_scored"] == rows[1]["n_scored"]:
         rows = rows[:1]
@@ -80,7 +90,8 @@ def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list
 
 
 def attribution_verdict(summary: pd.DataFrame | None, methods: list[str]) -> dict[str, Any]:
-    """Verdict of the study's first configured method over all maps (predicted class, or each output)."""
+    """Verdict of the first of ``methods`` present (the study's gallery method, then its configured
+    methods) over all maps (predicted class, or each output)."""
     none = {"attribution_method": None, "sanity_passed": None, "outside_heart_rate": None, "pointing_hit_rate": None}
     if summary is None or summary.empty:
         return none
@@ -103,11 +114,25 @@ def attribution_verdict(summary: pd.DataFrame | None, methods: list[str]) -> dic
             "outside_heart_rate": weighted("outside_heart_rate"), "pointing_hit_rate": weighted("pointing_hit_rate")}
 
 
+def degenerate_maps(maps: pd.DataFrame | None) -> list[str]:
+    """Per method: maps that are constant (all zero after the [0, 1] normalisation), which
+    attribute no pixel at all and give a NaN entropy in ``attribution.parquet``."""
+    if maps is None or maps.empty:
+        return []
+    out = []
+    for method, g in maps.groupby("method", sort=True):
+        k = int(g["entropy"].isna().sum())
+        if k:
+            out.append(f"degenerate maps: {k} of {len(g)} {method} maps are constant (no attribution at all)")
+    return out
+
+
 def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str, Any], shortcut_lines: list[str],
-                   imbalance: pd.DataFrame | None, smd_threshold: float) -> list[str]:
+                   imbalance: pd.DataFrame | None, smd_threshold: float, degenerate: list[str] | None = None) -> list[str]:
     """The warnings of one study (module docstring), most serious first, one line per kind."""
     out = [f"possible shortcut: {line.removeprefix(study + ' ').replace(' - possible shortcut', '')}"
            for line in shortcut_lines]
+    out += degenerate or []
     if verdict.get("sanity_passed") is False:
         out.append(f"sanity check failed: {verdict['attribution_method']} maps barely change when the weights are randomised")
     if imbalance is not None and len(imbalance):
@@ -119,12 +144,14 @@ def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str,
                   for m, lo, hi in ((r["metric"], r["ci_low"], r["ci_high"]), (r["metric_2"], r["ci_low_2"], r["ci_high_2"]))
                   if lo is not None and hi is not None and lo == hi]
     if degenerate:
-        out.append("degenerate interval, every bootstrap replicate equal (too few patients): " + ", ".join(degenerate))
+        out.append("degenerate interval, every bootstrap replicate gave the same value (few patients or perfect "
+                   "separation): " + ", ".join(degenerate))
     return out
 
 
 def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | None, attribution: pd.DataFrame | None,
-                    balance: pd.DataFrame | None, splits: pd.DataFrame, role: str) -> pd.DataFrame:
+                    balance: pd.DataFrame | None, splits: pd.DataFrame, role: str,
+                    maps: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows of the summary table for one study (see the module docstring).
 
     Args:
@@ -133,6 +160,7 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
         attribution: its ``attribute/<study>/summary.parquet`` (None when not attributed).
         balance, splits: its split tables.
         role: the role scored (the last of ``stats.roles``).
+        maps: its ``attribute/<study>/attribution.parquet`` (method and entropy are used).
     """
     from cardiolens.attribute.stage import shortcut_warnings
     from cardiolens.split.balance import SMD_WARNING, largest_imbalance
@@ -146,14 +174,15 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
                  "metric": HEADLINE[cfg["train"].get("task", "classification")][0], "value": None, "ci_low": None,
                  "ci_high": None, "metric_2": HEADLINE[cfg["train"].get("task", "classification")][1], "value_2": None,
                  "ci_low_2": None, "ci_high_2": None, "ci_method": "none: statistics are off for this study"}]
-    methods = list((cfg.get("attribute") or {}).get("methods") or [])
+    acfg = cfg.get("attribute") or {}
+    methods = [m for m in [(acfg.get("gallery") or {}).get("method")] if m] + list(acfg.get("methods") or [])
     verdict = attribution_verdict(attribution, methods)
     threshold = float(((cfg.get("attribute") or {}).get("outside_heart") or {}).get("threshold", 0.5))
     # group "all" (and "marker" on a shortcut cohort): "correct" would repeat "all" on a good model
     shortcut = (shortcut_warnings(attribution[attribution["group"].isin(["all", "marker"])], threshold)
                 if attribution is not None and len(attribution) else [])
     imbalance = largest_imbalance(balance) if balance is not None and len(balance) else None
-    warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING)
+    warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING, degenerate_maps(maps))
     n_patients = int(splits["patient_key"].nunique())
     return pd.DataFrame([{**r, "split": split, "n_patients": n_patients, **verdict, "warnings": warnings} for r in rows])
 
@@ -172,6 +201,8 @@ def _ci(value: Any, low: Any, high: Any) -> str:
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
     """Plain-text table of the summary for the terminal: one line per study and level, then its flags."""
+    if summary.empty:
+        return ["cardiolens results: the summary has no study (every study is disabled)"]
     cells = []
     for r in summary.itertuples(index=False):
         n = f"{r.n_scored}" + (f"/{r.n_patients_scored}p" if r.level == "sample" else "p")
@@ -241,22 +272,37 @@ def _rst_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("|", "\\|").replace("`", "\\`")
 
 
+def balance_lines(balance: Mapping[str, pd.DataFrame], threshold: float = 0.1) -> list[str]:
+    """One line per study and fold whose largest |SMD| (any role against training) exceeds ``threshold``."""
+    from cardiolens.split.balance import describe_imbalance, largest_imbalance
+
+    out = []
+    for study, table in balance.items():
+        for r in largest_imbalance(table).itertuples():
+            if abs(float(r.smd_vs_train)) > threshold:
+                out.append(f"  balance {describe_imbalance(r)}")
+    return out
+
+
 def read_summary(path: str | Path) -> pd.DataFrame:
     """``results/summary.parquet``, validated; ``path`` may be the results folder."""
     from cardiolens.tables import read_table
     from cardiolens.tables.registry import SUMMARY
 
     p = Path(path)
-    return read_table(p / "summary.parquet" if p.is_dir() else p, SUMMARY)
+    p = p / "summary.parquet" if p.is_dir() else p
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} does not exist: run the workflow first (snakemake --cores all)")
+    return read_table(p, SUMMARY)
 
 
 def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Mapping[str, str | None]], role: str,
                 out_table: str, out_rst: str, intro_path: str, rule: str = "summary") -> pd.DataFrame:
-    """Read each study's tables (``files[study]``: performance, attribution, balance, splits), write
+    """Read each study's tables (``files[study]``: performance, attribution, maps, balance, splits), write
     the summary table and the report's front page; returns the table."""
     from cardiolens import provenance
     from cardiolens.tables import read_table, write_table
-    from cardiolens.tables.registry import ATTRIBUTION_SUMMARY, BALANCE, PERFORMANCE, SPLITS, SUMMARY
+    from cardiolens.tables.registry import ATTRIBUTION, ATTRIBUTION_SUMMARY, BALANCE, PERFORMANCE, SPLITS, SUMMARY
 
     parts, inputs = [], []
     for study, cfg in studies.items():
@@ -264,8 +310,9 @@ def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Ma
         inputs += [p for p in f.values() if p]
         perf = read_table(f["performance"], PERFORMANCE) if f.get("performance") else None
         attribution = read_table(f["attribution"], ATTRIBUTION_SUMMARY) if f.get("attribution") else None
+        maps = read_table(f["maps"], ATTRIBUTION)[["method", "entropy"]] if f.get("maps") else None
         parts.append(summarise_study(study, cfg, perf, attribution, read_table(f["balance"], BALANCE),
-                                     read_table(f["splits"], SPLITS), role))
+                                     read_table(f["splits"], SPLITS), role, maps))
     table = pd.concat(parts, ignore_index=True).reindex(columns=SUMMARY.names)
     table["n_scored"] = table["n_scored"].astype("int64")
     table["n_patients_scored"] = table["n_patients_scored"].astype("int64")

@@ -1,5 +1,6 @@
 # Validation, source list and targets. Kept small: logic lives in the cardiolens package.
 import os
+import time
 
 from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
 from cardiolens.provenance import stage_code_hash
@@ -13,6 +14,7 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 SOURCES = {s["name"]: s for s in sources(config)}
+RUN_STARTED = time.time()  # print_summary says when the summary predates this run
 # The report's static front page; rule summary prepends the results to it.
 REPORT_INTRO = os.path.join(workflow.basedir, "workflow", "report", "workflow.rst")
 
@@ -105,6 +107,7 @@ def summary_studies():
             "attribute": (
                 {
                     "methods": attribute["methods"],
+                    "gallery": {"method": attribute["gallery"]["method"]},
                     "outside_heart": attribute["outside_heart"],
                 }
                 if attribute["enabled"]
@@ -115,7 +118,7 @@ def summary_studies():
 
 
 def summary_inputs(wildcards):
-    """Per study: performance (stats on), attribution summary (attribution on), balance, splits."""
+    """Per study: performance (stats on), attribution summary and table (attribution on), balance, splits."""
     files = {}
     for s in STUDIES:
         files[f"{s}__splits"] = f"results/split/{s}/splits.parquet"
@@ -124,6 +127,7 @@ def summary_inputs(wildcards):
             files[f"{s}__performance"] = f"results/stats/{s}/performance.parquet"
         if config["studies"][s]["attribute"]["enabled"]:
             files[f"{s}__attribution"] = f"results/attribute/{s}/summary.parquet"
+            files[f"{s}__maps"] = f"results/attribute/{s}/attribution.parquet"
     return files
 
 
@@ -216,8 +220,25 @@ def source_inventory(wildcards):
 
 
 def print_summary(path):
-    """At the end of a successful run: the results summary, as `cardiolens summary` prints it."""
-    if os.path.exists(path):
-        from cardiolens.summary import read_summary, summary_lines
+    """At the end of a successful run: the results summary (as `cardiolens summary` prints it) and
+    the folds whose split is imbalanced; a summary this run did not write is labelled as such."""
+    if not os.path.exists(path):
+        return
+    from cardiolens.summary import balance_lines, read_summary, summary_lines
+    from cardiolens.tables import read_table
+    from cardiolens.tables.registry import BALANCE
 
-        print("\n".join(summary_lines(read_summary(path))), flush=True)
+    try:
+        lines = summary_lines(read_summary(path))
+        tables = {}
+        for s in STUDIES:
+            p = f"results/split/{s}/balance.parquet"
+            if os.path.exists(p):
+                tables[s] = read_table(p, BALANCE)
+        lines += balance_lines(tables)
+    except Exception as exc:  # the run succeeded; a summary that cannot be read must not hide that
+        print(f"cardiolens: could not print {path}: {exc}", flush=True)
+        return
+    if os.path.getmtime(path) < RUN_STARTED:
+        lines[0] += " - not rewritten by this run"
+    print("\n".join(lines), flush=True)

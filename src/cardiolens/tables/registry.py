@@ -543,7 +543,7 @@ SUMMARY = TableSchema(
         _c("ci_low_2", _F, "lower bound of its CI", True),
         _c("ci_high_2", _F, "upper bound", True),
         _c("ci_method", _S, "how the CIs were computed"),
-        _c("attribution_method", _S, "the study's first attribution method (null when not attributed)", True),
+        _c("attribution_method", _S, "the study's gallery method (attribute.gallery.method; null when not attributed)", True),
         _c("sanity_passed", _B, "that method's maps change when the weights are randomised (Adebayo et al. 2018)", True),
         _c("outside_heart_rate", _F, "share of that method's maps (predicted class, all samples) flagged outside the heart",
            True, min=0, max=1),

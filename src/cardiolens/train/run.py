@@ -18,7 +18,6 @@ CUDA has none, so GPU runs are reproducible only up to such kernels.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,7 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     callbacks: list[L.Callback] = [checkpoint, latest]
     if cfg.get("patience"):
         callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg["patience"]))
-    trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=callbacks, enable_progress_bar=sys.stderr.isatty(),
+    trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=callbacks, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=str(out), **trainer_kwargs(cfg))
     trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
     last = ckpt_dir / "last.ckpt"
