@@ -1,7 +1,7 @@
 """Partial reruns (issue 10, item 3): one more patient, and a run killed mid-way.
 
 The statistics-, attribution- and motion-key reruns are in test_workflow.py; the rerun policy
-they check is in the README ("Rerun policy").
+they check is in docs/reruns-and-provenance.md ("Rerun policy").
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     and every study's chain after it, rerun. Why every study: each study's samples are selected
     from the one merged recordings table, and a study's split (stratified k-fold / holdout over
     all its patients) changes for every patient when one is added, so every model and everything
-    computed from models is stale. The README's rerun policy says the same."""
+    computed from models is stale. docs/reruns-and-provenance.md ("Rerun policy") says the same."""
     work = tmp_path / "run"
     shutil.copytree(tiny_run, work, symlinks=True)
     assert _dry_rules(work, "tiny.yaml") == []

@@ -18,7 +18,7 @@ rule attribute_fold:
     conda:
         "../../envs/cardiolens.yaml"
     # One thread: most of a job is start-up and small batches, so two jobs side by side use two
-    # cores better than one job with two threads (default run: see README).
+    # cores better than one job with two threads (default run: docs/benchmarks.md).
     threads: 1
     resources:
         mem_mb=4000,

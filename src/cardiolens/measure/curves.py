@@ -1,6 +1,6 @@
 """Displacement and strain curves of tracked points, and their peaks (pure functions).
 
-Conventions (documented in the README, Motion):
+Conventions (documented in docs/motion.md):
 - Longitudinal displacement: the displacement of a point since the first frame of the window
   (ED), projected on the ED long axis ``u`` (base to apex): positive towards the apex, the
   direction the AV plane moves in systole. In pixels: the displacement vector in pixels of the

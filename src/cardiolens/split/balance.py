@@ -51,7 +51,7 @@ def largest_imbalance(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_imbalance(row: pd.Series | object) -> str:
-    """``septal_flash fold 0: largest |SMD| 0.53 (sex F, val vs train)``, marked when above 0.1."""
+    """``septal_flash fold 0: largest |SMD| 0.530 > 0.1 (sex F, val vs train)`` (``<= 0.1`` when not above)."""
     smd = float(getattr(row, "smd_vs_train"))
     flag = f" > {SMD_WARNING}" if abs(smd) > SMD_WARNING else f" <= {SMD_WARNING}"
     return (f"{getattr(row, 'study')} fold {int(getattr(row, 'fold'))}: largest |SMD| {abs(smd):.3f}{flag} "
