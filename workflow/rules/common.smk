@@ -221,7 +221,8 @@ def source_inventory(wildcards):
 
 def print_summary(path):
     """At the end of a successful run: the results summary (as `cardiolens summary` prints it) and
-    the folds whose split is imbalanced; a summary this run did not write is labelled as such."""
+    the folds whose split is imbalanced; a summary this run did not write is labelled as such.
+    """
     if not os.path.exists(path):
         return
     from cardiolens.summary import balance_lines, read_summary, summary_lines
@@ -236,7 +237,8 @@ def print_summary(path):
             if os.path.exists(p):
                 tables[s] = read_table(p, BALANCE)
         lines += balance_lines(tables)
-    except Exception as exc:  # the run succeeded; a summary that cannot be read must not hide that
+    # The run succeeded; a summary that cannot be read must not hide that.
+    except Exception as exc:
         print(f"cardiolens: could not print {path}: {exc}", flush=True)
         return
     if os.path.getmtime(path) < RUN_STARTED:
