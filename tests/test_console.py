@@ -67,14 +67,15 @@ def test_errors_warnings_and_dry_runs_pass_through():
 
 
 def test_known_dependency_warnings_are_filtered_by_message_and_module_only(tmp_path, capsys):
+    message = "Checkpoint directory /x exists and is not empty."
     with log_to(str(tmp_path / "job.log")):
-        warnings.warn_explicit("Checkpoint directory /x exists and is not empty.", UserWarning, "callback.py", 1,
-                               module="lightning.pytorch.callbacks.model_checkpoint")
-        warnings.warn_explicit("Checkpoint directory /x exists and is not empty.", UserWarning, "mine.py", 1,
-                               module="cardiolens.train.run")  # same text, our module: shown
-        warnings.warn_explicit("a new dependency warning", UserWarning, "other.py", 1, module="monai.transforms")
+        warnings.warn_explicit(message, UserWarning, "callback.py", 1, module="lightning.pytorch.callbacks.model_checkpoint")
         logging.getLogger("cardiolens.x").info("progress detail")
     err = capsys.readouterr().err
-    assert err.count("exists and is not empty") == 1 and "mine.py" in err
-    assert "a new dependency warning" in err and "progress detail" not in err
+    assert "exists and is not empty" not in err and "progress detail" not in err  # filtered; INFO stays in the file
     assert "progress detail" in (tmp_path / "job.log").read_text()
+    with log_to(str(tmp_path / "job.log")):
+        warnings.warn_explicit(message, UserWarning, "mine.py", 2, module="cardiolens.train.run")  # same text, our code
+        warnings.warn_explicit("a new dependency warning", UserWarning, "other.py", 3, module="monai.transforms")
+    err = capsys.readouterr().err
+    assert "exists and is not empty" in err and "a new dependency warning" in err
