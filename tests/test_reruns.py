@@ -20,7 +20,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from conftest import REPO
-from tinyrun import ONE_STUDY, SNAKEMAKE, TINY, differs_from_tiny_run, snakemake
+from tinyrun import ONE_STUDY, SNAKEMAKE, TINY, differs_from_tiny_run, ran_rules, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, t
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--unlock")
     rerun = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--rerun-incomplete")
-    rules = set(re.findall(r"^(?:local)?rule (\w+):", rerun.stdout + rerun.stderr, flags=re.M)) - {"all"}
+    rules = set(ran_rules(rerun.stdout + rerun.stderr)) - {"all"}
     assert "train_fold" in rules and not rules & {"synth_cohort", "ingest_source", "prepare_study", "split_study"}, rules
     assert all(p.stat().st_mtime_ns == t for p, t in finished_before.items())
 

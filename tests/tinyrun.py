@@ -26,6 +26,16 @@ stats:
 """
 
 
+def ran_rules(output: str) -> list[str]:
+    """Rules of the jobs a run finished, from the cardiolens console's progress lines
+    (``12:00:01  3/45   6%  train_fold (study=..., fold=0)  1m12s``) or, for runs without the
+    default profile (dry runs, the SLURM profile), from Snakemake's ``rule X:`` blocks."""
+    import re
+
+    progress = re.findall(r"^\d\d:\d\d:\d\d +\d+/\d+ +\d+%  (\w+)", output, flags=re.M)
+    return progress or re.findall(r"^(?:local)?rule (\w+):", output, flags=re.M)
+
+
 def differs_from_tiny_run(results: Path, tiny_results: Path) -> list[str]:
     """Files of a one-study run's ``results`` that are not byte-identical to the full tiny run's.
 
