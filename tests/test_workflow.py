@@ -123,7 +123,7 @@ def test_the_terminal_leads_with_progress_and_results_not_library_noise(run_dir)
 
 
 def test_training_logs_one_line_per_epoch(run_dir):
-    log = (run_dir / "results/logs/train_fold/septal_flash_b/0.log").read_text(encoding="utf-8")
+    log = (run_dir / "results/logs/train_fold/septal_flash_b/fold0.log").read_text(encoding="utf-8")
     epochs = re.findall(r"epoch (\d+)/(\d+): train/loss [0-9.]+  val/loss [0-9.]+  val/acc [0-9.]+  val/auroc [0-9.]+", log)
     assert epochs == [("1", "2"), ("2", "2")], log[-2000:]
 
@@ -156,8 +156,8 @@ def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
     # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
     # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,
-    # 2 image quality, 1 comparisons; motion: 1 measure + 2 stats (Takotsubo/STEMI)
-    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3
+    # 2 image quality, 1 comparisons; motion: 1 measure + 2 stats (Takotsubo/STEMI); the results summary
+    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3 + 1
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
@@ -206,7 +206,7 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
     (run_dir / "attr.yaml").write_text("studies: {septal_flash: {attribute: {faithfulness_steps: 8}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "attr.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge", "stats_study", "stats_provenance"}, jobs
+    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge", "stats_study", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule stats_study:") == 1  # septal_flash only
 
 
@@ -217,7 +217,7 @@ def test_changing_a_training_key_reruns_that_studys_model_and_what_depends_on_it
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "train.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
     assert set(jobs) - {"all"} == {"train_fold", "train_merge", "attribute_fold", "attribute_merge", "stats_study",
-                                   "stats_comparisons", "stats_provenance"}, jobs
+                                   "stats_comparisons", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule train_fold:") == 1 and proc.stdout.count("rule stats_study:") == 1  # septal_flash only
 
 
@@ -225,7 +225,7 @@ def test_changing_a_statistics_key_reruns_only_statistics(run_dir):
     (run_dir / "stats.yaml").write_text("stats: {bootstrap: {confidence: 0.9}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "stats.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"stats_study", "stats_provenance"}, jobs
+    assert set(jobs) - {"all"} == {"stats_study", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule stats_study:") == 5
 
 

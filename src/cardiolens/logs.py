@@ -38,6 +38,11 @@ HARMLESS_WARNINGS: tuple[tuple[str, str, str], ...] = (
 _LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    """Lightning's tip to install its cloud logger: not a fact about this job."""
+    return "litlogger" not in str(record.msg)
+
+
 def quiet_dependency_warnings() -> None:
     """Ignore exactly the warnings of `HARMLESS_WARNINGS` (message and raising module both match)."""
     for message, module, _why in HARMLESS_WARNINGS:
@@ -54,6 +59,9 @@ def adopt_library_loggers() -> None:
             if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
                 lg.removeHandler(h)
         lg.propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _not_an_advert not in rank_zero.filters:
+        rank_zero.addFilter(_not_an_advert)
 
 
 @contextlib.contextmanager
