@@ -94,14 +94,15 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     assert len(after) == n_before + added
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float, text: str = "") -> None:
+    """Wait until ``path`` exists (and holds ``text``), failing if Snakemake ends first."""
     t0 = time.monotonic()
-    while not path.exists():
+    while not path.exists() or text not in path.read_text(errors="replace"):
         if proc.poll() is not None:
             raise AssertionError(f"snakemake ended (exit {proc.returncode}) before {path} appeared")
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, tmp_path):
@@ -119,8 +120,9 @@ def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, t
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             train_log = work / "results/logs/train_fold/septal_flash/fold0.log"
-            _wait_for(train_log, proc, timeout=600)
-            time.sleep(3)  # the job is importing Lightning or training
+            # Lightning seeds right before the model is built and trained; the tiny model trains in
+            # about a second, so the kill follows that line at once.
+            _wait_for(train_log, proc, timeout=600, text="Seed set to")
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
