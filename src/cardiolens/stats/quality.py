@@ -5,20 +5,28 @@ thirds, as in :func:`cardiolens.prepare.clips.region_map`) against the LV lumen 
 
 - contrast ratio CR = 20 log10(mu_region / mu_lumen) in dB;
 - contrast-to-noise ratio CNR = |mu_region - mu_lumen| / sqrt(s_region^2 + s_lumen^2);
-- generalised CNR gCNR = 1 - sum_k min(h_region(k), h_lumen(k)) (Rodriguez-Molares et al., IEEE
-  TUFFC 2020), h the normalised histograms over **256 bins of width 1 on [0, 256)**.
+- generalised CNR gCNR = 1 - integral of min(f_region, f_lumen) (Rodriguez-Molares et al., IEEE
+  TUFFC 2020), f the two grey-level densities, estimated by :func:`gcnr` (Gaussian kernel
+  density estimates, not the paper's histograms: see there), with a permutation test of "no
+  contrast" (:func:`gcnr_permutation`): ``gcnr_p`` and the null's 95th percentile ``gcnr_null95``.
 
-Before measuring, the frame's grey levels inside the ultrasound sector (pixels > 0; the whole
-frame when none is zero) are histogram-matched to a Gaussian with mean 127 and SD 32: each
-pixel's mid-rank quantile (r - 0.5) / N (scipy.stats.rankdata) is mapped through the Gaussian's
-inverse CDF (scipy.stats.norm.ppf) and clipped to [0, 255]. This removes gain and dynamic-range
-differences between recordings, so the metrics compare regions, not scanner settings.
+Before measuring, the frame's grey levels inside the ultrasound sector (an explicit boolean
+mask; every pixel inside it, zero-valued ones included) are histogram-matched to a Gaussian
+with mean 127 and SD 32: each pixel's mid-rank quantile (r - 0.5) / N (scipy.stats.rankdata) is
+mapped through the Gaussian's inverse CDF (scipy.stats.norm.ppf) and clipped to [0, 255]. This
+removes gain and dynamic-range differences between recordings, so the metrics compare regions,
+not scanner settings; it depends only on the ranks, so a grey-level offset inside the sector
+changes nothing. Recordings carry no sector geometry (the synthetic DICOM's ultrasound region is
+the whole image), so :func:`sector_from_frames` derives it from the pixels.
 
 The septal wall is the SEPTUM label when the mask has one; otherwise (CAMUS: one myocardium
 label) the myocardium on the ``septum_side`` of the long axis (left in the standard A4C display).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,22 +37,171 @@ from cardiolens import labels as L
 REGIONS = ("basal_inferoseptal", "mid_inferoseptal", "apical_septal", "apical_lateral", "mid_anterolateral", "basal_anterolateral")
 _THIRD = {"basal_inferoseptal": (1, True), "mid_inferoseptal": (2, True), "apical_septal": (3, True),
           "apical_lateral": (3, False), "mid_anterolateral": (2, False), "basal_anterolateral": (1, False)}
-BINS = np.arange(257)  # 256 bins of width 1 on [0, 256)
+GRID = 1024  # density grid points over the pooled sample's range
+KERNEL_REACH = 5.0  # the grid is padded by this many bandwidths, so the FFT convolution does not wrap around
+N_PERMUTATIONS = 200
+_CHUNK = 50  # permutations smoothed at once (bounds memory on large lumens)
 
 
-def gaussian_match(image: NDArray, mean: float = 127.0, sd: float = 32.0) -> NDArray[np.float64]:
-    """(H, W) image with sector grey levels mapped to N(mean, sd) by rank (module docstring)."""
+class GcnrTest(NamedTuple):
+    """gCNR of two groups and its permutation test (:func:`gcnr_permutation`)."""
+
+    gcnr: float
+    p_value: float  # (1 + #null >= gcnr) / (1 + n_permutations); NaN without permutations
+    null95: float  # 95th percentile of the permutation null; NaN without permutations
+
+
+def sector_from_frames(frames: NDArray) -> NDArray[np.bool_]:
+    """Ultrasound sector (H, W) of a recording (T, H, W) or frame (H, W): the convex hull of the
+    largest 8-connected component of the non-zero pixels of the temporal maximum image.
+
+    Why this: inside the sector a pixel is zero only where the echo is below the displayed
+    dynamic range (blood in the lumen), and rarely in every frame, so the maximum over time fills
+    the sector up to isolated holes and the convex hull (a sector is convex) closes them and any
+    dark far-field edge. Burnt-in annotations outside the sector (the synthetic data's marker,
+    text) are separate components and stay out. An image without zero pixels is all sector.
+    """
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull, QhullError
+
+    img = np.asarray(frames)
+    if img.ndim not in (2, 3):
+        raise ValueError(f"sector_from_frames: expected (H, W) or (T, H, W), got shape {img.shape}")
+    top = img.max(axis=0) if img.ndim == 3 else img
+    nonzero = top != 0
+    if not nonzero.any():
+        raise ValueError(f"sector_from_frames: every pixel of the {top.shape} image is zero; no sector to find")
+    lab, n = ndimage.label(nonzero, structure=np.ones((3, 3), bool))
+    comp = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1) if n > 1 else nonzero
+    edge = comp & ~ndimage.binary_erosion(comp)
+    pts = np.argwhere(edge).astype(np.float64)
+    try:
+        hull = ConvexHull(pts)
+    except (QhullError, ValueError):  # fewer than three non-collinear pixels: the component is its own hull
+        return comp
+    rows, cols = np.indices(top.shape, dtype=np.float64)
+    inside = np.ones(top.shape, bool)
+    for a, b, c in hull.equations:  # a row + b col + c <= 0 inside every facet
+        inside &= a * rows + b * cols + c <= 1e-9
+    return inside | comp
+
+
+def gaussian_match(image: NDArray, sector: NDArray[np.bool_], mean: float = 127.0, sd: float = 32.0) -> NDArray[np.float64]:
+    """(H, W) image with the grey levels of every pixel in ``sector`` (bool, same shape; zero-valued
+    pixels included) mapped to N(mean, sd) by rank (module docstring); 0 outside the sector."""
     from scipy.stats import norm, rankdata
 
     img = np.asarray(image, dtype=np.float64)
-    sector = img > 0
-    if not sector.any() or sector.all():
-        sector = np.ones_like(img, bool)
+    sector = np.asarray(sector)
+    if sector.dtype != np.bool_ or sector.shape != img.shape:
+        raise ValueError(f"gaussian_match: sector must be a boolean mask of the image's shape {img.shape}, "
+                         f"got {sector.dtype} {sector.shape}")
+    if not sector.any():
+        raise ValueError("gaussian_match: the sector mask is empty")
     out = np.zeros_like(img)
     v = img[sector]
     q = (rankdata(v, method="average") - 0.5) / v.size
     out[sector] = np.clip(mean + sd * norm.ppf(q), 0, 255)
     return out
+
+
+def silverman_bandwidth(x: NDArray) -> NDArray[np.float64]:
+    """Silverman's rule of thumb per row of x (..., n): 0.9 min(SD, IQR / 1.34) n^(-1/5)
+    (Silverman, Density Estimation, 1986, eq. 3.31); SD alone where the IQR is 0; shape (...)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=-1, ddof=1)
+    q75, q25 = np.percentile(x, [75, 25], axis=-1)
+    iqr = q75 - q25
+    a = np.where(iqr > 0, np.minimum(sd, iqr / 1.34), sd)
+    return 0.9 * a * x.shape[-1] ** -0.2
+
+
+def _gcnr_rows(pooled: NDArray[np.float64], members_a: NDArray[np.intp], members_b: NDArray[np.intp], grid: int) -> NDArray[np.float64]:
+    """gCNR (P,) of P groupings of ``pooled`` (N,): rows of member indices (P, n_a) and (P, n_b)."""
+    lo, hi = float(pooled.min()), float(pooled.max())
+    if hi == lo:
+        return np.zeros(len(members_a))
+    step = (hi - lo) / (grid - 1)
+    t = (pooled - lo) / step
+    idx = np.minimum(np.floor(t).astype(np.intp), grid - 2)
+    frac = t - idx
+    h = np.stack([silverman_bandwidth(pooled[members_a]), silverman_bandwidth(pooled[members_b])])  # (2, P)
+    pad = int(np.ceil(KERNEL_REACH * h.max() / step)) + 1
+    from scipy.fft import next_fast_len
+
+    length = next_fast_len(grid + 2 * pad, real=True)
+    freq = np.fft.rfftfreq(length, d=step)
+    masses = []
+    for members, bw in ((members_a, h[0]), (members_b, h[1])):
+        p = len(members)
+        flat = (idx[members] + pad + np.arange(p)[:, None] * length).ravel()
+        w = frac[members].ravel()
+        # Linear binning (Wand & Jones, Kernel Smoothing, 1995, sec. 2.2.1), then the Gaussian
+        # kernel applied as a product with its Fourier transform exp(-2 (pi f h)^2).
+        counts = (np.bincount(flat, 1 - w, p * length) + np.bincount(flat + 1, w, p * length)).reshape(p, length)
+        smooth = np.fft.irfft(np.fft.rfft(counts, axis=1) * np.exp(-2 * (np.pi * freq[None, :] * bw[:, None]) ** 2), n=length, axis=1)
+        smooth = np.clip(smooth, 0, None)  # FFT round-off and ringing of kernels narrower than a grid step
+        masses.append(smooth / smooth.sum(axis=1, keepdims=True))
+    return np.clip(1.0 - np.minimum(masses[0], masses[1]).sum(axis=1), 0.0, 1.0)
+
+
+def _groups(region: NDArray, background: NDArray) -> tuple[NDArray[np.float64], int]:
+    a = np.asarray(region, dtype=np.float64).ravel()
+    b = np.asarray(background, dtype=np.float64).ravel()
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"gCNR needs at least 2 values per group, got {a.size} and {b.size}")
+    pooled = np.concatenate([a, b])
+    if not np.isfinite(pooled).all():
+        raise ValueError("gCNR of non-finite values")
+    return pooled, a.size
+
+
+def gcnr(region: NDArray, background: NDArray, grid: int = GRID) -> float:
+    """Generalised CNR, 1 - overlap of the two value densities (Rodriguez-Molares et al., "The
+    generalized contrast-to-noise ratio: a formal definition for lesion detectability", IEEE TUFFC
+    67(4), 2020), of two value sets of any shape (flattened; at least 2 values each).
+
+    Departure from the paper: the paper estimates the densities by histograms; with a fixed bin
+    width (256 grey levels) a small region fills few of its bins and the estimate is biased
+    upward (two samples of one distribution: 0.92 at 10 pixels, 0.35 at 200). Here each density
+    is a Gaussian kernel density estimate with its own group's Silverman bandwidth
+    (:func:`silverman_bandwidth`), which adapts the smoothing to the group's size and spread, on
+    a common grid of ``grid`` points over the pooled range (linear binning and an FFT
+    convolution; deterministic). Bias measured on two samples of one Gaussian (200 vs 3,000
+    values): median 0.05 (histogram: 0.35); two Gaussians one SD apart (20,000 each): 0.375
+    against the analytic 2 Phi(0.5) - 1 = 0.383 (the kernel widens each density slightly).
+    A group of one repeated value is a point mass (no smoothing).
+    """
+    pooled, n_a = _groups(region, background)
+    n = pooled.size
+    return float(_gcnr_rows(pooled, np.arange(n_a)[None, :], np.arange(n_a, n)[None, :], grid)[0])
+
+
+def gcnr_permutation(region: NDArray, background: NDArray, n_permutations: int = N_PERMUTATIONS,
+                     seed: int | Sequence[int] = 0, grid: int = GRID) -> GcnrTest:
+    """:func:`gcnr` and a permutation test of "both groups come from one distribution": the values
+    are pooled and reshuffled into groups of the original sizes ``n_permutations`` times
+    (``numpy.random.default_rng(seed)``), each scored with the same estimator; p = (1 + #{null >=
+    observed}) / (1 + n_permutations) (Phipson & Smyth, Stat Appl Genet Mol Biol 2010), and the
+    null's 95th percentile (``numpy.quantile``, linear). ``n_permutations=0``: p and the
+    percentile are NaN. Pixels of a speckle image are correlated, so the test is anti-conservative
+    where the speckle cell spans several pixels: read it as "above the estimator's noise floor"."""
+    if n_permutations < 0:
+        raise ValueError(f"n_permutations must be >= 0, got {n_permutations}")
+    pooled, n_a = _groups(region, background)
+    n = pooled.size
+    observed = float(_gcnr_rows(pooled, np.arange(n_a)[None, :], np.arange(n_a, n)[None, :], grid)[0])
+    if n_permutations == 0:
+        return GcnrTest(observed, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    null = []
+    for start in range(0, n_permutations, _CHUNK):
+        k = min(_CHUNK, n_permutations - start)
+        perm = rng.permuted(np.tile(np.arange(n), (k, 1)), axis=1)
+        null.append(_gcnr_rows(pooled, perm[:, :n_a], perm[:, n_a:], grid))
+    nulls = np.concatenate(null)
+    p = (1 + int(np.sum(nulls >= observed - 1e-12))) / (1 + n_permutations)
+    return GcnrTest(observed, float(p), float(np.quantile(nulls, 0.95)))
 
 
 def region_masks(mask: NDArray[np.uint8], spacing: tuple[float, float], septum_side: str = "left") -> dict[str, NDArray[np.bool_]]:
@@ -68,29 +225,32 @@ def region_masks(mask: NDArray[np.uint8], spacing: tuple[float, float], septum_s
     return {name: (thirds == t) & (septal if is_septal else lateral) for name, (t, is_septal) in _THIRD.items()}
 
 
-def contrast(region: NDArray, lumen: NDArray) -> dict[str, float]:
-    """CR (dB), CNR and gCNR of two sets of matched grey levels (module docstring)."""
+def contrast(region: NDArray, lumen: NDArray, n_permutations: int = N_PERMUTATIONS, seed: int | Sequence[int] = 0) -> dict[str, float]:
+    """CR (dB), CNR, gCNR and its permutation test (gcnr_p, gcnr_null95) of two sets of matched
+    grey levels (module docstring)."""
     mr, ml = float(region.mean()), float(lumen.mean())
     sr, sl = float(region.std()), float(lumen.std())
-    hr = np.histogram(region, BINS)[0] / region.size
-    hl = np.histogram(lumen, BINS)[0] / lumen.size
+    g = gcnr_permutation(region, lumen, n_permutations, seed)
     return {"cr_db": 20 * np.log10(max(mr, 1e-6) / max(ml, 1e-6)),
             "cnr": abs(mr - ml) / np.sqrt(sr**2 + sl**2) if sr + sl > 0 else float("inf"),
-            "gcnr": float(1.0 - np.minimum(hr, hl).sum())}
+            "gcnr": g.gcnr, "gcnr_p": g.p_value, "gcnr_null95": g.null95}
 
 
-def regional_quality(image: NDArray, mask: NDArray[np.uint8], spacing: tuple[float, float], septum_side: str = "left",
-                     min_pixels: int = 10) -> pd.DataFrame:
-    """Rows (region, n_pixels, cr_db, cnr, gcnr) of one frame; a region with fewer than
-    ``min_pixels`` pixels (or no lumen) gets NaN metrics."""
-    matched = gaussian_match(image)
+def regional_quality(image: NDArray, mask: NDArray[np.uint8], spacing: tuple[float, float], sector: NDArray[np.bool_],
+                     septum_side: str = "left", min_pixels: int = 10, n_permutations: int = N_PERMUTATIONS,
+                     seed: int = 0) -> pd.DataFrame:
+    """Rows (region, n_pixels, cr_db, cnr, gcnr, gcnr_p, gcnr_null95) of one frame (H, W) with its
+    label mask and ultrasound ``sector`` (bool, (H, W); :func:`sector_from_frames`); region k's
+    permutations use seed ``[seed, k]``. A region with fewer than ``min_pixels`` pixels (or no
+    lumen) gets NaN metrics."""
+    matched = gaussian_match(image, sector)
     lumen = matched[mask == L.LV_CAVITY]
     rows = []
-    for name, m in region_masks(mask, spacing, septum_side).items():
+    nan = {"cr_db": np.nan, "cnr": np.nan, "gcnr": np.nan, "gcnr_p": np.nan, "gcnr_null95": np.nan}
+    for k, (name, m) in enumerate(region_masks(mask, spacing, septum_side).items()):
         vals = matched[m]
         ok = vals.size >= min_pixels and lumen.size >= min_pixels
-        rows.append({"region": name, "n_pixels": int(vals.size),
-                     **(contrast(vals, lumen) if ok else {"cr_db": np.nan, "cnr": np.nan, "gcnr": np.nan})})
+        rows.append({"region": name, "n_pixels": int(vals.size), **(contrast(vals, lumen, n_permutations, [seed, k]) if ok else nan)})
     return pd.DataFrame(rows)
 
 

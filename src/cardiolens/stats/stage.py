@@ -114,7 +114,8 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
             figs += save_figure(F.box_figure(attribution[attribution["correct"].notna()], "mass_heart",
                                         f"{study}: attribution inside the heart"), fig_dir / "groups_mass_heart")
     if cslice["study_stats"]["image_quality"]:
-        q, qc = study_quality(recordings_path, samples_path, study, cslice["septum_side"])
+        q, qc = study_quality(recordings_path, samples_path, study, cslice["septum_side"],
+                              cslice["study_stats"]["gcnr_permutations"], cslice["seed"])
         inputs.append(recordings_path)
         written["quality"], written["quality_correlation"] = (q, QUALITY), (qc, QUALITY_CORRELATION)
     prov_inputs = provenance.describe_inputs(inputs)
@@ -171,25 +172,30 @@ def study_motion(motion_path: str, attribution: pd.DataFrame | None, study: str,
     return per_patient, groups, figs
 
 
-def study_quality(recordings_path: str, samples_path: str, study: str, septum_side: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def study_quality(recordings_path: str, samples_path: str, study: str, septum_side: str, n_permutations: int = 200,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`recordings_quality` of the recordings in the study's samples."""
     rec = read_table(recordings_path, RECORDINGS)
     ids = set(read_table(samples_path, SAMPLES)["recording_id"])
-    return recordings_quality(rec[rec["recording_id"].isin(ids)], study, septum_side)
+    return recordings_quality(rec[rec["recording_id"].isin(ids)], study, septum_side, n_permutations, seed)
 
 
-def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Regional CR/CNR/gCNR (:mod:`cardiolens.stats.quality`) of the ED frame of every A4C
-    recording with a mask, and their Spearman correlation with the per-region grades (ground
-    truth) and with the per-view quality label (Poor 1, Medium 2, Good 3; the recording's mean over
-    regions). Other views are skipped with a log line: the six regions are A4C walls."""
+def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left", n_permutations: int = 200,
+                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Regional CR/CNR/gCNR and the gCNR permutation test (:mod:`cardiolens.stats.quality`;
+    ``n_permutations`` per region, seeded by ``seed``) of the ED frame of every A4C recording with
+    a mask, and their Spearman correlation with the per-region grades (ground truth) and with the
+    per-view quality label (Poor 1, Medium 2, Good 3; the recording's mean over regions). Other
+    views are skipped with a log line: the six regions are A4C walls. The histogram matching runs
+    over the recording's sector, :func:`~cardiolens.stats.quality.sector_from_frames` of all its
+    frames (the recordings carry no sector geometry)."""
     import json
 
     import itk
     import numpy as np
 
     from cardiolens.prepare.landmarks import LandmarkError
-    from cardiolens.stats.quality import regional_quality, spearman_table
+    from cardiolens.stats.quality import regional_quality, sector_from_frames, spearman_table
 
     rows = []
     for r in rec.sort_values("recording_id").itertuples():
@@ -202,7 +208,8 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left")
         frame, m = (img[ed], mask[ed]) if img.ndim == 3 else (img, mask)
         sp = (float(r.spacing_y_mm) if pd.notna(r.spacing_y_mm) else 1.0, float(r.spacing_x_mm) if pd.notna(r.spacing_x_mm) else 1.0)
         try:
-            q = regional_quality(frame, m.astype(np.uint8), sp, septum_side)
+            q = regional_quality(frame, m.astype(np.uint8), sp, sector_from_frames(img), septum_side,
+                                 n_permutations=n_permutations, seed=seed)
         except LandmarkError as exc:
             log.warning("%s: regional quality skipped: %s", r.recording_id, exc)
             continue

@@ -420,13 +420,17 @@ ATTRIBUTION_GROUPS = TableSchema(
 QUALITY = TableSchema(
     name="quality",
     version=1,
-    description="Regional image quality per recording (ED frame) and myocardial region: CR, CNR, gCNR against the LV lumen "
-                "after histogram matching to N(127, 32).",
+    description="Regional image quality per recording (ED frame) and myocardial region: CR, CNR, gCNR (kernel density "
+                "estimate) against the LV lumen after histogram matching of the sector to N(127, 32), with a permutation test "
+                "of the gCNR.",
     key=("recording_id", "region"),
     columns=(_c("study", _S, "study name"), _c("recording_id", _S, "recording"), _c("patient_key", _S, "patient"),
              _c("frame", _I, "0-based frame measured (ED)", min=0), _c("region", _S, "myocardial region"),
              _c("n_pixels", _I, "pixels in the region", min=0), _c("cr_db", _F, "contrast ratio, dB", True),
              _c("cnr", _F, "contrast-to-noise ratio", True), _c("gcnr", _F, "generalised CNR (0..1)", True, min=0, max=1),
+             _c("gcnr_p", _F, "permutation p-value of the gCNR (region and lumen pixels reshuffled); above chance when < 0.05",
+                True, min=0, max=1),
+             _c("gcnr_null95", _F, "95th percentile of the gCNR's permutation null", True, min=0, max=1),
              _c("grade", _F, "ground-truth regional grade (1 poor .. 3 good), synthetic data", True),
              _c("quality", _S, "dataset's per-view image quality (CAMUS ImageQuality)", True)),
 )
