@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from cardiolens.attribute import metrics as M
 from cardiolens.attribute.cam import grad_cam, grad_cam_pp, normalise, upsample
 from cardiolens.attribute.layers import LayerNameError, resolve_layers
 from cardiolens.attribute.methods import METHODS, attribute_batch, for_attribution
-from cardiolens.attribute.sanity import randomised, rank_correlation
+from cardiolens.attribute.sanity import degenerate, randomised, rank_correlation, sanity_verdict
 from cardiolens.prepare.samples import ROI_BITS
 
 
@@ -174,7 +175,34 @@ def test_randomisation_changes_weights_reproducibly_and_rank_correlation():
             assert not torch.equal(p, q)
     x = np.random.default_rng(0).random((2, 5, 5))
     rho = rank_correlation(x, np.stack([x[0], np.full((5, 5), 0.3)]))
-    assert rho[0] == pytest.approx(1.0) and rho[1] == 0.0
+    assert rho[0] == pytest.approx(1.0) and np.isnan(rho[1])  # a constant map has no ranking
+
+
+def test_sanity_check_fails_when_the_maps_are_constant():
+    # Constant, or nearly (span < 1e-6), in the trained or the randomised model: degenerate, NaN.
+    x = np.random.default_rng(1).random((4, 6, 6))
+    flat, tiny = np.zeros((6, 6)), 0.5 + 1e-8 * np.eye(6)
+    assert degenerate(np.stack([x[0], flat, tiny, np.full((6, 6), np.nan)])).tolist() == [False, True, True, True]
+    rho = rank_correlation(np.stack([flat, flat, x[2], tiny]), np.stack([flat, x[1], flat, x[3]]))
+    assert np.isnan(rho).all()  # the former code gave 0 for all four: "uncorrelated", i.e. passed
+    # The verdict: degenerate maps count as failures; the median is over the others.
+    assert sanity_verdict(np.array([0.1, 0.2, np.nan]), 0.5) == (pytest.approx(0.15), True)  # median of 0.1, 0.2, inf: 0.2
+    assert sanity_verdict(np.array([0.1, np.nan, np.nan]), 0.5) == (pytest.approx(0.1), False)
+    assert sanity_verdict(np.array([0.9, 0.8]), 0.5) == (pytest.approx(0.85), False)
+    assert sanity_verdict(np.array([]), 0.5) == (None, None)
+    # End to end through the summary: a method whose maps are all-zero for both models fails.
+    from cardiolens.attribute.stage import summarise
+
+    n = 4
+    table = pd.DataFrame({"study": "s", "method": np.repeat(["flat", "fine"], n), "target_kind": "predicted",
+                          "correct": True, "label": "a", "marker": None, "outside_heart": False, "pointing_hit": True,
+                          "mass_heart": 0.9, "deletion_auc": 0.2, "insertion_auc": 0.8})
+    zeros = np.zeros((n, 6, 6))
+    sanity = pd.DataFrame({"method": np.repeat(["flat", "fine"], n),
+                           "spearman": np.r_[rank_correlation(zeros, zeros), rank_correlation(x, x[::-1])]})
+    s = summarise(table, sanity, 0.5).set_index(["method", "group"])
+    assert s.loc[("flat", "all"), "sanity_passed"] == False and pd.isna(s.loc[("flat", "all"), "sanity_spearman_median"])  # noqa: E712
+    assert s.loc[("fine", "all"), "sanity_passed"] == True  # noqa: E712
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")

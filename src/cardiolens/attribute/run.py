@@ -124,7 +124,7 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
 def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFrame:
     """Spearman correlation of each method's maps between the trained and a randomised model,
     both explaining the trained model's predicted class (regression: the first output only),
-    per sample of ``x``."""
+    per sample of ``x``; NaN where either map is constant (:func:`~cardiolens.attribute.sanity.degenerate`)."""
     rand = for_attribution(randomised(fa.model, seed))
     with torch.no_grad():
         pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long, device=x.device)

@@ -5,7 +5,13 @@ replaced by random ones. Every parameterised layer of a copy of the model is re-
 (``reset_parameters``, the layers' own initialisers, under a fixed seed: the paper's full
 randomisation) and the maps of both models are compared per sample by Spearman rank
 correlation (scipy). High correlation means the map reflects the input (edges, intensity), not
-what the network learned. A constant map has no ranking: its correlation is taken as 0.
+what the network learned.
+
+A constant or near-constant map (max - min < ``DEGENERATE_SPAN``; after the per-sample [0, 1]
+scaling of :func:`cardiolens.attribute.cam.normalise` that is a map that was constant) has no
+ranking and attributes nothing: the pair's correlation is NaN, not 0, and :func:`sanity_verdict`
+counts it as a failure. Counting it as 0 (no correlation) passed the check for a method whose
+maps are empty for both models.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import torch
 from numpy.typing import NDArray
 from scipy import stats
 from torch import nn
+
+DEGENERATE_SPAN = 1e-6  # a map whose values span less than this is constant (no ranking)
 
 
 def randomised(model: nn.Module, seed: int) -> nn.Module:
@@ -34,10 +42,36 @@ def randomised(model: nn.Module, seed: int) -> nn.Module:
     return out.eval()
 
 
-def rank_correlation(a: NDArray, b: NDArray) -> NDArray:
-    """Spearman correlation per row of two (N, ...) map stacks; 0 where a map is constant."""
-    out = np.zeros(len(a))
+def degenerate(maps: NDArray) -> NDArray[np.bool_]:
+    """(N,) True where a map of the (N, ...) stack is constant or near-constant (max - min <
+    ``DEGENERATE_SPAN``, fewer than two distinct values, or non-finite)."""
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    span = flat.max(axis=1) - flat.min(axis=1) if flat.shape[1] else np.zeros(len(flat))
+    return ~(span >= DEGENERATE_SPAN)  # a NaN span is degenerate too
+
+
+def rank_correlation(a: NDArray, b: NDArray) -> NDArray[np.float64]:
+    """Spearman correlation per row of two (N, ...) map stacks, (N,); NaN where either map is
+    degenerate (:func:`degenerate`)."""
+    out = np.full(len(a), np.nan)
+    ok = ~degenerate(a) & ~degenerate(b)
     for i, (x, y) in enumerate(zip(a.reshape(len(a), -1), b.reshape(len(b), -1))):
-        if np.ptp(x) > 0 and np.ptp(y) > 0:
+        if ok[i]:
             out[i] = stats.spearmanr(x, y).statistic
     return out
+
+
+def sanity_verdict(rho: NDArray, threshold: float) -> tuple[float | None, bool | None]:
+    """(median correlation, passed) of one method's per-map correlations (N,) (NaN = degenerate).
+
+    The median is over the non-degenerate maps (None when there are none). The check passes when
+    the median over *all* maps, a degenerate one counting as +inf (a failure), is below
+    ``threshold``: so it fails when half the maps or more are degenerate, and always when all are.
+    None when there are no maps.
+    """
+    rho = np.asarray(rho, dtype=np.float64)
+    if rho.size == 0:
+        return None, None
+    finite = rho[~np.isnan(rho)]
+    median = float(np.median(finite)) if finite.size else None
+    return median, bool(np.median(np.where(np.isnan(rho), np.inf, rho)) < threshold)

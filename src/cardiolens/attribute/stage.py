@@ -148,8 +148,8 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
         sanity = sanity.assign(study=cslice["study"], fold=fold, sample_id=np.tile(rows["sample_id"].values[pick], len(cfg["methods"])),
                                randomisation="full", checkpoint_sha256=sha)
         for method, g in sanity.groupby("method", sort=True):
-            log.info("sanity %s fold %d %s: median Spearman trained vs randomised %.3f", cslice["study"], fold, method,
-                     g["spearman"].median())
+            log.info("sanity %s fold %d %s: median Spearman trained vs randomised %.3f, %d of %d map pairs degenerate (constant)",
+                     cslice["study"], fold, method, g["spearman"].median(), int(g["spearman"].isna().sum()), len(g))
     # The checkpoint is recorded by its weights hash (extra), not its file hash: Lightning writes
     # absolute paths into the file, so the same weights in two run folders hash differently.
     inputs = provenance.describe_inputs([samples_path, splits_path, normalisation_path, predictions_path, recordings_path,
@@ -162,8 +162,13 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
 
 def summarise(table: pd.DataFrame, sanity: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Per method and target kind: rates and means for all maps, correct/incorrect, each class,
-    and marker / no-marker samples (synthetic ground truth)."""
-    med = sanity.groupby("method")["spearman"].median() if len(sanity) else pd.Series(dtype=float)
+    and marker / no-marker samples (synthetic ground truth). The sanity columns are the method's
+    :func:`~cardiolens.attribute.sanity.sanity_verdict` over all folds: degenerate (constant) maps
+    count as failures, so a method whose maps are all constant fails."""
+    from cardiolens.attribute.sanity import sanity_verdict
+
+    verdicts = {m: sanity_verdict(pd.to_numeric(g["spearman"], errors="coerce").to_numpy(float), threshold)
+                for m, g in sanity.groupby("method", sort=True)} if len(sanity) else {}
     out = []
     for (study, method, kind), g in table.groupby(["study", "method", "target_kind"], sort=True):
         groups = [("all", g)]
@@ -174,7 +179,7 @@ def summarise(table: pd.DataFrame, sanity: pd.DataFrame, threshold: float) -> pd
             groups += [("marker", g[g["marker"] == True]), ("no_marker", g[g["marker"] == False])]  # noqa: E712
         for name, s in groups:
             oh, ph = s["outside_heart"].dropna(), s["pointing_hit"].dropna()
-            rho = float(med[method]) if method in med.index else None
+            rho, passed = verdicts.get(method, (None, None))
             out.append({"study": study, "method": method, "target_kind": kind, "group": name, "n": len(s),
                         "outside_heart_rate": float(oh.mean()) if len(oh) else None,
                         "pointing_hit_rate": float(ph.mean()) if len(ph) else None,
@@ -182,7 +187,7 @@ def summarise(table: pd.DataFrame, sanity: pd.DataFrame, threshold: float) -> pd
                         "mass_heart_sd": float(s["mass_heart"].std()) if s["mass_heart"].notna().sum() > 1 else None,
                         "deletion_auc_mean": float(s["deletion_auc"].mean()) if len(s) else None,
                         "insertion_auc_mean": float(s["insertion_auc"].mean()) if len(s) else None,
-                        "sanity_spearman_median": rho, "sanity_passed": (rho < threshold) if rho is not None else None})
+                        "sanity_spearman_median": rho, "sanity_passed": passed})
     return pd.DataFrame(out, columns=ATTRIBUTION_SUMMARY.names)
 
 

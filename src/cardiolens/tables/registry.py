@@ -283,7 +283,8 @@ SANITY = TableSchema(
         Column("sample_id", pa.string(), "prepared sample"),
         Column("method", pa.string(), "Captum method"),
         Column("target", pa.string(), "class (or output) explained: the trained model's prediction"),
-        Column("spearman", pa.float64(), "Spearman rank correlation of the two maps (0 for a constant map)", min=-1, max=1),
+        Column("spearman", pa.float64(), "Spearman rank correlation of the two maps; null (NaN) when either map is constant "
+               "(degenerate: max - min < 1e-6), which counts as a failed check", nullable=True, min=-1, max=1),
         Column("randomisation", pa.string(), "which weights were re-initialised", allowed=("full",)),
         Column("checkpoint_sha256", pa.string(), "sha256 of the trained weights"),
     ),
@@ -307,9 +308,10 @@ ATTRIBUTION_SUMMARY = TableSchema(
         Column("mass_heart_sd", pa.float64(), "its standard deviation", nullable=True),
         Column("deletion_auc_mean", pa.float64(), "mean deletion AUC", nullable=True),
         Column("insertion_auc_mean", pa.float64(), "mean insertion AUC", nullable=True),
-        Column("sanity_spearman_median", pa.float64(), "median trained-vs-randomised rank correlation of the method (all folds)",
-               nullable=True),
-        Column("sanity_passed", pa.bool_(), "that median is below sanity.threshold", nullable=True),
+        Column("sanity_spearman_median", pa.float64(), "median trained-vs-randomised rank correlation of the method (all folds), "
+               "over its non-degenerate map pairs (null when all are degenerate)", nullable=True),
+        Column("sanity_passed", pa.bool_(), "the median over all map pairs, a degenerate (constant) pair counting as a failure, "
+               "is below sanity.threshold: false when the method's maps are constant", nullable=True),
     ),
 )
 
