@@ -134,3 +134,15 @@ def test_regression_headline_over_several_targets_has_no_ci_and_says_why():
     r = summarise_study("q", cfg, pd.DataFrame(rows), None, None, SPLITS, "test").iloc[0]
     assert (r["metric"], r["value"], r["ci_low"], r["value_2"]) == ("mae", pytest.approx(0.5), None, pytest.approx(0.6))
     assert r["ci_method"].startswith("none: mean over 2 targets")
+
+
+def test_headline_ci_method_comes_from_the_performance_table_and_a_null_degenerate_ci_warns():
+    perf = _perf("patient", (1.0, 0.676, 1.0), (1.0, None, None), 8, 8)
+    perf["ci_method"] = ["Wilson score interval (Wilson 1927), patients as units",
+                         "none: degenerate bootstrap, the interval collapses to 1 (too few patients, or a perfect or constant value)",
+                         "Wilson score interval (Wilson 1927), patients as units"]
+    r = summarise_study("s", CFG, perf, None, None, SPLITS, "test").iloc[0]
+    assert r["ci_method"].startswith("accuracy: Wilson score interval") and "; auc: none: degenerate bootstrap" in r["ci_method"]
+    assert (r["ci_low"], r["ci_high"]) == (0.676, 1.0) and r["ci_low_2"] is None
+    assert r["warnings"][0].startswith("degenerate interval") and "auc (patient, n 8 patients)" in r["warnings"][0]
+    assert "accuracy" not in r["warnings"][0]

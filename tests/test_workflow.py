@@ -261,8 +261,15 @@ def test_stats_tables_for_every_study_and_the_comparison(run_dir):
     assert set(qc["metric"]) == {"cr_db", "cnr", "gcnr"}
     comp = read_table(run_dir / "results/stats/comparisons.parquet", COMPARISONS)
     assert sorted(comp["test"]) == ["delong", "mcnemar"]
+    # paired per patient (the unit); n_samples counts septal_flash's test M-modes behind those patients
     n_test = (pd.read_parquet(run_dir / "results/train/septal_flash/predictions.parquet")["role"] == "test").sum()
-    assert (comp["n_pairs"] == n_test).all() and comp["p_value"].between(0, 1).all()
+    n_test_patients = (pd.read_parquet(run_dir / "results/train/septal_flash/patient_predictions.parquet")["role"] == "test").sum()
+    assert (comp["level"] == "patient").all() and (comp["unit"] == "patient").all()
+    assert (comp["n_pairs"] == n_test_patients).all() and (comp["n_units"] == n_test_patients).all()
+    assert (comp["n_samples"] == n_test).all() and comp["p_value"].between(0, 1).all()
+    for name in ("performance", "subgroups"):  # every CI says how it was obtained, or why there is none
+        assert read_table(run_dir / "results/stats/septal_flash" / f"{name}.parquet",
+                          PERFORMANCE if name == "performance" else SUBGROUPS)["ci_method"].str.len().gt(0).all()
 
 
 def test_motion_tables_account_for_every_recording_and_join_the_saliency(run_dir):

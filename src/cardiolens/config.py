@@ -66,9 +66,18 @@ def _dotted(path: Any) -> str:
     return "".join(parts).lstrip(".") or "<root>"
 
 
+# Values refused on purpose, with the fix: (path without list indices, refused value) -> why.
+_REFUSED = {("stats", "comparisons", "level", "sample"):
+            "samples of one patient are not independent, so McNemar and DeLong over samples give p-values far too small; "
+            "set level: patient (each patient's prediction from its mean probability over its samples)"}
+
+
 def _explain(error: jsonschema.ValidationError) -> str:
     key = _dotted(error.absolute_path)
     if error.validator == "enum":
+        why = _REFUSED.get((*(p for p in error.absolute_path if not isinstance(p, int)), error.instance))
+        if why:
+            return f"config key '{key}': {error.instance!r} is refused: {why}"
         return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {error.validator_value}"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))

@@ -2,9 +2,9 @@
 
 ``results/summary.parquet`` (schema ``cardiolens.tables.registry.SUMMARY``) answers "what did each
 study find?" without opening a notebook: cohort size, the headline metrics of the final split role
-with their CIs (pooled over folds; the CI and its n come from ``performance.parquet``, whose
-bootstrap resamples patients), the attribution verdict of the study's gallery method, and the
-warnings a reader must check before trusting the numbers:
+with their CIs (pooled over folds; the CI, its n and its ``ci_method`` come from
+``performance.parquet``, whose intervals count patients), the attribution verdict of the study's
+gallery method, and the warnings a reader must check before trusting the numbers:
 
 - ``possible shortcut``: a group of maps mostly attends outside the heart
   (``cardiolens.attribute.stage.shortcut_warnings``);
@@ -13,8 +13,8 @@ warnings a reader must check before trusting the numbers:
 - ``degenerate maps``: maps that are constant (attribute nothing), counted per method;
 - ``sanity check failed``: the maps barely change when the weights are randomised (Adebayo et al.
   2018): they do not depend on what the model learnt;
-- ``degenerate interval``: every bootstrap replicate gave the same value (small n): the interval
-  is not a confidence interval.
+- ``degenerate interval``: every bootstrap replicate gave the same value (small n): there is no
+  confidence interval (the performance table leaves it null and says so in ``ci_method``).
 
 Pure functions here; `run_summary` reads and writes the files.
 """
@@ -33,26 +33,35 @@ CI_METHOD = {"classification": "patient bootstrap, stratified by class, percenti
              "regression": "patient bootstrap, percentile (scipy.stats.bootstrap)"}
 
 
-def ci_method(task: str, n_targets: int, has_ci: bool) -> str:
-    """How the headline's interval was obtained, or why there is none."""
+DEGENERATE = "none: degenerate bootstrap"
+
+
+def ci_method(task: str, n_targets: int, has_ci: bool, table_methods: tuple[str | None, ...] = ()) -> str:
+    """How the headline's interval was obtained, or why there is none: the performance table's
+    ``ci_method`` of the headline metrics where it has one (both named when they differ)."""
     if n_targets > 1:
         return f"none: mean over {n_targets} targets; each target's CI is in performance.parquet"
+    known = [m for m in table_methods if m]
+    if known:
+        return known[0] if len(set(known)) == 1 else "; ".join(known)
     return CI_METHOD[task] if has_ci else "none: the bootstrap gave no interval (too few patients or classes)"
 
 
-def _metric(perf: pd.DataFrame, metric: str) -> tuple[float | None, float | None, float | None, int, int]:
-    """(value, ci_low, ci_high, n_samples, n_patients) of an overall metric; regression metrics
-    with several targets give the mean over targets and no CI (each target's CI is in the table)."""
+def _metric(perf: pd.DataFrame, metric: str) -> tuple[float | None, float | None, float | None, int, int, str | None]:
+    """(value, ci_low, ci_high, n_samples, n_patients, ci_method or None) of an overall metric;
+    regression metrics with several targets give the mean over targets and no CI (each target's
+    CI is in the table)."""
     rows = perf[perf["metric"] == metric]
     if rows.empty:
-        return None, None, None, 0, 0
+        return None, None, None, 0, 0, None
     overall = rows[rows["class"].isna()]
     pick = overall if len(overall) else rows
     n_s, n_p = int(pick["n_samples"].max()), int(pick["n_patients"].max())
     if len(pick) == 1:
         r = pick.iloc[0]
-        return (_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]), n_s, n_p)
-    return _num(pick["value"].mean()), None, None, n_s, n_p
+        method = r["ci_method"] if "ci_method" in pick.columns and not _missing(r["ci_method"]) else None
+        return (_num(r["value"]), _num(r["ci_low"]), _num(r["ci_high"]), n_s, n_p, method)
+    return _num(pick["value"].mean()), None, None, n_s, n_p, None
 
 
 def _num(v: Any) -> float | None:
@@ -75,14 +84,17 @@ def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list
         p = p[p["scope"] == scope]
         task = str(p["task"].iloc[0])
         m1, m2 = HEADLINE[task]
-        v1, lo1, hi1, n_s, n_p = _metric(p, m1)
-        v2, lo2, hi2, _, _ = _metric(p, m2)
+        v1, lo1, hi1, n_s, n_p, how1 = _metric(p, m1)
+        v2, lo2, hi2, _, _, how2 = _metric(p, m2)
         n_targets = int(p.loc[p["metric"] == m1, "class"].nunique()) if task == "regression" else 1
         rows.append({"study": study, "task": task, "label": label, "level": level, "role": role,
                      "n_scored": n_p if level == "patient" else n_s, "n_patients_scored": n_p,
                      "metric": m1, "value": v1, "ci_low": lo1, "ci_high": hi1,
                      "metric_2": m2, "value_2": v2, "ci_low_2": lo2, "ci_high_2": hi2,
-                     "ci_method": ci_method(task, n_targets, lo1 is not None)})
+                     "ci_method": ci_method(task, n_targets, lo1 is not None,
+                                            (f"{m1}: {how1}" if how1 and how2 and how1 != how2 else how1,
+                                             f"{m2}: {how2}" if how1 and how2 and how1 != how2 else how2)),
+                     "_degenerate": [m for m, how in ((m1, how1), (m2, how2)) if how and how.startswith(DEGENERATE)]})
     # A level that adds nothing (one sample per patient) is dropped: the patient row says it all.
     if len(rows) == 2 and rows[0]["n_scored"] == rows[1]["n_scored"]:
         rows = rows[:1]
@@ -142,7 +154,7 @@ def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str,
                        f"(|SMD| {abs(float(worst['smd_vs_train'])):.2f} > {smd_threshold}, fold {int(worst['fold'])})")
     degenerate = [f"{m} ({r['level']}, n {r['n_patients_scored']} patients)" for r in rows
                   for m, lo, hi in ((r["metric"], r["ci_low"], r["ci_high"]), (r["metric_2"], r["ci_low_2"], r["ci_high_2"]))
-                  if lo is not None and hi is not None and lo == hi]
+                  if (lo is not None and hi is not None and lo == hi) or m in r.get("_degenerate", ())]
     if degenerate:
         out.append("degenerate interval, every bootstrap replicate gave the same value (few patients or perfect "
                    "separation): " + ", ".join(degenerate))
@@ -184,7 +196,8 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
     imbalance = largest_imbalance(balance) if balance is not None and len(balance) else None
     warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING, degenerate_maps(maps))
     n_patients = int(splits["patient_key"].nunique())
-    return pd.DataFrame([{**r, "split": split, "n_patients": n_patients, **verdict, "warnings": warnings} for r in rows])
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "split": split, "n_patients": n_patients,
+                          **verdict, "warnings": warnings} for r in rows])
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -241,7 +254,8 @@ def summary_rst(summary: pd.DataFrame, intro: str) -> str:
     cols = ["study", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
            "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it); "
-           "the role scored is the last of ``stats.roles``. CIs come from a bootstrap that resamples patients; "
+           "the role scored is the last of ``stats.roles``. CIs count patients (Wilson for a proportion of patients, "
+           "else a bootstrap that resamples patients; ``ci_method`` in the table says which); "
            "n counts patients, or samples / patients.", "",
            ".. list-table::", "   :header-rows: 1", ""]
     out.append("   * - " + "\n     - ".join(cols))

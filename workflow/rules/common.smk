@@ -142,7 +142,7 @@ def stats_params(study):
 
 
 def comparison_inputs(wildcards):
-    """Prediction tables (and samples tables, for sample-level pairing) of every compared study."""
+    """Prediction tables of every compared study (patient level; sample level for n_samples)."""
     files = {}
     for c in config["stats"]["comparisons"]:
         for study in (c["a"], c["b"]):
@@ -154,7 +154,6 @@ def comparison_inputs(wildcards):
             files[f"{study}_patient"] = (
                 f"results/train/{study}/patient_predictions.parquet"
             )
-            files[f"{study}_samples"] = f"results/prepare/{study}/samples.parquet"
     return files
 
 

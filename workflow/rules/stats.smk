@@ -119,6 +119,7 @@ rule stats_comparisons:
         ),
         comparisons=config["stats"]["comparisons"],
         roles=config["stats"]["roles"],
+        confidence=config["stats"]["bootstrap"]["confidence"],
     script:
         "../scripts/stats_comparisons.py"
 

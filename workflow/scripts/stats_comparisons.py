@@ -9,8 +9,9 @@ def main(smk) -> None:
         files = {}
         for c in smk.params.comparisons:
             for study in (c["a"], c["b"]):
-                files[study] = {level: smk.input[f"{study}_{level}"] for level in ("sample", "patient", "samples")}
-        run_comparisons(smk.params.comparisons, files, smk.output.table, smk.params.roles, rule=smk.rule)
+                files[study] = {level: smk.input[f"{study}_{level}"] for level in ("sample", "patient")}
+        run_comparisons(smk.params.comparisons, files, smk.output.table, smk.params.roles, rule=smk.rule,
+                        confidence=smk.params.confidence)
 
 
 main(snakemake)  # noqa: F821

@@ -1,7 +1,15 @@
-"""Attribution summaries for papers: localisation and faithfulness metrics by class and by
-correctness, the rate of outside-the-heart attention among correct and incorrect predictions
-with Wilson 95 % CIs (statsmodels ``proportion_confint``), and the group comparison of each
-metric between correct and incorrect predictions (:func:`cardiolens.stats.groups.compare_groups`).
+"""Attribution summaries for papers, at the patient as the unit of independence (:mod:`.units`):
+a patient's maps (M-mode lines, slices, frames of one heart) are not independent.
+
+- :func:`by_class_and_correctness`: per class and correctness, the mean and SD of each
+  localisation and faithfulness measure over maps (descriptive), the pointing-game rate, and the
+  outside-the-heart rate over maps with a patient-cluster bootstrap CI (Field & Welsh 2007,
+  :func:`cardiolens.stats.bootstrap.cluster_interval`): patients are resampled with all their
+  maps, so the interval counts patients, not maps; where it collapses (e.g. no map flagged) the
+  CI is null and ``ci_method`` says so.
+- :func:`correctness_tests`: each measure between correct and incorrect predictions
+  (:func:`cardiolens.stats.groups.compare_groups`, the configured two-sample test) on one value
+  per patient and group, the mean of its maps (see the function for patients in both groups).
 """
 
 from __future__ import annotations
@@ -9,30 +17,56 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cardiolens.stats.bootstrap import cluster_interval
 from cardiolens.stats.groups import compare_groups
+from cardiolens.stats.units import UNIT, UNIT_COLUMN, to_unit
 
 MEASURES = ("mass_heart", "mass_outside_heart", "mass_septum_window", "mass_base", "mass_apex", "entropy", "gini",
             "deletion_auc", "insertion_auc")
+BY = ["study", "method", "target_kind"]
 
 
-def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per (study, method, target_kind, class, correct) incl. class 'all': n, mean and SD of
-    each measure, pointing-game rate, outside-the-heart rate and its Wilson CI."""
-    from statsmodels.stats.proportion import proportion_confint
+def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence: float = 0.95,
+                           seed: int = 0) -> dict[str, object]:
+    """Rate of maps flagged ``outside_heart`` with its patient-cluster bootstrap CI.
 
+    Args:
+        maps: rows with ``patient_key`` and ``outside_heart`` (null: no heart ROI, left out).
+    Returns:
+        outside_heart_rate, outside_heart_ci_low, outside_heart_ci_high, ci_method, unit,
+        n_units (patients with a flagged-or-not map), n_samples (such maps).
+    """
+    s = maps[maps["outside_heart"].notna()]
+    flags = s["outside_heart"].astype(bool).to_numpy()
+    out: dict[str, object] = {"unit": UNIT, "n_units": int(s[UNIT_COLUMN].nunique()), "n_samples": len(s)}
+    if not len(s):
+        return {**out, "outside_heart_rate": None, "outside_heart_ci_low": None, "outside_heart_ci_high": None,
+                "ci_method": "none: no map with a heart ROI"}
+    # one row per patient (flagged maps k, maps n): the rate of a replicate is sum k / sum n over
+    # the drawn patients, the same as over their maps, without carrying every map
+    per = pd.DataFrame({"patient": s[UNIT_COLUMN].to_numpy(), "k": flags.astype(float)}).groupby("patient")["k"].agg(["sum", "size"])
+    k, n = per["sum"].to_numpy(), per["size"].to_numpy(float)
+    ci = cluster_interval(per.index.to_numpy(), lambda i: np.array([k[i].sum() / n[i].sum()]), None, n_resamples, confidence,
+                          seed)
+    lo, hi = float(ci.low[0]), float(ci.high[0])
+    return {**out, "outside_heart_rate": float(flags.mean()), "outside_heart_ci_low": None if np.isnan(lo) else lo,
+            "outside_heart_ci_high": None if np.isnan(hi) else hi, "ci_method": ci.method[0]}
+
+
+def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 1000,
+                             seed: int = 0) -> pd.DataFrame:
+    """One row per (study, method, target_kind, class, correct) incl. class 'all': maps n, mean
+    and SD of each measure over maps, pointing-game rate, and the outside-the-heart rate with its
+    patient-cluster CI (:func:`outside_heart_interval`)."""
     rows = []
     a = attribution[attribution["correct"].notna()]
-    for (study, method, kind), g in a.groupby(["study", "method", "target_kind"], sort=True):
+    for (study, method, kind), g in a.groupby(BY, sort=True):
         for cls in ["all"] + sorted(g["label"].unique()):
             c = g if cls == "all" else g[g["label"] == cls]
             for correct in (True, False):
                 s = c[c["correct"] == correct]
-                flags = s["outside_heart"].dropna().astype(bool)
-                k, n = int(flags.sum()), len(flags)
-                lo, hi = proportion_confint(k, n, alpha=1 - confidence, method="wilson") if n else (np.nan, np.nan)
                 row = {"study": study, "method": method, "target_kind": kind, "class": cls, "correct": correct, "n": len(s),
-                       "outside_heart_rate": k / n if n else None, "outside_heart_ci_low": float(lo) if n else None,
-                       "outside_heart_ci_high": float(hi) if n else None,
+                       **outside_heart_interval(s, n_resamples, confidence, seed),
                        "pointing_hit_rate": float(s["pointing_hit"].dropna().astype(float).mean()) if s["pointing_hit"].notna().any() else None}
                 for m in MEASURES:
                     v = pd.to_numeric(s[m], errors="coerce").dropna()
@@ -43,8 +77,40 @@ def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95
 
 
 def correctness_tests(attribution: pd.DataFrame, test: str, correction: str) -> pd.DataFrame:
-    """Each measure, correct vs incorrect predictions, per method and target kind."""
+    """Each measure, correct vs incorrect predictions, per study, method and target kind, with
+    the patient as the unit.
+
+    Each patient contributes, per group, the mean of its maps in that group (:func:`to_unit`);
+    the configured unpaired test (``compare_groups``) then compares the patients' means, so
+    copying a patient's maps changes nothing. A patient with both correct and incorrect maps
+    contributes to both groups (``n_units_both`` counts them): its two means are not independent.
+    Dropping such patients would discard the hard cases and a paired test would discard every
+    other patient, so they are kept and the dependence is stated; it is positive (the same heart
+    and image), which inflates the variance an unpaired test assumes for the difference, so the
+    test errs on the conservative side. A GEE with patient clusters (statsmodels) was not used:
+    its sandwich variance is anti-conservative with the few patients of a test set.
+
+    Returns:
+        :func:`compare_groups` rows (n_a, n_b: patients) with ``unit``, ``n_units`` (patients
+        with a value), ``n_units_both`` and ``n_samples`` (maps with a value).
+    """
     a = attribution[attribution["correct"].notna()].copy()
     a["prediction"] = np.where(a["correct"].astype(bool), "correct", "incorrect")
     measures = [m for m in MEASURES if pd.to_numeric(a[m], errors="coerce").notna().any()]
-    return compare_groups(a, measures, "prediction", test, correction, groups=["correct", "incorrect"], by=["study", "method", "target_kind"])
+    if not measures or a.empty:
+        return pd.DataFrame()
+    per = to_unit(a, measures, by=[*BY, "prediction"])
+    out = compare_groups(per, measures, "prediction", test, correction, groups=["correct", "incorrect"], by=BY)
+    if out.empty:
+        return out
+    counts = []
+    for m in measures:
+        have = a[pd.to_numeric(a[m], errors="coerce").notna()]
+        for key, g in have.groupby(BY, sort=True):
+            groups_of = g.groupby(UNIT_COLUMN)["prediction"].nunique()
+            counts.append({**dict(zip(BY, key)), "measure": m, "n_units": int(g[UNIT_COLUMN].nunique()),
+                           "n_units_both": int((groups_of == 2).sum()), "n_samples": len(g)})
+    out = out.merge(pd.DataFrame(counts), on=[*BY, "measure"], how="left")
+    for col in ("n_units", "n_units_both", "n_samples"):
+        out[col] = out[col].fillna(0).astype("int64")
+    return out.assign(unit=UNIT)

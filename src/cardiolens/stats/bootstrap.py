@@ -1,27 +1,86 @@
 """Confidence intervals that resample patients, not samples (samples of one patient are not
 independent: M-mode lines, slices and recordings of the same heart).
 
-:func:`patient_bootstrap` is scipy.stats.bootstrap (percentile method) over patient indices,
-stratified by the patient's class when given: each class's patients are resampled with
-replacement on their own (scipy's independent resampling of several samples), so every
-replicate keeps the class balance and the AUC stays defined, as in pROC's stratified bootstrap
-(Robin et al., BMC Bioinformatics 2011). The statistic of a replicate is computed on all rows of
-the drawn patients (a patient drawn twice counts twice).
+:func:`patient_bootstrap` is scipy.stats.bootstrap (percentile method) over patient indices: a
+patient-cluster bootstrap (Field & Welsh, JRSS B 2007: resampling whole clusters is consistent
+when observations are correlated within clusters). It is stratified by the patient's class when
+given: each class's patients are resampled with replacement on their own (scipy's independent
+resampling of several samples), so every replicate keeps the class balance and the AUC stays
+defined, as in pROC's stratified bootstrap (Robin et al., BMC Bioinformatics 2011). The statistic
+of a replicate is computed on all rows of the drawn patients (a patient drawn twice counts twice),
+so copying every row of a patient leaves the replicates, and the interval, unchanged.
+
+:func:`cluster_interval` is the same bootstrap for tables: where the interval collapses (every
+replicate gives the same value, or the bounds coincide, as for accuracy 1.0 on 8 patients) it
+reports no interval and says why, instead of presenting [1, 1] as a confidence interval.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+
+PERCENTILE = "patient-cluster bootstrap, percentile (Field & Welsh 2007)"
+
+
+class Interval(NamedTuple):
+    """(K,) bounds, NaN where there is no interval, and for each output how it was obtained or
+    (``none: ...``) why there is none."""
+
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    method: list[str]
+
+
+def _replicates(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]], NDArray[np.float64]],
+                strata: Sequence[str] | None, n_resamples: int, confidence: float,
+                seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, bool]:
+    """(low, high, replicates (K, R) or None with fewer than two patients, stratified)."""
+    from scipy.stats import bootstrap
+
+    patients = np.asarray(patients)
+    keys, inverse = np.unique(patients, return_inverse=True)
+    rows_of = [np.nonzero(inverse == k)[0] for k in range(len(keys))]
+    stratified = strata is not None
+    if strata is None:
+        groups = [np.arange(len(keys))]
+    else:
+        s = np.asarray(strata)
+        first = np.array([s[r[0]] for r in rows_of])
+        groups = [np.nonzero(first == v)[0] for v in np.unique(first)]
+        if min(len(g) for g in groups) < 2:  # a class with one patient cannot be resampled on its own
+            groups, stratified = [np.arange(len(keys))], False
+    k = len(statistic(np.arange(len(patients))))
+    if len(keys) < 2:
+        return np.full(k, np.nan), np.full(k, np.nan), None, stratified
+
+    def stat(*samples: NDArray[np.int64]) -> NDArray[np.float64]:
+        idx = np.concatenate([rows_of[int(p)] for sample in samples for p in sample])
+        return np.asarray(statistic(idx), dtype=np.float64)
+
+    # percentile method: scipy's DegenerateDataWarning concerns BCa only; a constant replicate
+    # distribution is reported by cluster_interval, not silenced
+    res = bootstrap(tuple(groups), stat, n_resamples=n_resamples, confidence_level=confidence, method="percentile",
+                    vectorized=False, paired=False, rng=np.random.default_rng(seed))
+    low, high = np.atleast_1d(res.confidence_interval.low).astype(float), np.atleast_1d(res.confidence_interval.high).astype(float)
+    dist = np.asarray(res.bootstrap_distribution, dtype=float).reshape(k, -1)
+    missing = ~np.isfinite(low) | ~np.isfinite(high)
+    if missing.any():  # replicates where the value is undefined (e.g. a class absent) are left out
+        alpha = (1 - confidence) / 2
+        for j in np.nonzero(missing)[0]:
+            d = dist[j][np.isfinite(dist[j])]
+            low[j], high[j] = (np.quantile(d, alpha), np.quantile(d, 1 - alpha)) if len(d) else (np.nan, np.nan)
+    return low, high, dist, stratified
 
 
 def patient_bootstrap(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]], NDArray[np.float64]],
                       strata: Sequence[str] | None = None, n_resamples: int = 1000, confidence: float = 0.95,
                       seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(low, high) of ``statistic`` for each of its outputs.
+    """(low, high) of ``statistic`` for each of its outputs, collapsed intervals included (for
+    bands, e.g. a ROC curve's TPR that is 1 at FPR 1 in every replicate).
 
     Args:
         patients: (N,) patient key of each row.
@@ -31,38 +90,31 @@ def patient_bootstrap(patients: Sequence[str], statistic: Callable[[NDArray[np.i
     Returns:
         Two (K,) arrays; NaN where fewer than two patients or every replicate is undefined.
     """
-    from scipy.stats import DegenerateDataWarning, bootstrap
-
-    patients = np.asarray(patients)
-    keys, inverse = np.unique(patients, return_inverse=True)
-    rows_of = [np.nonzero(inverse == k)[0] for k in range(len(keys))]
-    if strata is None:
-        groups = [np.arange(len(keys))]
-    else:
-        s = np.asarray(strata)
-        first = np.array([s[r[0]] for r in rows_of])
-        groups = [np.nonzero(first == v)[0] for v in np.unique(first)]
-        if min(len(g) for g in groups) < 2:  # a class with one patient cannot be resampled on its own
-            groups = [np.arange(len(keys))]
-    k = len(statistic(np.arange(len(patients))))
-    nan = np.full(k, np.nan)
-    if len(keys) < 2:
-        return nan, nan.copy()
-
-    def stat(*samples: NDArray[np.int64]) -> NDArray[np.float64]:
-        idx = np.concatenate([rows_of[int(p)] for sample in samples for p in sample])
-        return np.asarray(statistic(idx), dtype=np.float64)
-
-    with warnings.catch_warnings():  # a constant replicate distribution (e.g. accuracy 1.0) is a valid answer here
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        res = bootstrap(tuple(groups), stat, n_resamples=n_resamples, confidence_level=confidence, method="percentile",
-                        vectorized=False, paired=False, rng=np.random.default_rng(seed))
-    low, high = np.atleast_1d(res.confidence_interval.low).astype(float), np.atleast_1d(res.confidence_interval.high).astype(float)
-    dist = np.asarray(res.bootstrap_distribution).reshape(k, -1)
-    missing = ~np.isfinite(low) | ~np.isfinite(high)
-    if missing.any():  # replicates where the value is undefined (e.g. a class absent) are left out
-        alpha = (1 - confidence) / 2
-        for j in np.nonzero(missing)[0]:
-            d = dist[j][np.isfinite(dist[j])]
-            low[j], high[j] = (np.quantile(d, alpha), np.quantile(d, 1 - alpha)) if len(d) else (np.nan, np.nan)
+    low, high, _, _ = _replicates(patients, statistic, strata, n_resamples, confidence, seed)
     return low, high
+
+
+def cluster_interval(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]], NDArray[np.float64]],
+                     strata: Sequence[str] | None = None, n_resamples: int = 1000, confidence: float = 0.95,
+                     seed: int = 0) -> Interval:
+    """:func:`patient_bootstrap` for a table: no interval (NaN, with the reason in ``method``)
+    where there are fewer than two patients, every replicate is undefined, or the interval
+    collapses (all finite replicates equal, or low == high)."""
+    low, high, dist, stratified = _replicates(patients, statistic, strata, n_resamples, confidence, seed)
+    how = PERCENTILE + (", stratified by class" if stratified else "")
+    method = []
+    for j in range(len(low)):
+        if dist is None:
+            method.append("none: fewer than two patients")
+            continue
+        d = dist[j][np.isfinite(dist[j])]
+        if not len(d):
+            method.append("none: undefined in every bootstrap replicate")
+        elif np.ptp(d) == 0 or low[j] == high[j]:
+            method.append(f"none: degenerate bootstrap, the interval collapses to {low[j]:.3g} (too few patients, "
+                          f"or a perfect or constant value)")
+        else:
+            method.append(how)
+            continue
+        low[j] = high[j] = np.nan
+    return Interval(low, high, method)

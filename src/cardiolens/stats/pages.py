@@ -35,6 +35,7 @@ def performance_summary(perf: pd.DataFrame) -> pd.DataFrame:
         r = one.iloc[0] if len(one) == 1 else None
         rows.append({"level": level, "role": role, "metric": metric, "class": "" if pd.isna(cls) else cls,
                      "value [95 % CI]": _ci(r["value"], r["ci_low"], r["ci_high"]) if r is not None else "-",
+                     "CI method": str(r["ci_method"]) if r is not None and "ci_method" in r and pd.notna(r["ci_method"]) else "-",
                      "mean ± SD across folds": f"{across['value'].iloc[0]:.3f} ± {across['sd'].iloc[0]:.3f}" if len(across) else "-",
                      "patients": int(one["n_patients"].max()) if len(one) else 0})
     return pd.DataFrame(rows)
@@ -63,12 +64,12 @@ def study_page(out_dir: Path, study: str) -> Path:
     """``tables.html`` of a study from the tables in ``out_dir``."""
     sections = []
     perf = pd.read_parquet(out_dir / "performance.parquet")
-    sections.append(("Performance (pooled over folds, patient-bootstrap 95 % CI)", performance_summary(perf).to_html(index=False)))
+    sections.append(("Performance (pooled over folds, 95 % CI counting patients)", performance_summary(perf).to_html(index=False)))
     sections.append(("Cohort (Table 1)", table1_wide(pd.read_parquet(out_dir / "cohort.parquet")).to_html(index=False)))
     sub = pd.read_parquet(out_dir / "subgroups.parquet")
     if len(sub):
         sub = sub.assign(**{"estimate [95 % CI]": [_ci(r.estimate, r.ci_low, r.ci_high) for r in sub.itertuples()]})
-        sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", "estimate [95 % CI]", "n_patients"]]
+        sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", "estimate [95 % CI]", "ci_method", "n_patients"]]
                          .to_html(index=False)))
     for name, title in (("attribution_tests", "Attribution, correct vs incorrect predictions"),
                         ("quality_correlation", "Regional image quality vs labels (Spearman)")):

@@ -108,7 +108,8 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
         attribution = read_table(attribution_path, ATTRIBUTION)
         inputs.append(attribution_path)
         gcfg = cfg["group_tests"]
-        written["attribution_groups"] = (by_class_and_correctness(attribution, boot["confidence"]), ATTRIBUTION_GROUPS)
+        written["attribution_groups"] = (by_class_and_correctness(attribution, boot["confidence"], boot["resamples"], seed),
+                                         ATTRIBUTION_GROUPS)
         written["attribution_tests"] = (correctness_tests(attribution, gcfg["test"], gcfg["correction"]), ATTRIBUTION_TESTS)
         if attribution["correct"].notna().any():
             figs += save_figure(F.box_figure(attribution[attribution["correct"].notna()], "mass_heart",
@@ -126,7 +127,8 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
     for r in perf[perf["class"].isna() & (perf["role"] == cfg["roles"][-1])].itertuples():
         if r.scope != "fold" or perf["scope"].eq("pooled").sum() == 0:
             log.info("%s %s %s %s: %.3f (%s)", study, r.level, r.scope, r.metric, r.value,
-                     f"SD {r.sd:.3f}" if r.scope == "across_folds" else f"CI {r.ci_low:.3f}-{r.ci_high:.3f}")
+                     f"SD {r.sd:.3f}" if r.scope == "across_folds" else
+                     f"CI {r.ci_low:.3f}-{r.ci_high:.3f}" if pd.notna(r.ci_low) else f"CI {r.ci_method}")
 
 
 def run_motion(motion_path: str, attribution_path: str | None, out_dir: str, cslice: dict[str, Any],
@@ -184,8 +186,7 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left",
                        seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Regional CR/CNR/gCNR and the gCNR permutation test (:mod:`cardiolens.stats.quality`;
     ``n_permutations`` per region, seeded by ``seed``) of the ED frame of every A4C recording with
-    a mask, and their Spearman correlation with the per-region grades (ground truth) and with the
-    per-view quality label (Poor 1, Medium 2, Good 3; the recording's mean over regions). Other
+    a mask, and their correlation with the labels, one pair per patient (:func:`quality_correlation`). Other
     views are skipped with a log line: the six regions are A4C walls. The histogram matching runs
     over the recording's sector, :func:`~cardiolens.stats.quality.sector_from_frames` of all its
     frames (the recordings carry no sector geometry)."""
@@ -195,7 +196,7 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left",
     import numpy as np
 
     from cardiolens.prepare.landmarks import LandmarkError
-    from cardiolens.stats.quality import regional_quality, sector_from_frames, spearman_table
+    from cardiolens.stats.quality import regional_quality, sector_from_frames
 
     rows = []
     for r in rec.sort_values("recording_id").itertuples():
@@ -218,48 +219,93 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left",
         rows.append(q.assign(study=study, recording_id=r.recording_id, patient_key=r.patient_key, frame=ed,
                              quality=r.quality if isinstance(r.quality, str) else None))
     q = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=QUALITY.names)
-    parts = []
-    if q["grade"].notna().any():
-        parts.append(spearman_table(q, "grade", ["region"]))
-        parts.append(spearman_table(q.assign(region="all"), "grade", ["region"]))
-    if q["quality"].notna().any():
-        per_view = q.groupby("recording_id").agg(cr_db=("cr_db", "mean"), cnr=("cnr", "mean"), gcnr=("gcnr", "mean"),
-                                                 quality=("quality", "first")).reset_index()
-        per_view["quality"] = per_view["quality"].map({"Poor": 1, "Medium": 2, "Good": 3})
-        parts.append(spearman_table(per_view.assign(region="all"), "quality", ["region"]))
-    qc = pd.concat(parts, ignore_index=True).assign(study=study) if parts else pd.DataFrame(columns=QUALITY_CORRELATION.names)
+    qc = quality_correlation(q, study)
     for r in qc[qc["region"] == "all"].itertuples():
-        log.info("%s: Spearman %s vs %s: rho %s (n %d)", study, r.metric, r.label, "-" if pd.isna(r.rho) else f"{r.rho:.3f}", r.n)
+        log.info("%s: Spearman %s vs %s: rho %s (n %d %ss)", study, r.metric, r.label, "-" if pd.isna(r.rho) else f"{r.rho:.3f}",
+                 r.n_units, r.unit)
     return q, qc
 
 
-def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str, str]], out_path: str, roles: list[str],
-                    rule: str = "stats_comparisons") -> None:
-    """McNemar and DeLong rows of every declared comparison.
+VIEW_QUALITY = {"Poor": 1, "Medium": 2, "Good": 3}
+_NOT_MEASURED = ("frame", "n_pixels", "grade", "quality")
+
+
+def quality_correlation(q: pd.DataFrame, study: str) -> pd.DataFrame:
+    """Spearman's rho (:func:`cardiolens.stats.quality.spearman_table`) of each quality metric with
+    the labels, one pair per patient (:mod:`cardiolens.stats.units`: a patient's recordings and
+    regions are not independent):
+
+    - per region: the patient's mean metric against its mean ground-truth grade in that region
+      (means over its recordings);
+    - region ``all``: per patient, the mean over its recordings of each recording's mean over
+      regions, against the grade averaged the same way, and against the per-view quality label
+      (Poor 1, Medium 2, Good 3) where there is one.
 
     Args:
-        files: {study: {"sample": predictions, "patient": patient_predictions, "samples": samples table}}.
+        q: the quality table (one row per recording and region).
+    Returns:
+        QUALITY_CORRELATION rows; n = n_units (patients paired), n_samples (region measurements
+        with both values).
+    """
+    from cardiolens.stats.quality import spearman_table
+    from cardiolens.stats.units import UNIT, UNIT_COLUMN, to_unit
+
+    measures = [c for c in q.columns if c not in _NOT_MEASURED and pd.api.types.is_numeric_dtype(q[c])]
+    q = q.assign(quality=q["quality"].map(VIEW_QUALITY).astype(float))
+    parts = []
+    for label in ("grade", "quality"):
+        if not q[label].notna().any():
+            continue
+        cols = [*measures, label]
+        if label == "grade":
+            per_region = to_unit(q, cols, by=["region"])
+            parts.append(_with_counts(spearman_table(per_region, label, ["region"]), q, label))
+        per_recording = to_unit(q, cols, by=[UNIT_COLUMN], unit_col="recording_id")
+        per_patient = to_unit(per_recording, cols).assign(region="all")
+        parts.append(_with_counts(spearman_table(per_patient, label, ["region"]), q.assign(region="all"), label))
+    if not parts:
+        return pd.DataFrame(columns=QUALITY_CORRELATION.names)
+    out = pd.concat(parts, ignore_index=True)
+    return out.assign(study=study, unit=UNIT, n_units=out["n"])
+
+
+def _with_counts(table: pd.DataFrame, q: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``table`` with n_samples: rows of ``q`` in the row's region with both its metric and ``label``."""
+    n = [int((q["region"].eq(r.region) & pd.to_numeric(q[r.metric], errors="coerce").notna() & q[label].notna()).sum())
+         for r in table.itertuples()]
+    return table.assign(n_samples=n)
+
+
+def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str, str]], out_path: str, roles: list[str],
+                    rule: str = "stats_comparisons", confidence: float = 0.95) -> None:
+    """McNemar and DeLong rows of every declared comparison, at the patient level
+    (:mod:`cardiolens.stats.compare`); ``n_samples`` counts study a's sample predictions of the
+    paired patients.
+
+    Args:
+        files: {study: {"sample": predictions, "patient": patient_predictions}}.
     """
     from cardiolens.stats.compare import compare
 
     parts, inputs = [], set()
     for c in comparisons:
         level = c.get("level", "patient")
-        keys = c.get("match_on") or (["patient_key"] if level == "patient" else ["recording_id", "offset", "slice_index"])
+        keys = c.get("match_on") or ["patient_key"]
         sides = []
         for study in (c["a"], c["b"]):
-            p = read_predictions(files[study][level], level)
-            inputs.add(files[study][level])
-            if level == "sample" and any(k not in p.columns for k in keys):
-                s = read_table(files[study]["samples"], SAMPLES)[["sample_id", "recording_id", "offset", "slice_index"]]
-                p = p.merge(s, on="sample_id", how="left")
-                inputs.add(files[study]["samples"])
-            sides.append(p)
+            sides.append(read_predictions(files[study]["patient"], "patient"))
+            inputs.add(files[study]["patient"])
+        samples_a = read_predictions(files[c["a"]]["sample"], "sample")
+        inputs.add(files[c["a"]]["sample"])
         for role in roles:
-            r = compare(c["name"], sides[0], sides[1], keys, level, role)
-            parts.append(r.assign(study_a=c["a"], study_b=c["b"]))
+            r = compare(c["name"], sides[0], sides[1], keys, level, role, confidence)
+            a = sides[0][sides[0]["role"] == role]
+            paired = a.merge(sides[1][sides[1]["role"] == role][keys], on=keys)["patient_key"]
+            n_samples = int((samples_a["role"].eq(role) & samples_a["patient_key"].isin(paired)).sum())
+            parts.append(r.assign(study_a=c["a"], study_b=c["b"], n_samples=n_samples))
             for x in r.itertuples():
-                log.info("%s (%s level, %s): %s statistic %.3f, p %.4g", c["name"], level, role, x.test, x.statistic, x.p_value)
+                log.info("%s (%s level, %s, %d patients): %s statistic %.3f, p %.4g", c["name"], level, role, x.n_units, x.test,
+                         x.statistic, x.p_value)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMPARISONS.names)
     write_table(out.reindex(columns=COMPARISONS.names), out_path, COMPARISONS,
                 provenance.build(rule, provenance.describe_inputs(sorted(inputs)), {"comparisons": comparisons, "roles": roles}))

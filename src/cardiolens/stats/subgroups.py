@@ -1,4 +1,6 @@
-"""Performance by subgroup: sex and age tertile, pooled over folds, with patient-bootstrap CIs.
+"""Performance by subgroup: sex and age tertile, pooled over folds, with CIs that count patients
+(:func:`cardiolens.stats.performance.intervals`: Wilson for a proportion of patients, else the
+patient-cluster bootstrap; ``ci_method`` says which, or why there is none).
 
 Age tertiles are cut on the ages of the study's patients (pandas ``qcut``, 3 quantile bins), so
 each tertile holds about a third of the cohort; the bin edges are written into the subgroup
@@ -11,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardiolens.stats.bootstrap import patient_bootstrap
-from cardiolens.stats.performance import scorer, targets_of, task_of
+from cardiolens.stats.performance import intervals, scorer, targets_of, task_of
+from cardiolens.stats.units import UNIT
 
 
 def age_tertiles(patients: pd.DataFrame) -> pd.Series:
@@ -29,15 +31,16 @@ def age_tertiles(patients: pd.DataFrame) -> pd.Series:
 def _stat(preds: pd.DataFrame):
     if task_of(preds) == "classification":  # the first two of performance's metrics: accuracy, balanced accuracy
         names, stat, strata = scorer(preds)
-        return [m for m, _ in names[:2]], lambda i: stat(i)[:2], strata
+        return names[:2], lambda i: stat(i)[:2], strata
     targets = targets_of(preds)
     err = np.abs(preds[[f"pred_{t}" for t in targets]].to_numpy(float) - preds[[f"true_{t}" for t in targets]].to_numpy(float))
-    return ["mae"], lambda i: np.array([err[i].mean()]), None
+    return [("mae", None)], lambda i: np.array([err[i].mean()]), None
 
 
 def subgroups(tables: dict[str, pd.DataFrame], patients: pd.DataFrame, study: str, roles: list[str], n_resamples: int,
               confidence: float, seed: int) -> pd.DataFrame:
-    """Rows (study, level, role, subgroup, value, metric, estimate, ci_low, ci_high, n_samples, n_patients)."""
+    """Rows (study, level, role, subgroup, value, metric, estimate, ci_low, ci_high, ci_method, unit, n_units,
+    n_samples, n_patients)."""
     info = patients.set_index("patient_key")
     tert = age_tertiles(patients)
     rows = []
@@ -52,10 +55,12 @@ def subgroups(tables: dict[str, pd.DataFrame], patients: pd.DataFrame, study: st
                     part = r[(values == v).to_numpy()].reset_index(drop=True)
                     metrics, stat, strata = _stat(part)
                     est = stat(np.arange(len(part)))
-                    low, high = patient_bootstrap(part["patient_key"].to_numpy(), stat, strata, n_resamples, confidence, seed)
-                    for j, m in enumerate(metrics):
+                    ci = intervals(part, metrics, stat, strata, level, n_resamples, confidence, seed)
+                    n_patients = int(part["patient_key"].nunique())
+                    for j, (m, _) in enumerate(metrics):
                         rows.append({"study": study, "level": level, "role": role, "subgroup": name, "value": str(v), "metric": m,
-                                     "estimate": float(est[j]), "ci_low": float(low[j]), "ci_high": float(high[j]),
-                                     "n_samples": len(part), "n_patients": int(part["patient_key"].nunique())})
+                                     "estimate": float(est[j]), "ci_low": float(ci.low[j]), "ci_high": float(ci.high[j]),
+                                     "ci_method": ci.method[j], "unit": UNIT, "n_units": n_patients, "n_samples": len(part),
+                                     "n_patients": n_patients})
     return pd.DataFrame(rows, columns=["study", "level", "role", "subgroup", "value", "metric", "estimate", "ci_low", "ci_high",
-                                       "n_samples", "n_patients"])
+                                       "ci_method", "unit", "n_units", "n_samples", "n_patients"])

@@ -326,7 +326,8 @@ PERFORMANCE = TableSchema(
     name="performance",
     version=1,
     description="Per study, level (sample/patient), role and fold (or pooled / mean across folds): one metric value "
-                "with its patient-bootstrap CI (stats stage).",
+                "with a CI that counts patients (Wilson for a proportion of patients, else a patient-cluster bootstrap; "
+                "ci_method says which, or why there is none) (stats stage).",
     key=("study", "level", "role", "scope", "fold", "metric", "class"),
     columns=(
         _c("study", _S, "study name"),
@@ -340,8 +341,13 @@ PERFORMANCE = TableSchema(
         _c("class", _S, "class (per-class metrics) or regression target; null for overall metrics", True),
         _c("value", _F, "the metric (mean across folds for scope across_folds); NaN when undefined", True),
         _c("sd", _F, "SD across folds (scope across_folds only)", True),
-        _c("ci_low", _F, "lower bound of the patient-bootstrap CI (stats.bootstrap.confidence)", True),
+        _c("ci_low", _F, "lower bound of the CI (stats.bootstrap.confidence); null where there is none (ci_method)", True),
         _c("ci_high", _F, "upper bound of the CI", True),
+        _c("ci_method", _S, "how the CI was computed (Wilson; patient-cluster bootstrap, percentile), or 'none: <why>' "
+                            "(a degenerate bootstrap, too few patients, a mean across folds)"),
+        _c("unit", _S, "unit of independence the CI counts: patient (fold for across_folds rows)",
+           allowed=("patient", "fold")),
+        _c("n_units", _I, "units: patients scored (folds for across_folds rows)", min=0),
         _c("n_samples", _I, "rows scored", min=0),
         _c("n_patients", _I, "patients scored", min=0),
     ),
@@ -360,12 +366,14 @@ CONFUSION = TableSchema(
 SUBGROUPS = TableSchema(
     name="subgroups",
     version=1,
-    description="Performance by sex and age tertile (pooled over folds), with patient-bootstrap CIs.",
+    description="Performance by sex and age tertile (pooled over folds), with CIs that count patients (ci_method).",
     key=("study", "level", "role", "subgroup", "value", "metric"),
     columns=(_c("study", _S, "study name"), _c("level", _S, "sample or patient"), _c("role", _S, "split role"),
              _c("subgroup", _S, "sex or age_tertile"), _c("value", _S, "subgroup value (tertile with its age range)"),
              _c("metric", _S, "accuracy, balanced_accuracy or mae"), _c("estimate", _F, "metric value", True),
-             _c("ci_low", _F, "CI lower bound", True), _c("ci_high", _F, "CI upper bound", True),
+             _c("ci_low", _F, "CI lower bound; null where there is none (ci_method)", True), _c("ci_high", _F, "CI upper bound", True),
+             _c("ci_method", _S, "Wilson (a proportion of patients), patient-cluster bootstrap, or 'none: <why>'"),
+             _c("unit", _S, "unit of independence: patient", allowed=("patient",)), _c("n_units", _I, "patients", min=0),
              _c("n_samples", _I, "rows", min=0), _c("n_patients", _I, "patients", min=0)),
 )
 
@@ -398,21 +406,32 @@ _GROUP_TEST_COLUMNS = (
 ATTRIBUTION_TESTS = TableSchema(
     name="attribution_tests",
     version=1,
-    description="Attribution measures, correct vs incorrect predictions, per method and target kind (group comparison).",
+    description="Attribution measures, correct vs incorrect predictions, per method and target kind (group comparison) on "
+                "one value per patient and group: the mean of its maps (n_a, n_b count patients).",
     key=("study", "method", "target_kind", "measure", "group_a", "group_b"),
     columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "predicted, true or output"))
-    + _GROUP_TEST_COLUMNS,
+    + _GROUP_TEST_COLUMNS
+    + (_c("unit", _S, "unit of independence tested: patient", allowed=("patient",)),
+       _c("n_units", _I, "patients with a value of the measure", min=0),
+       _c("n_units_both", _I, "of those, patients in both groups (their two means are not independent)", min=0),
+       _c("n_samples", _I, "maps with a value of the measure", min=0)),
 )
 
 ATTRIBUTION_GROUPS = TableSchema(
     name="attribution_groups",
     version=1,
-    description="Attribution metrics by class and correctness; outside-the-heart rate with its Wilson CI.",
+    description="Attribution metrics by class and correctness (means and SDs over maps); outside-the-heart rate over maps "
+                "with a patient-cluster bootstrap CI.",
     key=("study", "method", "target_kind", "class", "correct"),
     columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "target kind"),
              _c("class", _S, "true class, or all"), _c("correct", _B, "prediction correct"), _c("n", _I, "maps", min=0),
              _c("outside_heart_rate", _F, "share flagged outside the heart", True, min=0, max=1),
-             _c("outside_heart_ci_low", _F, "Wilson CI lower bound", True), _c("outside_heart_ci_high", _F, "Wilson CI upper bound", True),
+             _c("outside_heart_ci_low", _F, "CI lower bound (patient-cluster bootstrap); null where there is none (ci_method)", True),
+             _c("outside_heart_ci_high", _F, "CI upper bound", True),
+             _c("ci_method", _S, "how the outside-the-heart CI was computed, or 'none: <why>'"),
+             _c("unit", _S, "unit of independence the CI counts: patient", allowed=("patient",)),
+             _c("n_units", _I, "patients with a map with a heart ROI", min=0),
+             _c("n_samples", _I, "maps with a heart ROI (the rate's denominator)", min=0),
              _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1))
     + tuple(_c(f"{m}_{s}", _F, f"{'mean' if s == 'mean' else 'SD'} of {m}", True)
             for m in ("mass_heart", "mass_outside_heart", "mass_septum_window", "mass_base", "mass_apex", "entropy", "gini",
@@ -440,25 +459,36 @@ QUALITY = TableSchema(
 QUALITY_CORRELATION = TableSchema(
     name="quality_correlation",
     version=1,
-    description="Spearman correlation of each regional quality metric with the quality labels.",
+    description="Spearman correlation of each regional quality metric with the quality labels, one pair per patient "
+                "(means over its recordings; region all: over its regions too).",
     key=("study", "region", "metric", "label"),
     columns=(_c("study", _S, "study name"), _c("region", _S, "region, or all"), _c("metric", _S, "cr_db, cnr or gcnr"),
-             _c("label", _S, "grade (per region) or quality (per view)"), _c("n", _I, "pairs", min=0),
-             _c("rho", _F, "Spearman's rho", True), _c("p_value", _F, "p-value", True, min=0, max=1)),
+             _c("label", _S, "grade (per region) or quality (per view)"), _c("n", _I, "pairs (one per patient)", min=0),
+             _c("rho", _F, "Spearman's rho", True), _c("p_value", _F, "p-value", True, min=0, max=1),
+             _c("unit", _S, "unit of independence paired: patient", allowed=("patient",)),
+             _c("n_units", _I, "patients paired (= n)", min=0),
+             _c("n_samples", _I, "region measurements with both values behind the pairs", min=0)),
 )
 
 COMPARISONS = TableSchema(
     name="comparisons",
     version=1,
-    description="Declared model comparisons on paired predictions: McNemar and DeLong.",
+    description="Declared model comparisons on paired patient-level predictions: McNemar and DeLong.",
     key=("comparison", "level", "role", "test", "class"),
     columns=(_c("comparison", _S, "comparison name (config comparisons[].name)"), _c("study_a", _S, "first study"),
-             _c("study_b", _S, "second study"), _c("level", _S, "sample or patient"), _c("role", _S, "split role"),
+             _c("study_b", _S, "second study"), _c("level", _S, "patient (sample level is refused)", allowed=("patient",)),
+             _c("role", _S, "split role"),
              _c("test", _S, "mcnemar or delong"), _c("class", _S, "positive class (DeLong)", True),
              _c("n_pairs", _I, "paired predictions", min=0), _c("statistic", _F, "chi-square / binomial count or z", True),
              _c("p_value", _F, "p-value", True, min=0, max=1), _c("estimate_a", _F, "AUC of a (DeLong)", True),
              _c("estimate_b", _F, "AUC of b (DeLong)", True), _c("a_only_correct", _I, "pairs only a got right (McNemar)", True),
-             _c("b_only_correct", _I, "pairs only b got right (McNemar)", True)),
+             _c("b_only_correct", _I, "pairs only b got right (McNemar)", True),
+             _c("ci_low", _F, "CI lower bound of estimate_a - estimate_b (DeLong)", True),
+             _c("ci_high", _F, "CI upper bound of estimate_a - estimate_b (DeLong)", True),
+             _c("ci_method", _S, "how the CI was computed, or 'none: <why>'"),
+             _c("unit", _S, "unit of independence paired: patient", allowed=("patient",)),
+             _c("n_units", _I, "patients paired", min=0),
+             _c("n_samples", _I, "sample predictions of study a behind the paired patients", min=0)),
 )
 
 
