@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardiolens.split.audit import LeakageError, leakage_table, raise_on_leakage
+from cardiolens.split.audit import LeakageError, leakage_table, normalisation_check, raise_on_leakage
 from cardiolens.split.balance import balance_table
-from cardiolens.split.stage import split_patients
+from cardiolens.split.stage import normalisation, split_patients, write_normalisation
 
 
 @st.composite
@@ -101,6 +101,44 @@ def test_leakage_audit_names_the_patient_and_roles():
     raise_on_leakage(clean)  # no error
 
 
+def _sharded_samples(tmp_path):
+    """Six 1x2x2 samples of five patients in two shards, and two folds of roles."""
+    x = np.arange(24, dtype=np.float32).reshape(6, 1, 2, 2) ** 1.5
+    np.save(tmp_path / "a.npy", x[:4])
+    np.save(tmp_path / "b.npy", x[4:])
+    samples = pd.DataFrame({"sample_id": [f"S{i}" for i in range(6)], "patient_key": ["P0", "P0", "P1", "P2", "P3", "P4"],
+                            "array_path": [str(tmp_path / "a.npy")] * 4 + [str(tmp_path / "b.npy")] * 2,
+                            "array_index": [0, 1, 2, 3, 0, 1]})
+    splits = pd.DataFrame({"patient_key": ["P0", "P1", "P2", "P3", "P4"] * 2, "fold": [0] * 5 + [1] * 5,
+                           "role": ["train", "train", "train", "val", "test", "val", "train", "test", "train", "train"]})
+    return x, samples, splits
+
+
+def test_normalisation_audit_recomputes_from_training_samples_and_fails_when_tampered(tmp_path):
+    x, samples, splits = _sharded_samples(tmp_path)
+    real = normalisation(samples, splits)
+    # Fold 0 trains on S0-S3 (P0 twice, P1, P2): mean image and sqrt(mean per-pixel variance) by hand.
+    assert real["fold0_mean"] == pytest.approx(x[:4].mean(axis=0), rel=1e-6)
+    assert float(real["fold0_sd"]) == pytest.approx(np.sqrt(x[:4].astype(np.float64).var(axis=0).mean()), rel=1e-6)
+    write_normalisation(real, tmp_path / "norm.npz")
+    with np.load(tmp_path / "norm.npz") as z:
+        stored = {k: z[k] for k in z.files}
+    ok = normalisation_check(samples, splits, stored)
+    assert ok["status"].tolist() == ["pass", "pass"] and ok["n_checked"].tolist() == [4, 3]
+    # Statistics over all samples (validation and test included): both arrays of both folds differ.
+    tampered = normalisation(samples, splits.assign(role="train"))
+    bad = normalisation_check(samples, splits, tampered)
+    assert bad["status"].tolist() == ["fail", "fail"] and bad["n_violations"].tolist() == [2, 2]
+    assert "fold0_mean differs" in bad["detail"].iloc[0] and "fold0_sd differs" in bad["detail"].iloc[0]
+    with pytest.raises(LeakageError, match="normalisation_from_train_only"):
+        raise_on_leakage(bad.assign(study="demo"))
+    # Another fold's statistics, or a missing array, fail too.
+    swapped = {**real, "fold1_mean": real["fold0_mean"]}
+    assert normalisation_check(samples, splits, swapped)["status"].tolist() == ["pass", "fail"]
+    missing = {k: v for k, v in real.items() if k != "fold1_sd"}
+    assert "fold1_sd missing" in normalisation_check(samples, splits, missing)["detail"].iloc[1]
+
+
 def test_balance_smd_by_hand():
     patients = pd.DataFrame({"patient_key": ["A", "B", "C", "D"], "label": ["x", "x", "y", "y"], "sex": ["F", "M", "F", "F"],
                              "age": [50.0, 60.0, 70.0, 80.0]})
@@ -125,7 +163,8 @@ def test_tiny_cohort_split_is_clean_and_normalises_from_training(tiny_ingest, tm
     samples, _ = prepare_study(res.recordings, "septal_flash", study_slice(cfg, "septal_flash"), tmp_path)
     split_cfg = {**cfg["studies"]["septal_flash"]["split"], "scheme": "kfold", "k": 2, "val_fraction": 0.0}
     splits, leakage, balance, arrays = run_split("septal_flash", samples, res.patients, res.recordings, split_cfg, 3)
-    assert set(leakage["status"]) == {"pass"} and len(leakage) == 2 * 4
+    assert set(leakage["status"]) == {"pass"} and len(leakage) == 2 * 3  # identifiers; the normalisation is audited as stored
+    assert set(normalisation_check(samples, splits, arrays)["status"]) == {"pass"}
     assert arrays["fold0_mean"].shape == (1, 16, 16)
     train = samples.merge(splits[(splits["fold"] == 0) & (splits["role"] == "train")], on="patient_key")
     expected = np.mean([np.load(r.array_path)[r.array_index].astype(np.float64) for r in train.itertuples()], axis=0)

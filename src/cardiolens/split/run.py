@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from cardiolens import provenance
-from cardiolens.split.audit import raise_on_leakage
+from cardiolens.split.audit import normalisation_check, raise_on_leakage
 from cardiolens.split.stage import run_split, write_normalisation
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, SAMPLES, SPLITS
@@ -18,7 +21,10 @@ def split_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
 
 def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,
                     rule: str = "split_study") -> None:
-    """Write splits, leakage, balance and normalisation for one study; stop if the audit fails."""
+    """Write splits, leakage, balance and normalisation for one study; stop if the audit fails.
+
+    The normalisation is audited as stored: ``normalisation.npz`` and ``splits.parquet`` are read
+    back and the statistics recomputed from the training-role samples of each fold."""
     samples = read_table(samples_path, SAMPLES)
     patients = read_table(patients_path, PATIENTS)
     recordings = read_table(recordings_path, RECORDINGS)
@@ -27,7 +33,12 @@ def run_study_split(samples_path: str, patients_path: str, recordings_path: str,
     splits, leakage, balance, arrays = run_split(cslice["study"], samples, patients, recordings, cfg, cslice["seed"], anchor)
     inputs = provenance.describe_inputs([samples_path, patients_path, recordings_path] + ([cfg["anchor"]] if cfg.get("anchor") else []))
     out = Path(out_dir)
-    for name, df, schema in (("splits", splits, SPLITS), ("leakage", leakage, LEAKAGE), ("balance", balance, BALANCE)):
+    for name, df, schema in (("splits", splits, SPLITS), ("balance", balance, BALANCE)):
         write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, provenance.build(rule, inputs, cslice))
     write_normalisation(arrays, out / "normalisation.npz")
+    with np.load(out / "normalisation.npz") as z:
+        stored = {k: z[k] for k in z.files}
+    norm_rows = normalisation_check(samples, read_table(out / "splits.parquet", SPLITS), stored).assign(study=cslice["study"])
+    leakage = pd.concat([leakage, norm_rows], ignore_index=True)
+    write_table(leakage.reindex(columns=LEAKAGE.names), out / "leakage.parquet", LEAKAGE, provenance.build(rule, inputs, cslice))
     raise_on_leakage(leakage)

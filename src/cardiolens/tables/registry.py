@@ -138,10 +138,11 @@ LEAKAGE = TableSchema(
         Column("fold", pa.int64(), "fold", min=0),
         Column("check", pa.string(), "what was checked",
                allowed=("patient_key", "study_key", "pixel_content", "normalisation_from_train_only")),
-        Column("n_checked", pa.int64(), "distinct values (or training samples) checked", min=0),
-        Column("n_violations", pa.int64(), "values found in more than one role", min=0),
+        Column("n_checked", pa.int64(), "distinct values (or training samples the normalisation was recomputed from) checked", min=0),
+        Column("n_violations", pa.int64(), "values found in more than one role (normalisation: stored arrays missing or "
+               "different from the recomputed ones)", min=0),
         Column("status", pa.string(), "pass or fail", allowed=("pass", "fail")),
-        Column("detail", pa.string(), "offending values and roles (pseudonymised keys only)"),
+        Column("detail", pa.string(), "offending values and roles (pseudonymised keys only), or the normalisation arrays that differ"),
     ),
 )
 
