@@ -12,7 +12,8 @@ from cardiolens.attribute import metrics as M
 from cardiolens.attribute.cam import grad_cam, grad_cam_pp, normalise, upsample
 from cardiolens.attribute.layers import LayerNameError, resolve_layers
 from cardiolens.attribute.methods import METHODS, attribute_batch, for_attribution
-from cardiolens.attribute.sanity import degenerate, randomised, rank_correlation, sanity_verdict
+from cardiolens.attribute.sanity import (degenerate, degenerate_extent, map_extent, randomised, rank_correlation,
+                                        sanity_verdict)
 from cardiolens.prepare.samples import ROI_BITS
 
 
@@ -203,6 +204,46 @@ def test_sanity_check_fails_when_the_maps_are_constant():
     s = summarise(table, sanity, 0.5).set_index(["method", "group"])
     assert s.loc[("flat", "all"), "sanity_passed"] == False and pd.isna(s.loc[("flat", "all"), "sanity_spearman_median"])  # noqa: E712
     assert s.loc[("fine", "all"), "sanity_passed"] == True  # noqa: E712
+
+
+def test_a_near_constant_map_is_degenerate_before_normalisation_and_fails_the_check():
+    # Raw maps 3 + 1e-9 noise: normalised they span [0, 1] like any map, so a check on the
+    # normalised maps (the former code) correlated them; their raw span (< 1e-9) is below
+    # 1e-6 x max |value| (3), so they are degenerate, their correlation NaN and the check fails.
+    rng = np.random.default_rng(2)
+    raw, varied = 3.0 + 1e-9 * rng.random((4, 6, 6)), rng.random((4, 6, 6))
+    norm = normalise(torch.from_numpy(raw)).numpy()
+    flat = norm.reshape(4, -1)
+    assert np.allclose(flat.max(1) - flat.min(1), 1.0) and not degenerate(norm).any()
+    assert np.isfinite(rank_correlation(norm, varied)).all()  # what the former check saw
+    span, max_abs = map_extent(raw)
+    assert (span < 1e-9).all() and max_abs == pytest.approx(np.full(4, 3.0))
+    flags = degenerate_extent(span, max_abs)
+    assert flags.all() and degenerate(raw).all() and not degenerate(varied).any()
+    rho = rank_correlation(norm, varied, flags, degenerate(varied))
+    assert np.isnan(rho).all() and sanity_verdict(rho, 0.5) == (None, False)
+    # relative, not absolute: a map of scale 1e-8 that varies over its whole range has a ranking
+    assert not degenerate(1e-8 * varied).any()
+    # zero span, or all zero (a Grad-CAM map after the ReLU), or non-finite: degenerate
+    assert degenerate_extent(np.array([0.0, 0.0, 1.0, np.nan]), np.array([5.0, 0.0, 1.0, 1.0])).tolist() == [True, True, False, True]
+
+
+def test_sanity_check_flags_a_model_whose_maps_are_constant_up_to_float_round_off():
+    # Tiny with class weights W0 = (2, 2, 2, 2 + 2^-22), W1 = (1, 1, 1, 1): the saliency of the
+    # log-odds z0 - z1 is |W0 - W1| = (1, 1, 1, 1 + 2^-22) for every input (float32 round-off
+    # level: span 2.4e-7 < 1e-6 x 1). Normalised it is (0, 0, 0, 1), which the former check ranked.
+    from cardiolens.attribute.run import FoldAttribution, sanity_check
+
+    net = Tiny()
+    with torch.no_grad():
+        net.head.weight.copy_(torch.tensor([[2.0, 2.0, 2.0, 2.0 + 2.0**-22], [1.0, 1.0, 1.0, 1.0]]))
+    fa = FoldAttribution(net, "classification", ["a", "b"], {"methods": ["saliency"], "layer": "feat"}, X[:1])
+    a = fa.attribution(X, TARGET, "saliency")
+    assert a.maps[0].flatten().tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert a.span.tolist() == [2.0**-22] * 2 and a.max_abs.tolist() == [1 + 2.0**-22] * 2
+    out = sanity_check(fa, X, seed=0)
+    assert out["method"].tolist() == ["saliency"] * 2 and out["spearman"].isna().all()
+    assert sanity_verdict(out["spearman"].to_numpy(), 0.5) == (None, False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")

@@ -22,7 +22,7 @@ inputs together, so ED and ES keep their relative weight):
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -94,9 +94,29 @@ def ig_baseline(x: Tensor, kind: str, black: Tensor | None = None, sigma_px: flo
     raise ValueError(f"unknown baseline {kind!r}; valid: zeros, black, blur")
 
 
+class Attribution(NamedTuple):
+    """Maps of one batch (:func:`attribute_with_extent`)."""
+
+    maps: Tensor  # (B, *map layout), per-sample min-max normalised to [0, 1]
+    raw: Tensor | None  # CAM methods: the layer-resolution maps (B, inputs, *layer spatial), not normalised
+    span: Tensor  # (B,) float64, max - min of each map before normalisation
+    max_abs: Tensor  # (B,) float64, max |value| of each map before normalisation
+
+
 def attribute_batch(model: nn.Module, x: Tensor, target: Tensor, method: str, layers: list[nn.Module], cfg: dict[str, Any],
                     black: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-    """(maps in [0, 1], raw layer maps or None) of ``method`` for class/output ``target`` (B,).
+    """(maps in [0, 1], raw layer maps or None) of ``method`` for class/output ``target`` (B,):
+    :func:`attribute_with_extent` without the extent."""
+    a = attribute_with_extent(model, x, target, method, layers, cfg, black)
+    return a.maps, a.raw
+
+
+def attribute_with_extent(model: nn.Module, x: Tensor, target: Tensor, method: str, layers: list[nn.Module],
+                          cfg: dict[str, Any], black: Tensor | None = None) -> Attribution:
+    """Maps in [0, 1], raw layer maps or None, and each map's span and max |value| before the
+    normalisation (for :func:`cardiolens.attribute.sanity.degenerate_extent`: normalisation
+    stretches any variation to span 1, so only the unnormalised map shows a near-constant one)
+    of ``method`` for class/output ``target`` (B,).
 
     ``model`` should come from :func:`for_attribution`; ``layers`` holds one CAM layer per input
     (two for a dual-input model). ``cfg`` is the study's ``attribute`` block.
@@ -139,4 +159,8 @@ def attribute_batch(model: nn.Module, x: Tensor, target: Tensor, method: str, la
         maps = to_locations(Saliency(model).attribute(x, target=target, abs=True), x, dual)
     else:
         raise ValueError(f"unknown attribution method {method!r}; valid: {list(METHODS)}")
-    return normalise(maps.detach().float()), (raw.detach().float() if raw is not None else None)
+    maps = maps.detach().float()
+    flat = maps.reshape(maps.shape[0], -1).double()
+    span = flat.amax(dim=1) - flat.amin(dim=1) if flat.shape[1] else torch.full((flat.shape[0],), float("nan"), dtype=torch.float64)
+    max_abs = flat.abs().amax(dim=1) if flat.shape[1] else span.clone()
+    return Attribution(normalise(maps), raw.detach().float() if raw is not None else None, span, max_abs)

@@ -19,8 +19,8 @@ from torch import nn
 
 from cardiolens.attribute import metrics as M
 from cardiolens.attribute.layers import resolve_layers
-from cardiolens.attribute.methods import CAM_METHODS, LogOdds, attribute_batch, for_attribution
-from cardiolens.attribute.sanity import randomised, rank_correlation
+from cardiolens.attribute.methods import CAM_METHODS, Attribution, LogOdds, attribute_with_extent, for_attribution
+from cardiolens.attribute.sanity import degenerate_extent, randomised, rank_correlation
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,21 @@ class FoldAttribution:
         out = self.model(x)
         return out.softmax(dim=1) if self.task == "classification" else out
 
-    def maps(self, x: torch.Tensor, target: torch.Tensor, method: str, model: nn.Module | None = None):
+    def attribution(self, x: torch.Tensor, target: torch.Tensor, method: str, model: nn.Module | None = None) -> Attribution:
+        """Normalised maps, raw CAM maps and each map's extent before normalisation
+        (:func:`~cardiolens.attribute.methods.attribute_with_extent`) of this fold's model, or of
+        ``model`` (a copy with the same layer names: the randomised model)."""
         layers, explained = self.layers, self.explained
         if model is not None:  # the same layers in another copy (the randomised model)
             mods = dict(model.named_modules())
             layers, explained = [mods[n] for n in self.layer_names], self.explain(model)
-        return attribute_batch(explained, x, target, method, layers, self.cfg, self.black)
+        return attribute_with_extent(explained, x, target, method, layers, self.cfg, self.black)
+
+    def maps(self, x: torch.Tensor, target: torch.Tensor, method: str,
+             model: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(maps in [0, 1], raw CAM maps or None): :meth:`attribution` without the extent."""
+        a = self.attribution(x, target, method, model)
+        return a.maps, a.raw
 
 
 def measure(m: np.ndarray, bits: np.ndarray, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -124,15 +133,17 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
 def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFrame:
     """Spearman correlation of each method's maps between the trained and a randomised model,
     both explaining the trained model's predicted class (regression: the first output only),
-    per sample of ``x``; NaN where either map is constant (:func:`~cardiolens.attribute.sanity.degenerate`)."""
+    per sample of ``x``; NaN where either map is constant or near-constant before its
+    normalisation (:func:`~cardiolens.attribute.sanity.degenerate_extent` of the raw map's span
+    and max |value|: the normalised map of a near-constant one spans [0, 1] like any other)."""
     rand = for_attribution(randomised(fa.model, seed))
     with torch.no_grad():
         pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long, device=x.device)
     out = []
     for _, target in targets_of("predicted", fa.task, fa.names, pred, pred)[:1]:
         for method in fa.cfg["methods"]:
-            trained, _ = fa.maps(x, target, method)
-            random, _ = fa.maps(x, target, method, rand)
-            rho = rank_correlation(trained.cpu().numpy(), random.cpu().numpy())
+            trained, random = fa.attribution(x, target, method), fa.attribution(x, target, method, rand)
+            flags = [degenerate_extent(a.span.cpu().numpy(), a.max_abs.cpu().numpy()) for a in (trained, random)]
+            rho = rank_correlation(trained.maps.cpu().numpy(), random.maps.cpu().numpy(), *flags)
             out += [{"method": method, "target": fa.names[int(t)], "spearman": float(r)} for t, r in zip(target, rho)]
     return pd.DataFrame(out)

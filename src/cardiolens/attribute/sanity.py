@@ -7,11 +7,18 @@ randomisation) and the maps of both models are compared per sample by Spearman r
 correlation (scipy). High correlation means the map reflects the input (edges, intensity), not
 what the network learned.
 
-A constant or near-constant map (max - min < ``DEGENERATE_SPAN``; after the per-sample [0, 1]
-scaling of :func:`cardiolens.attribute.cam.normalise` that is a map that was constant) has no
-ranking and attributes nothing: the pair's correlation is NaN, not 0, and :func:`sanity_verdict`
-counts it as a failure. Counting it as 0 (no correlation) passed the check for a method whose
-maps are empty for both models.
+A constant or near-constant map has no ranking and attributes nothing: the pair's correlation
+is NaN, not 0, and :func:`sanity_verdict` counts it as a failure (counting it as 0, "no
+correlation", passed the check for a method whose maps are empty for both models). Degeneracy is
+judged on the *raw* map, before the per-sample [0, 1] scaling of
+:func:`cardiolens.attribute.cam.normalise`: that scaling stretches any variation, even 1e-9, to
+span 1, so a normalised map only shows whether the raw one was exactly constant. A raw map is
+degenerate (:func:`degenerate_extent`) when its span max - min is 0, or below
+``DEGENERATE_RELATIVE_SPAN`` times its largest absolute value (variation at the level of float32
+round-off, about 1.2e-7 relative, or below), or its largest absolute value is 0 (a Grad-CAM map
+that is all zero after the ReLU), or it is non-finite. :func:`map_extent` gives the span and
+the largest absolute value of each raw map (:func:`cardiolens.attribute.methods.attribute_with_extent`
+returns them with the maps).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import stats
 from torch import nn
 
-DEGENERATE_SPAN = 1e-6  # a map whose values span less than this is constant (no ranking)
+DEGENERATE_RELATIVE_SPAN = 1e-6  # a raw map whose span is below this times its max |value| is near-constant
 
 
 def randomised(model: nn.Module, seed: int) -> nn.Module:
@@ -42,19 +49,48 @@ def randomised(model: nn.Module, seed: int) -> nn.Module:
     return out.eval()
 
 
-def degenerate(maps: NDArray) -> NDArray[np.bool_]:
-    """(N,) True where a map of the (N, ...) stack is constant or near-constant (max - min <
-    ``DEGENERATE_SPAN``, fewer than two distinct values, or non-finite)."""
+def map_extent(maps: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(span, max_abs), each (N,), of an (N, ...) stack of raw (not normalised) maps: max - min and
+    max |value| of each map, in float64; NaN for a map with a non-finite value or no values."""
     flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
-    span = flat.max(axis=1) - flat.min(axis=1) if flat.shape[1] else np.zeros(len(flat))
-    return ~(span >= DEGENERATE_SPAN)  # a NaN span is degenerate too
+    if not flat.shape[1]:
+        return np.full(len(flat), np.nan), np.full(len(flat), np.nan)
+    with np.errstate(invalid="ignore"):
+        span = flat.max(axis=1) - flat.min(axis=1)
+        max_abs = np.abs(flat).max(axis=1)
+    bad = ~np.isfinite(flat).all(axis=1)
+    span[bad], max_abs[bad] = np.nan, np.nan
+    return span, max_abs
 
 
-def rank_correlation(a: NDArray, b: NDArray) -> NDArray[np.float64]:
+def degenerate_extent(span: NDArray, max_abs: NDArray) -> NDArray[np.bool_]:
+    """(N,) True where a raw map with these (N,) ``span`` and ``max_abs`` (:func:`map_extent`) is
+    constant or near-constant: span == 0, span < ``DEGENERATE_RELATIVE_SPAN`` * max_abs,
+    max_abs == 0, or either is NaN (module docstring)."""
+    span, max_abs = np.asarray(span, dtype=np.float64), np.asarray(max_abs, dtype=np.float64)
+    ok = (span > 0) & (max_abs > 0) & (span >= DEGENERATE_RELATIVE_SPAN * max_abs)  # False for NaN
+    return ~ok
+
+
+def degenerate(maps: NDArray) -> NDArray[np.bool_]:
+    """(N,) True where a map of the (N, ...) stack of *raw* maps is constant or near-constant
+    (:func:`degenerate_extent` of :func:`map_extent`). On normalised maps it only catches
+    exactly constant ones; pass the raw maps, or their extent."""
+    return degenerate_extent(*map_extent(maps))
+
+
+def rank_correlation(a: NDArray, b: NDArray, degenerate_a: NDArray[np.bool_] | None = None,
+                     degenerate_b: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
     """Spearman correlation per row of two (N, ...) map stacks, (N,); NaN where either map is
-    degenerate (:func:`degenerate`)."""
+    degenerate. ``degenerate_a`` / ``degenerate_b`` (N,) are the flags of the raw maps
+    (:func:`degenerate_extent`) and must be given when ``a`` / ``b`` are normalised maps; without
+    them the flags are computed from ``a`` and ``b`` themselves (:func:`degenerate`)."""
+    da = degenerate(a) if degenerate_a is None else np.asarray(degenerate_a, bool)
+    db = degenerate(b) if degenerate_b is None else np.asarray(degenerate_b, bool)
+    if da.shape != (len(a),) or db.shape != (len(b),):
+        raise ValueError(f"rank_correlation: degenerate flags {da.shape}, {db.shape} do not match {len(a)}, {len(b)} maps")
     out = np.full(len(a), np.nan)
-    ok = ~degenerate(a) & ~degenerate(b)
+    ok = ~da & ~db
     for i, (x, y) in enumerate(zip(a.reshape(len(a), -1), b.reshape(len(b), -1))):
         if ok[i]:
             out[i] = stats.spearmanr(x, y).statistic

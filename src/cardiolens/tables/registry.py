@@ -285,7 +285,8 @@ SANITY = TableSchema(
         Column("method", pa.string(), "Captum method"),
         Column("target", pa.string(), "class (or output) explained: the trained model's prediction"),
         Column("spearman", pa.float64(), "Spearman rank correlation of the two maps; null (NaN) when either map is constant "
-               "(degenerate: max - min < 1e-6), which counts as a failed check", nullable=True, min=-1, max=1),
+               "or near-constant before normalisation (degenerate: max - min == 0 or < 1e-6 x max |value|), which counts "
+               "as a failed check", nullable=True, min=-1, max=1),
         Column("randomisation", pa.string(), "which weights were re-initialised", allowed=("full",)),
         Column("checkpoint_sha256", pa.string(), "sha256 of the trained weights"),
     ),
