@@ -160,6 +160,42 @@ def test_delong_ci_of_the_auc_difference_is_the_normal_interval_of_its_variance(
     assert out.loc["mcnemar", "ci_method"].startswith("none:") and pd.isna(out.loc["mcnemar", "ci_low"])
 
 
+def test_delong_ci_is_clipped_to_the_range_of_an_auc_difference():
+    # a perfect (V10 = V01 = (1, 1), constant); b: positives 0.1, 0.3, negatives 0.2, 0.9 -> pairs won
+    # 0, 0, 1, 0, AUC 1/4, V10 = (0, 0.5), V01 = (0.5, 0); var = 0.125 / 2 + 0.125 / 2 = 0.125;
+    # diff 0.75 +- 1.96 sqrt(0.125) = 0.057 .. 1.443, clipped to 1
+    y = np.array([True, True, False, False])
+    r = delong_test(y, np.array([0.9, 0.8, 0.2, 0.1]), np.array([0.1, 0.3, 0.2, 0.9]))
+    assert (r["auc_a"], r["auc_b"], r["variance"]) == (1.0, 0.25, pytest.approx(0.125))
+    assert r["ci_low"] == pytest.approx(0.75 - 1.959964 * np.sqrt(0.125), abs=1e-5) and r["ci_high"] == 1.0
+    assert r["ci_method"] == "DeLong et al. 1988 variance of AUC(a) - AUC(b), asymptotic normal interval clipped to [-1, 1]"
+
+
+def test_delong_with_one_positive_or_one_negative_patient_has_no_test_and_says_why():
+    # one positive: V10 has one column, so its covariance (np.cov) is undefined; the AUCs still are:
+    # a ranks the positive 0.9 above 0.2, 0.3, 0.4 (1.0); b ranks 0.8 above 0.5 and 0.1, not 0.85 (2/3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from np.cov of one column
+        r = delong_test(np.array([True, False, False, False]), np.array([0.9, 0.2, 0.3, 0.4]), np.array([0.8, 0.5, 0.1, 0.85]))
+        mirrored = delong_test(np.array([False, True, True, True]), np.array([0.9, 0.2, 0.3, 0.4]), np.array([0.8, 0.5, 0.1, 0.85]))
+    assert r["auc_a"] == 1.0 and r["auc_b"] == pytest.approx(2 / 3)
+    for d in (r, mirrored):
+        assert all(np.isnan(d[k]) for k in ("statistic", "p_value", "variance", "ci_low", "ci_high"))
+        assert d["ci_method"] == "none: fewer than two positive or two negative patients"
+    # through compare: two patients, one per class (the tiny workflow's septal_flash test set)
+    two = pd.DataFrame({"patient_key": ["P0", "P1"], "fold": 0, "role": "test", "y_true": ["x", "y"], "p_x": [0.8, 0.3],
+                        "p_y": [0.2, 0.7], "y_pred": ["x", "y"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = compare("c", two, two.assign(p_x=[0.6, 0.4], p_y=[0.4, 0.6]), ["patient_key"], "patient", "test").set_index("test")
+    d = out.loc["delong"]
+    assert pd.isna(d["p_value"]) and pd.isna(d["statistic"]) and pd.isna(d["ci_low"]) and pd.isna(d["ci_high"])
+    assert d["ci_method"].startswith("none: fewer than two") and (d["estimate_a"], d["estimate_b"]) == (1.0, 1.0)
+    assert 0 <= out.loc["mcnemar", "p_value"] <= 1
+
+
 def test_quality_correlation_pairs_one_mean_per_patient():
     # P1 has two recordings; per region the patient's means are paired
     rows = []

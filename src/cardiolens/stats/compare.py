@@ -14,8 +14,11 @@ too small (original vs cropped M-mode: 1.6e-5 over lines, 0.375 over recordings)
   computation of Sun & Xu (IEEE Signal Processing Letters 2014). Neither scipy, statsmodels nor
   pingouin provides it, so it is written here (the tests check it against hand-computed
   structural components). Binary problems only: for more than two classes the AUC of each class
-  against the rest is compared. The CI of AUC(a) - AUC(b) is the normal interval of DeLong's
-  variance.
+  against the rest is compared. The CI of AUC(a) - AUC(b) is the asymptotic normal interval
+  of DeLong's variance, clipped to [-1, 1] (the difference's range); with few patients its
+  coverage is only approximate. With fewer than two positive or two negative patients the
+  structural components have no sample covariance, so there is no test and no CI (null, and
+  ``ci_method`` says why).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from cardiolens.stats.units import UNIT
 LEVELS = ("patient",)
 SAMPLE_LEVEL_REFUSED = ("samples of one patient are not independent: compare at level 'patient' (each patient's prediction "
                         "from its mean probability)")
-DELONG_CI = "DeLong et al. 1988 variance of AUC(a) - AUC(b), normal interval"
+DELONG_CI = "DeLong et al. 1988 variance of AUC(a) - AUC(b), asymptotic normal interval clipped to [-1, 1]"
+DELONG_ZERO_VARIANCE = "none: the AUC difference has zero variance (identical rankings)"
+DELONG_TOO_FEW = "none: fewer than two positive or two negative patients"
 
 
 def _midrank(x: NDArray) -> NDArray[np.float64]:
@@ -56,10 +61,20 @@ def delong_components(positive: NDArray[np.bool_], scores: NDArray) -> tuple[NDA
     return aucs, v10, v01
 
 
-def delong_test(positive: NDArray[np.bool_], score_a: NDArray, score_b: NDArray, confidence: float = 0.95) -> dict[str, float]:
-    """Two-sided DeLong test of AUC(a) = AUC(b) on the same cases, with the normal CI of the
-    difference (``ci_low``, ``ci_high``); z = 0, p = 1 and no CI (NaN) when the difference has
-    zero variance (identical rankings)."""
+def delong_test(positive: NDArray[np.bool_], score_a: NDArray, score_b: NDArray, confidence: float = 0.95) -> dict[str, Any]:
+    """Two-sided DeLong test of AUC(a) = AUC(b) on the same N cases (here patients).
+
+    Args:
+        positive: (N,) labels; both classes must occur (ValueError otherwise).
+        score_a, score_b: (N,) scores of the two models.
+    Returns:
+        auc_a, auc_b; statistic (z), p_value, variance of AUC(a) - AUC(b); ci_low, ci_high, the
+        asymptotic normal interval diff +- z_(1+confidence)/2 sqrt(variance) clipped to [-1, 1];
+        ci_method (:data:`DELONG_CI`, or why there is none). With fewer than two positive or two
+        negative cases the covariance of the structural components is undefined: statistic, p,
+        variance and CI are NaN (:data:`DELONG_TOO_FEW`). With zero variance (identical
+        rankings): z = 0, p = 1, no CI (:data:`DELONG_ZERO_VARIANCE`).
+    """
     from scipy.stats import norm
 
     positive = np.asarray(positive, bool)
@@ -67,18 +82,20 @@ def delong_test(positive: NDArray[np.bool_], score_a: NDArray, score_b: NDArray,
         raise ValueError("DeLong's test needs both positive and negative cases")
     aucs, v10, v01 = delong_components(positive, np.vstack([score_a, score_b]))
     m, n = v10.shape[1], v01.shape[1]
+    diff = float(aucs[0] - aucs[1])
+    out: dict[str, Any] = {"auc_a": float(aucs[0]), "auc_b": float(aucs[1])}
+    if m < 2 or n < 2:
+        return {**out, "statistic": np.nan, "p_value": np.nan, "variance": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "ci_method": DELONG_TOO_FEW}
     s = np.cov(v10) / m + np.cov(v01) / n
     var = float(s[0, 0] + s[1, 1] - 2 * s[0, 1])
-    diff = float(aucs[0] - aucs[1])
     if var <= 1e-15:
-        z, p, lo, hi = 0.0, 1.0, np.nan, np.nan
-    else:
-        z = diff / np.sqrt(var)
-        p = float(2 * norm.sf(abs(z)))
-        half = float(norm.ppf(0.5 + confidence / 2) * np.sqrt(var))
-        lo, hi = diff - half, diff + half
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "statistic": float(z), "p_value": p, "variance": var,
-            "ci_low": lo, "ci_high": hi}
+        return {**out, "statistic": 0.0, "p_value": 1.0, "variance": var, "ci_low": np.nan, "ci_high": np.nan,
+                "ci_method": DELONG_ZERO_VARIANCE}
+    z = diff / np.sqrt(var)
+    half = float(norm.ppf(0.5 + confidence / 2) * np.sqrt(var))
+    return {**out, "statistic": float(z), "p_value": float(2 * norm.sf(abs(z))), "variance": var,
+            "ci_low": max(diff - half, -1.0), "ci_high": min(diff + half, 1.0), "ci_method": DELONG_CI}
 
 
 def mcnemar_test(correct_a: NDArray[np.bool_], correct_b: NDArray[np.bool_]) -> dict[str, Any]:
@@ -127,11 +144,8 @@ def compare(name: str, a: pd.DataFrame, b: pd.DataFrame, keys: list[str], level:
         if pos.all() or not pos.any():
             continue
         d = delong_test(pos, m[f"p_{c}_a"].to_numpy(), m[f"p_{c}_b"].to_numpy(), confidence)
-        has_ci = bool(np.isfinite(d["ci_low"]))
-        rows.append({**base, "test": "delong", "class": c, "statistic": d["statistic"], "p_value": d["p_value"],
-                     "estimate_a": d["auc_a"], "estimate_b": d["auc_b"], "ci_low": d["ci_low"] if has_ci else None,
-                     "ci_high": d["ci_high"] if has_ci else None,
-                     "ci_method": DELONG_CI if has_ci else "none: the AUC difference has zero variance (identical rankings)"})
+        rows.append({**base, "test": "delong", "class": c, "estimate_a": d["auc_a"], "estimate_b": d["auc_b"],
+                     **{k: _none_if_nan(d[k]) for k in ("statistic", "p_value", "ci_low", "ci_high")}, "ci_method": d["ci_method"]})
     return pd.DataFrame(rows)
 
 
@@ -139,3 +153,7 @@ def _pick(r: dict[str, Any]) -> dict[str, Any]:
     return {"statistic": r["statistic"], "p_value": r["p_value"], "estimate_a": None, "estimate_b": None,
             "a_only_correct": r["a_only_correct"], "b_only_correct": r["b_only_correct"], "ci_low": None, "ci_high": None,
             "ci_method": "none: McNemar's test has no interval"}
+
+
+def _none_if_nan(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
