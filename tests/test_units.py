@@ -219,6 +219,33 @@ def test_quality_correlation_pairs_one_mean_per_patient():
     assert set(qc["label"]) == {"grade"}  # no per-view label in this table
 
 
+def test_table1_and_motion_groups_carry_their_unit_and_counts(tmp_path):
+    from cardiolens.stats.cohort import table1
+    from cardiolens.stats.motion import motion_group_tests
+    from cardiolens.tables import read_table, write_table
+    from cardiolens.tables.registry import COHORT, MOTION_GROUPS
+
+    # Table 1: 5 patients with a group (P5 has none), 14 samples behind them
+    patients = pd.DataFrame({"patient_key": [f"P{i}" for i in range(6)], "group": ["a", "a", "a", "b", "b", None],
+                             "sex": ["F", "M", "F", "M", "M", "F"], "age": [50.0, 52.0, 54.0, 60.0, 62.0, 70.0]})
+    t = table1(patients, "group", ["sex"], ["age"], test="welch", n_samples=14)
+    assert (t["unit"] == "patient").all() and (t["n_units"] == 5).all() and (t["n_samples"] == 14).all()
+    assert (table1(patients, "group", ["sex"], ["age"], test="welch")["n_samples"] == 5).all()  # no samples given: patients
+    # motion: one row per patient and segment; D has no peak_systolic_mm
+    per = pd.DataFrame({"study": "t", "segment": "basal_inferoseptal", "patient_key": list("ABCD"),
+                        "label": ["takotsubo", "takotsubo", "stemi", "stemi"], "n_recordings": [2, 1, 3, 1],
+                        "peak_systolic_mm": [5.0, 6.0, 9.0, np.nan], "peak_systolic_px": np.nan, "peak_diastolic_mm": np.nan,
+                        "peak_strain": [-0.10, -0.12, -0.20, -0.18]})
+    g = motion_group_tests(per, "mannwhitney", "none").set_index("measure")
+    # peak_systolic_mm: stemi C (3 recordings) vs takotsubo A, B (2 + 1); peak_strain: all four (2 + 1 + 3 + 1)
+    assert (g.loc["peak_systolic_mm", "n_a"], g.loc["peak_systolic_mm", "n_b"]) == (1, 2)
+    assert (g.loc["peak_systolic_mm", "n_units"], g.loc["peak_systolic_mm", "n_samples"]) == (3, 6)
+    assert (g.loc["peak_strain", "n_units"], g.loc["peak_strain", "n_samples"]) == (4, 7) and (g["unit"] == "patient").all()
+    for name, df, schema in (("cohort", t, COHORT), ("motion_groups", g.reset_index(), MOTION_GROUPS)):
+        back = read_table(write_table(df.reindex(columns=schema.names), tmp_path / f"{name}.parquet", schema, {}), schema)
+        assert back["unit"].notna().all() and back["n_units"].notna().all() and back["n_samples"].notna().all(), name
+
+
 # --- copying every sample of a patient changes nothing ------------------------------------------
 
 def test_copying_every_sample_eleven_times_leaves_every_p_value_and_ci_unchanged():

@@ -6,6 +6,11 @@ Tests (all scipy.stats): categorical - Pearson's chi-square on the group x categ
 test's name says so); continuous - one-way ANOVA (``f_oneway``), Kruskal-Wallis (``kruskal``), or
 for two groups Student's or Welch's t-test (``ttest_ind``). Missing values are left out of each
 covariate and counted in ``n_missing``.
+
+The unit is the patient (one row of ``patients`` each): every row carries ``unit``, ``n_units``
+(patients in the table, i.e. with a group) and ``n_samples`` (the study's samples of those
+patients when the caller gives them; otherwise the patient count again, as the table itself has
+no samples).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from cardiolens.stats.units import UNIT
 
 CONTINUOUS_TESTS = ("anova", "kruskal", "student", "welch")
 
@@ -54,7 +61,7 @@ def continuous_test(samples: list[np.ndarray], test: str) -> dict[str, Any]:
 
 
 def table1(patients: pd.DataFrame, group: str, categorical: list[str], continuous: list[str], summary: str = "mean_sd",
-           test: str = "anova", groups: list[str] | None = None) -> pd.DataFrame:
+           test: str = "anova", groups: list[str] | None = None, n_samples: int | None = None) -> pd.DataFrame:
     """Long-format Table 1: one row per (variable, category or None, group incl. 'all').
 
     Args:
@@ -62,6 +69,9 @@ def table1(patients: pd.DataFrame, group: str, categorical: list[str], continuou
         summary: mean_sd or median_iqr for continuous covariates.
         test: one of CONTINUOUS_TESTS.
         groups: group order (default: sorted values present).
+        n_samples: the study's samples of the patients with a group; None: the patient count.
+    Returns:
+        the rows, with ``unit`` (patient), ``n_units`` (patients with a group) and ``n_samples``.
     """
     if test not in CONTINUOUS_TESTS:
         raise ValueError(f"unknown continuous test {test!r}; one of {CONTINUOUS_TESTS}")
@@ -102,4 +112,4 @@ def table1(patients: pd.DataFrame, group: str, categorical: list[str], continuou
             "n_missing", "test", "statistic", "dof", "p_value"]
     out = pd.DataFrame(rows).reindex(columns=cols)
     out["n_missing"] = out["n_missing"].fillna(0).astype("int64")
-    return out
+    return out.assign(unit=UNIT, n_units=len(df), n_samples=len(df) if n_samples is None else int(n_samples))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cardiolens.stats.groups import compare_groups
+from cardiolens.stats.units import UNIT
 
 MEASURES = ("peak_systolic_mm", "peak_systolic_px", "peak_diastolic_mm", "peak_strain")
 
@@ -43,9 +44,26 @@ def patient_motion(motion: pd.DataFrame, attribution: pd.DataFrame | None, metho
 
 
 def motion_group_tests(per_patient: pd.DataFrame, test: str, correction: str) -> pd.DataFrame:
-    """Each motion measure compared between classes, per segment (patient level)."""
+    """Each motion measure compared between classes, per segment (patient level).
+
+    Args:
+        per_patient: :func:`patient_motion` rows (one per patient and segment, with ``n_recordings``).
+    Returns:
+        :func:`compare_groups` rows (n_a, n_b: patients) with ``unit`` (patient), ``n_units``
+        (patients compared, n_a + n_b) and ``n_samples`` (their recordings, the sum of
+        ``n_recordings`` over the patients with a value in either group).
+    """
     measures = [m for m in MEASURES if per_patient[m].notna().any()]
-    return compare_groups(per_patient, measures, "label", test, correction, by=["study", "segment"])
+    out = compare_groups(per_patient, measures, "label", test, correction, by=["study", "segment"])
+    if out.empty:
+        return out
+    recordings = []
+    for r in out.itertuples():
+        part = per_patient[(per_patient["study"] == r.study) & (per_patient["segment"] == r.segment)
+                           & per_patient["label"].astype(str).isin([r.group_a, r.group_b])]
+        have = pd.to_numeric(part[r.measure], errors="coerce").notna()
+        recordings.append(int(part.loc[have, "n_recordings"].sum()))
+    return out.assign(unit=UNIT, n_units=(out["n_a"] + out["n_b"]).astype("int64"), n_samples=recordings)
 
 
 def cycle_curves(motion: pd.DataFrame, segment: str, points: int = 50) -> pd.DataFrame:

@@ -83,12 +83,15 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
     log.info("%s: subgroups", study)
     sub = subgroups(tables, patients, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
     t1cfg = cfg["table1"]
-    cohort_patients = study_patients(patients, read_table(samples_path, SAMPLES), cslice["label"])
+    samples = read_table(samples_path, SAMPLES)
+    cohort_patients = study_patients(patients, samples, cslice["label"])
     n_groups = cohort_patients["group"].nunique()
     test = t1cfg["test"] if n_groups == 2 or t1cfg["test"] in ("anova", "kruskal") else "anova"
     if test != t1cfg["test"]:
         log.warning("%s: Table 1 has %d groups; the %s t-test needs two, one-way ANOVA is used instead", study, n_groups, t1cfg["test"])
-    cohort = table1(cohort_patients, "group", t1cfg["categorical"], t1cfg["continuous"], t1cfg["summary"], test)
+    in_table = cohort_patients.loc[cohort_patients["group"].notna(), "patient_key"]
+    cohort = table1(cohort_patients, "group", t1cfg["categorical"], t1cfg["continuous"], t1cfg["summary"], test,
+                    n_samples=int(samples["patient_key"].isin(in_table).sum()))
     written: dict[str, Any] = {}
     figs: list[Path] = []
     fig_dir = out / "figures"

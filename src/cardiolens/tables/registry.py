@@ -382,7 +382,8 @@ SUBGROUPS = TableSchema(
 COHORT = TableSchema(
     name="cohort",
     version=1,
-    description="Table 1 of a study by label: counts and percentages, mean ± SD or median [IQR], with the test per covariate.",
+    description="Table 1 of a study by label: counts and percentages, mean ± SD or median [IQR], with the test per covariate "
+                "(one value per patient).",
     key=("variable", "category", "group"),
     columns=(_c("variable", _S, "covariate (n = group size)"), _c("kind", _S, "count, categorical or continuous"),
              _c("category", _S, "category of a categorical covariate", True), _c("group", _S, "study class, or all"),
@@ -391,7 +392,10 @@ COHORT = TableSchema(
              _c("median", _F, "median", True), _c("q1", _F, "25th percentile", True), _c("q3", _F, "75th percentile", True),
              _c("n_missing", _I, "patients without a value", min=0), _c("test", _S, "test name", True),
              _c("statistic", _F, "test statistic (chi-square, F, H or t)", True), _c("dof", _F, "degrees of freedom", True),
-             _c("p_value", _F, "p-value", True, min=0, max=1)),
+             _c("p_value", _F, "p-value", True, min=0, max=1),
+             _c("unit", _S, "unit of independence tested: patient", allowed=("patient",)),
+             _c("n_units", _I, "patients in the table (with a group)", min=0),
+             _c("n_samples", _I, "the study's samples of those patients", min=0)),
 )
 
 _GROUP_TEST_COLUMNS = (
@@ -451,8 +455,9 @@ QUALITY = TableSchema(
              _c("frame", _I, "0-based frame measured (ED)", min=0), _c("region", _S, "myocardial region"),
              _c("n_pixels", _I, "pixels in the region", min=0), _c("cr_db", _F, "contrast ratio, dB", True),
              _c("cnr", _F, "contrast-to-noise ratio", True), _c("gcnr", _F, "generalised CNR (0..1)", True, min=0, max=1),
-             _c("gcnr_p", _F, "permutation p-value of the gCNR (region and lumen pixels reshuffled); above chance when < 0.05",
-                True, min=0, max=1),
+             _c("gcnr_p", _F, "permutation p-value of the gCNR (region and lumen pixels reshuffled): the unit is the pixel, so "
+                "it is descriptive (above the estimator's noise floor when < 0.05), anti-conservative under correlated speckle, "
+                "not an inference over patients", True, min=0, max=1),
              _c("gcnr_null95", _F, "95th percentile of the gCNR's permutation null", True, min=0, max=1),
              _c("grade", _F, "ground-truth regional grade (1 poor .. 3 good), synthetic data", True),
              _c("quality", _S, "dataset's per-view image quality (CAMUS ImageQuality)", True)),
@@ -485,7 +490,7 @@ COMPARISONS = TableSchema(
              _c("p_value", _F, "p-value", True, min=0, max=1), _c("estimate_a", _F, "AUC of a (DeLong)", True),
              _c("estimate_b", _F, "AUC of b (DeLong)", True), _c("a_only_correct", _I, "pairs only a got right (McNemar)", True),
              _c("b_only_correct", _I, "pairs only b got right (McNemar)", True),
-             _c("ci_low", _F, "CI lower bound of estimate_a - estimate_b (DeLong)", True),
+             _c("ci_low", _F, "CI lower bound of estimate_a - estimate_b (DeLong: asymptotic normal, clipped to [-1, 1])", True),
              _c("ci_high", _F, "CI upper bound of estimate_a - estimate_b (DeLong)", True),
              _c("ci_method", _S, "how the CI was computed, or 'none: <why>'"),
              _c("unit", _S, "unit of independence paired: patient", allowed=("patient",)),
@@ -550,9 +555,13 @@ MOTION_PATIENTS = TableSchema(
 MOTION_GROUPS = TableSchema(
     name="motion_groups",
     version=1,
-    description="Motion measures compared between the study's classes, patient level (the seed's mean +- SD with p-values).",
+    description="Motion measures compared between the study's classes, patient level (the seed's mean +- SD with p-values): "
+                "one value per patient, the mean over its recordings.",
     key=("study", "segment", "measure", "group_a", "group_b"),
-    columns=(_c("study", _S, "study name"), _c("segment", _S, "A4C segment")) + _GROUP_TEST_COLUMNS,
+    columns=(_c("study", _S, "study name"), _c("segment", _S, "A4C segment")) + _GROUP_TEST_COLUMNS
+    + (_c("unit", _S, "unit of independence tested: patient", allowed=("patient",)),
+       _c("n_units", _I, "patients compared (n_a + n_b)", min=0),
+       _c("n_samples", _I, "recordings behind those patients' values", min=0)),
 )
 
 SUMMARY = TableSchema(
