@@ -126,11 +126,19 @@ def test_outside_heart_rate_counts_maps_and_its_ci_resamples_patients():
     # no incorrect maps: no rate, no CI
     empty = g[(g["class"] == "all") & ~g["correct"]].iloc[0]
     assert pd.isna(empty["outside_heart_rate"]) and empty["ci_method"] == "none: no map with a heart ROI"
-    # no map flagged: every replicate is 0, so no CI
+    # no map flagged: every bootstrap replicate is 0, so the interval is Clopper-Pearson's of 0 of 4
+    # patients: [0, 1 - 0.025^(1/4)] = [0, 0.6024]; every map flagged: 4 of 4, [0.025^(1/4), 1]
     a["outside_heart"] = False
     zero = by_class_and_correctness(a, 0.95, 200, 0)
     z = zero[(zero["class"] == "all") & zero["correct"]].iloc[0]
-    assert z["outside_heart_rate"] == 0.0 and pd.isna(z["outside_heart_ci_low"]) and z["ci_method"].startswith("none: degenerate")
+    assert z["outside_heart_rate"] == 0.0 and z["ci_method"].startswith("Clopper-Pearson")
+    assert (z["outside_heart_ci_low"], z["outside_heart_ci_high"]) == (0.0, pytest.approx(1 - 0.025 ** 0.25))
+    assert round(z["outside_heart_ci_high"], 4) == 0.6024
+    a["outside_heart"] = True
+    one = by_class_and_correctness(a, 0.95, 200, 0)
+    o = one[(one["class"] == "all") & one["correct"]].iloc[0]
+    assert o["outside_heart_rate"] == 1.0 and o["ci_method"].startswith("Clopper-Pearson")
+    assert (o["outside_heart_ci_low"], o["outside_heart_ci_high"]) == (pytest.approx(0.025 ** 0.25), 1.0)
 
 
 def test_sample_level_comparisons_are_refused_in_the_config_and_in_the_code():

@@ -5,8 +5,11 @@ a patient's maps (M-mode lines, slices, frames of one heart) are not independent
   localisation and faithfulness measure over maps (descriptive), the pointing-game rate, and the
   outside-the-heart rate over maps with a patient-cluster bootstrap CI (Field & Welsh 2007,
   :func:`cardiolens.stats.bootstrap.cluster_interval`): patients are resampled with all their
-  maps, so the interval counts patients, not maps; where it collapses (e.g. no map flagged) the
-  CI is null and ``ci_method`` says so.
+  maps, so the interval counts patients, not maps. A rate of 0 or 1 (no map flagged, or every
+  map) collapses every replicate to the rate, so there it is the Clopper-Pearson interval of 0 or
+  n of n patients (:func:`cardiolens.stats.units.clopper_pearson`), conservative as a patient
+  contributes several maps; where the bootstrap collapses otherwise the CI is null and
+  ``ci_method`` says so.
 - :func:`correctness_tests`: each measure between correct and incorrect predictions
   (:func:`cardiolens.stats.groups.compare_groups`, the configured two-sample test) on one value
   per patient and group, the mean of its maps (see the function for patients in both groups).
@@ -19,16 +22,20 @@ import pandas as pd
 
 from cardiolens.stats.bootstrap import cluster_interval
 from cardiolens.stats.groups import compare_groups
-from cardiolens.stats.units import UNIT, UNIT_COLUMN, to_unit
+from cardiolens.stats.units import UNIT, UNIT_COLUMN, clopper_pearson, to_unit
 
 MEASURES = ("mass_heart", "mass_outside_heart", "mass_septum_window", "mass_base", "mass_apex", "entropy", "gini",
             "deletion_auc", "insertion_auc")
 BY = ["study", "method", "target_kind"]
+OUTSIDE_HEART_EXACT = ("Clopper-Pearson interval (statsmodels, method 'beta') of a rate of 0 or 1 with n = patients: the "
+                       "patient-cluster bootstrap collapses there; conservative, as each patient has one or more maps")
 
 
 def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence: float = 0.95,
                            seed: int = 0) -> dict[str, object]:
-    """Rate of maps flagged ``outside_heart`` with its patient-cluster bootstrap CI.
+    """Rate of maps flagged ``outside_heart`` with its patient-cluster bootstrap CI, or at a rate
+    of 0 or 1 (where every bootstrap replicate equals the rate) the Clopper-Pearson interval of
+    0 or n_units flagged out of n_units patients (:data:`OUTSIDE_HEART_EXACT`).
 
     Args:
         maps: rows with ``patient_key`` and ``outside_heart`` (null: no heart ROI, left out).
@@ -38,10 +45,16 @@ def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confiden
     """
     s = maps[maps["outside_heart"].notna()]
     flags = s["outside_heart"].astype(bool).to_numpy()
-    out: dict[str, object] = {"unit": UNIT, "n_units": int(s[UNIT_COLUMN].nunique()), "n_samples": len(s)}
+    n_units = int(s[UNIT_COLUMN].nunique())
+    out: dict[str, object] = {"unit": UNIT, "n_units": n_units, "n_samples": len(s)}
     if not len(s):
         return {**out, "outside_heart_rate": None, "outside_heart_ci_low": None, "outside_heart_ci_high": None,
                 "ci_method": "none: no map with a heart ROI"}
+    rate = float(flags.mean())
+    if rate in (0.0, 1.0):
+        lo, hi = clopper_pearson(round(rate * n_units), n_units, confidence)
+        return {**out, "outside_heart_rate": rate, "outside_heart_ci_low": lo, "outside_heart_ci_high": hi,
+                "ci_method": OUTSIDE_HEART_EXACT}
     # one row per patient (flagged maps k, maps n): the rate of a replicate is sum k / sum n over
     # the drawn patients, the same as over their maps, without carrying every map
     per = pd.DataFrame({"patient": s[UNIT_COLUMN].to_numpy(), "k": flags.astype(float)}).groupby("patient")["k"].agg(["sum", "size"])
@@ -49,7 +62,7 @@ def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confiden
     ci = cluster_interval(per.index.to_numpy(), lambda i: np.array([k[i].sum() / n[i].sum()]), None, n_resamples, confidence,
                           seed)
     lo, hi = float(ci.low[0]), float(ci.high[0])
-    return {**out, "outside_heart_rate": float(flags.mean()), "outside_heart_ci_low": None if np.isnan(lo) else lo,
+    return {**out, "outside_heart_rate": rate, "outside_heart_ci_low": None if np.isnan(lo) else lo,
             "outside_heart_ci_high": None if np.isnan(hi) else hi, "ci_method": ci.method[0]}
 
 

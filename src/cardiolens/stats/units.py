@@ -51,3 +51,15 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
         raise ValueError(f"a Wilson interval needs at least one unit; got n = {n}")
     lo, hi = proportion_confint(int(k), int(n), alpha=1 - confidence, method="wilson")
     return float(lo), float(hi)
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson ("exact", beta quantile) interval of ``k`` successes in ``n`` units
+    (Clopper & Pearson, Biometrika 1934; statsmodels ``proportion_confint(method="beta")``);
+    ValueError for n < 1. At k = 0 the upper bound is 1 - (alpha / 2)^(1/n)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n < 1:
+        raise ValueError(f"a Clopper-Pearson interval needs at least one unit; got n = {n}")
+    lo, hi = proportion_confint(int(k), int(n), alpha=1 - confidence, method="beta")
+    return float(lo), float(hi)

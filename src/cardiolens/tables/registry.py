@@ -427,12 +427,13 @@ ATTRIBUTION_GROUPS = TableSchema(
     name="attribution_groups",
     version=1,
     description="Attribution metrics by class and correctness (means and SDs over maps); outside-the-heart rate over maps "
-                "with a patient-cluster bootstrap CI.",
+                "with a patient-cluster bootstrap CI (Clopper-Pearson over patients at a rate of 0 or 1).",
     key=("study", "method", "target_kind", "class", "correct"),
     columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "target kind"),
              _c("class", _S, "true class, or all"), _c("correct", _B, "prediction correct"), _c("n", _I, "maps", min=0),
              _c("outside_heart_rate", _F, "share flagged outside the heart", True, min=0, max=1),
-             _c("outside_heart_ci_low", _F, "CI lower bound (patient-cluster bootstrap); null where there is none (ci_method)", True),
+             _c("outside_heart_ci_low", _F, "CI lower bound (patient-cluster bootstrap; Clopper-Pearson over patients at a rate "
+                "of 0 or 1); null where there is none (ci_method)", True),
              _c("outside_heart_ci_high", _F, "CI upper bound", True),
              _c("ci_method", _S, "how the outside-the-heart CI was computed, or 'none: <why>'"),
              _c("unit", _S, "unit of independence the CI counts: patient", allowed=("patient",)),
