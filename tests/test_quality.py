@@ -25,7 +25,9 @@ def test_gcnr_of_two_samples_of_one_distribution_is_near_zero_and_inside_the_nul
     p = np.array([d.p_value for d in draws])
     assert np.median(g) < 0.2 and np.median(g) == pytest.approx(0.05, abs=0.03)
     assert (p > 0.05).sum() >= 17  # a valid test rejects ~1 in 20
-    assert all(d.gcnr <= d.null95 or d.p_value <= 0.05 for d in draws)
+    # the observed gCNR of a true null lies at or below its null's 95th percentile ~19 times in 20
+    null95 = np.array([d.null95 for d in draws])
+    assert (g <= null95).sum() >= 17 and np.median(g) < np.median(null95)
 
 
 def test_gcnr_of_two_gaussians_one_sd_apart_is_the_analytic_overlap():

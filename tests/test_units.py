@@ -13,6 +13,7 @@ from cardiolens.stats.bootstrap import cluster_interval, patient_bootstrap
 from cardiolens.stats.compare import compare, delong_test
 from cardiolens.stats.performance import performance
 from cardiolens.stats.stage import quality_correlation
+from cardiolens.stats.subgroups import subgroups
 from cardiolens.stats.units import WILSON, to_unit, wilson
 from cardiolens.train.stage import patient_level
 
@@ -259,9 +260,9 @@ def test_table1_and_motion_groups_carry_their_unit_and_counts(tmp_path):
 def test_copying_every_sample_eleven_times_leaves_every_p_value_and_ci_unchanged():
     """Each table's p-values and CIs with every sample row copied 11 times (same patients):
 
-    - performance, patient level: the patient table (mean probability per patient) is the same,
+    - performance and subgroups, patient level: the patient table (mean probability per patient) is the same,
       so are the Wilson and bootstrap CIs;
-    - performance, sample level: the cluster bootstrap resamples patients with the same seed and a
+    - performance and subgroups, sample level: the cluster bootstrap resamples patients with the same seed and a
       patient's 11 copies move together, so every replicate's value (a ratio, an AUC, a rank
       correlation over the copies) is unchanged and so is the interval; only n_samples grows;
     - the comparison (McNemar, DeLong on patient-level predictions), the attribution tests
@@ -283,6 +284,20 @@ def test_copying_every_sample_eleven_times_leaves_every_p_value_and_ci_unchanged
     sample_rows = after["level"] == "sample"
     assert (after.loc[sample_rows, "n_samples"] == COPIES * before.loc[sample_rows, "n_samples"]).all()
     assert (after["n_units"] == before["n_units"]).all()
+
+    patients = pd.DataFrame({"patient_key": [f"P{i}" for i in range(12)], "sex": ["F", "M"] * 6, "age": np.arange(40.0, 52.0)})
+
+    def sub(s):
+        return subgroups({"sample": s, "patient": _patients(s)}, patients, "s", ["test"], 300, 0.95, 0)
+
+    s0, s1 = sub(samples), sub(copied)
+    assert len(s0) and s0["ci_method"].tolist() == s1["ci_method"].tolist()
+    assert s0["ci_method"].str.startswith("patient-cluster").any() and (s0["ci_method"] == WILSON).any()
+    for col in ("estimate", "ci_low", "ci_high", "n_units", "n_patients"):
+        np.testing.assert_allclose(s1[col].to_numpy(float), s0[col].to_numpy(float), rtol=1e-9, atol=1e-12, err_msg=col)
+    at_sample = s0["level"] == "sample"
+    assert (s1.loc[at_sample, "n_samples"] == COPIES * s0.loc[at_sample, "n_samples"]).all()
+    assert (s1.loc[~at_sample, "n_samples"] == s0.loc[~at_sample, "n_samples"]).all()
 
     def comparison(s):
         p = _patients(s)
@@ -321,7 +336,6 @@ def test_copying_every_sample_eleven_times_leaves_every_p_value_and_ci_unchanged
 
 def test_every_changed_table_is_written_with_its_unit_columns(tmp_path):
     from cardiolens.stats.stage import run_comparisons
-    from cardiolens.stats.subgroups import subgroups
     from cardiolens.tables import read_table, write_table
     from cardiolens.tables.registry import (ATTRIBUTION_GROUPS, ATTRIBUTION_TESTS, COMPARISONS, PERFORMANCE, QUALITY_CORRELATION,
                                             SUBGROUPS, predictions_schema)
