@@ -4,8 +4,11 @@ of a patient changes no p-value and no CI."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from cardiolens.stats.attribution import MEASURES, by_class_and_correctness, correctness_tests
@@ -367,8 +370,9 @@ def test_every_changed_table_is_written_with_its_unit_columns(tmp_path):
         write_table(p.reindex(columns=predictions_schema(["x", "y"], "patient").names), files[study]["patient"],
                     predictions_schema(["x", "y"], "patient"), {})
     out = tmp_path / "comparisons.parquet"
-    run_comparisons([{"name": "a_vs_b", "a": "a", "b": "b", "level": "patient"}], files, str(out), ["test"])
+    run_comparisons([{"name": "a_vs_b", "a": "a", "b": "b", "level": "patient"}], files, str(out), ["test"], confidence=0.9)
     comp = read_table(out, COMPARISONS)
+    assert json.loads(pq.read_schema(out).metadata[b"cardiolens.provenance"])["config"]["slice"]["confidence"] == 0.9
     assert comp["test"].tolist() == ["mcnemar", "delong"] and (comp["n_units"] == 12).all() and (comp["n_samples"] == len(samples)).all()
     d = comp.iloc[1]
     assert d["ci_low"] < d["estimate_a"] - d["estimate_b"] < d["ci_high"] and d["ci_method"].startswith("DeLong")

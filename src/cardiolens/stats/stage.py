@@ -310,5 +310,6 @@ def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str
                 log.info("%s (%s level, %s, %d patients): %s statistic %.3f, p %.4g", c["name"], level, role, x.n_units, x.test,
                          x.statistic, x.p_value)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMPARISONS.names)
+    settings = {"comparisons": comparisons, "roles": roles, "confidence": confidence}
     write_table(out.reindex(columns=COMPARISONS.names), out_path, COMPARISONS,
-                provenance.build(rule, provenance.describe_inputs(sorted(inputs)), {"comparisons": comparisons, "roles": roles}))
+                provenance.build(rule, provenance.describe_inputs(sorted(inputs)), settings))
