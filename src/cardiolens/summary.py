@@ -11,8 +11,8 @@ gallery method, and the warnings a reader must check before trusting the numbers
 - ``imbalance``: a role differs from training by |SMD| > 0.1 in the label, sex or age
   (``cardiolens.split.balance.largest_imbalance``);
 - ``degenerate maps``: maps that are constant (attribute nothing), counted per method;
-- ``sanity check failed``: the maps barely change when the weights are randomised (Adebayo et al.
-  2018): they do not depend on what the model learnt;
+- ``sanity check failed``: the maps do not depend on the learnt weights (Adebayo et al. 2018):
+  they barely change when the weights are randomised, or are constant;
 - ``degenerate interval``: every bootstrap replicate gave the same value (small n): there is no
   confidence interval (the performance table leaves it null and says so in ``ci_method``).
 
@@ -146,7 +146,8 @@ def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str,
            for line in shortcut_lines]
     out += degenerate or []
     if verdict.get("sanity_passed") is False:
-        out.append(f"sanity check failed: {verdict['attribution_method']} maps barely change when the weights are randomised")
+        out.append(f"sanity check failed: {verdict['attribution_method']} maps do not depend on the learnt weights "
+                   "(they barely change when the weights are randomised, or are constant)")
     if imbalance is not None and len(imbalance):
         worst = imbalance.loc[imbalance["smd_vs_train"].abs().idxmax()]
         if abs(float(worst["smd_vs_train"])) > smd_threshold:
