@@ -55,6 +55,32 @@ def test_gcnr_limits_permutation_formula_and_determinism():
         gcnr(np.array([1.0]), np.arange(5.0))
 
 
+def test_the_null_of_a_large_pooled_sample_is_scored_on_seeded_subsamples(monkeypatch):
+    # 1,500 region + 15,000 lumen pixels = 16,500 > 4,000: each null draw takes 4,000 distinct pooled
+    # pixels in the groups' proportions, 4,000 x 1,500 / 16,500 = 363.6 -> 364 and 3,636
+    import cardiolens.stats.quality as Q
+
+    rng = np.random.default_rng(3)
+    region, lumen = grey(rng, 1500), grey(rng, 15_000)
+    seen = []
+    real = Q._gcnr_rows
+
+    def spy(pooled, a, b, grid):
+        seen.append((len(pooled), a.shape, b.shape, all(len(np.unique(np.r_[x, y])) == x.size + y.size for x, y in zip(a, b))))
+        return real(pooled, a, b, grid)
+
+    monkeypatch.setattr(Q, "_gcnr_rows", spy)
+    t = gcnr_permutation(region, lumen, 60, seed=2)
+    assert seen[0] == (16_500, (1, 1500), (1, 15_000), True)  # the observed gCNR: every pixel
+    assert [s[1:] for s in seen[1:]] == [((50, 364), (50, 3636), True), ((10, 364), (10, 3636), True)]
+    monkeypatch.undo()
+    assert t.gcnr == gcnr(region, lumen) and t == gcnr_permutation(region, lumen, 60, seed=2)  # seeded
+    assert t.p_value > 0.05 and t.gcnr <= t.null95  # one distribution: inside the (conservative) null
+    # at or below 4,000 pooled pixels nothing is subsampled
+    a, b = grey(rng, 300), grey(rng, 3000)
+    assert gcnr_permutation(a, b, 40, seed=2) == gcnr_permutation(a, b, 40, seed=2, null_max_pixels=10**9)
+
+
 def test_gaussian_matching_over_an_explicit_sector_includes_zero_pixels():
     img = np.zeros((40, 40))
     img[5:35, 5:35] = np.arange(900).reshape(30, 30)  # sector: 900 distinct grey levels, one of them 0

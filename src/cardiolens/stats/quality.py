@@ -41,6 +41,7 @@ GRID = 1024  # density grid points over the pooled sample's range
 KERNEL_REACH = 5.0  # the grid is padded by this many bandwidths, so the FFT convolution does not wrap around
 N_PERMUTATIONS = 200
 _CHUNK = 50  # permutations smoothed at once (bounds memory on large lumens)
+NULL_MAX_PIXELS = 4000  # above this many pooled pixels the permutation null is scored on a subsample of this size
 
 
 class GcnrTest(NamedTuple):
@@ -178,27 +179,52 @@ def gcnr(region: NDArray, background: NDArray, grid: int = GRID) -> float:
 
 
 def gcnr_permutation(region: NDArray, background: NDArray, n_permutations: int = N_PERMUTATIONS,
-                     seed: int | Sequence[int] = 0, grid: int = GRID) -> GcnrTest:
-    """:func:`gcnr` and a permutation test of "both groups come from one distribution": the values
-    are pooled and reshuffled into groups of the original sizes ``n_permutations`` times
+                     seed: int | Sequence[int] = 0, grid: int = GRID, null_max_pixels: int = NULL_MAX_PIXELS) -> GcnrTest:
+    """:func:`gcnr` and a permutation test of "both groups come from one distribution".
+
+    The values are pooled and reshuffled into two groups ``n_permutations`` times
     (``numpy.random.default_rng(seed)``), each scored with the same estimator; p = (1 + #{null >=
     observed}) / (1 + n_permutations) (Phipson & Smyth, Stat Appl Genet Mol Biol 2010), and the
     null's 95th percentile (``numpy.quantile``, linear). ``n_permutations=0``: p and the
-    percentile are NaN. Pixels of a speckle image are correlated, so the test is anti-conservative
-    where the speckle cell spans several pixels: read it as "above the estimator's noise floor"."""
+    percentile are NaN.
+
+    Groups of the original sizes while the pooled sample has at most ``null_max_pixels`` values.
+    Above that (CAMUS: a region of 1.5-3k pixels against a lumen of 15-40k, 0.2-0.6 s per region
+    for 200 full permutations) each null draw is a fresh seeded random subset of
+    ``null_max_pixels`` pooled values split in the groups' proportions (the region's share
+    rounded, at least 2 per group): the cost no longer grows with the lumen. The observed gCNR
+    is always on every pixel. The estimator's small-sample noise floor is higher on the smaller
+    subsampled groups, so the subsampled null lies above the full one and the test errs on the
+    conservative side (larger p, larger null95). Measured on two samples of N(127, 32) grey
+    levels, 200 permutations: 1,500 vs 15,000 pixels, null95 0.036 in full (0.37 s) and 0.069
+    subsampled (0.04 s); 3,000 vs 40,000, 0.028 (0.62 s) and 0.080 (0.05 s). A region 10 grey
+    levels brighter (gCNR 0.11-0.13) has p = 1/201 either way.
+
+    The unit is the pixel, not the patient: pixels of a speckle image are correlated, so the test
+    is anti-conservative where the speckle cell spans several pixels. It is descriptive: read it
+    as "above the estimator's noise floor".
+    """
     if n_permutations < 0:
         raise ValueError(f"n_permutations must be >= 0, got {n_permutations}")
+    if null_max_pixels < 4:
+        raise ValueError(f"null_max_pixels must be >= 4 (two values per group), got {null_max_pixels}")
     pooled, n_a = _groups(region, background)
     n = pooled.size
     observed = float(_gcnr_rows(pooled, np.arange(n_a)[None, :], np.arange(n_a, n)[None, :], grid)[0])
     if n_permutations == 0:
         return GcnrTest(observed, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
+    subsample = n > null_max_pixels
+    size = null_max_pixels if subsample else n
+    k_a = min(max(round(size * n_a / n), 2), size - 2) if subsample else n_a
     null = []
     for start in range(0, n_permutations, _CHUNK):
         k = min(_CHUNK, n_permutations - start)
-        perm = rng.permuted(np.tile(np.arange(n), (k, 1)), axis=1)
-        null.append(_gcnr_rows(pooled, perm[:, :n_a], perm[:, n_a:], grid))
+        if subsample:  # Generator.choice without replacement returns the draw in random order
+            perm = np.stack([rng.choice(n, size, replace=False) for _ in range(k)])
+        else:
+            perm = rng.permuted(np.tile(np.arange(n), (k, 1)), axis=1)
+        null.append(_gcnr_rows(pooled, perm[:, :k_a], perm[:, k_a:], grid))
     nulls = np.concatenate(null)
     p = (1 + int(np.sum(nulls >= observed - 1e-12))) / (1 + n_permutations)
     return GcnrTest(observed, float(p), float(np.quantile(nulls, 0.95)))
