@@ -160,7 +160,6 @@ def attribute_with_extent(model: nn.Module, x: Tensor, target: Tensor, method: s
     else:
         raise ValueError(f"unknown attribution method {method!r}; valid: {list(METHODS)}")
     maps = maps.detach().float()
-    flat = maps.reshape(maps.shape[0], -1).double()
-    span = flat.amax(dim=1) - flat.amin(dim=1) if flat.shape[1] else torch.full((flat.shape[0],), float("nan"), dtype=torch.float64)
-    max_abs = flat.abs().amax(dim=1) if flat.shape[1] else span.clone()
+    flat = maps.reshape(maps.shape[0], -1).double()  # (B, locations); every map has locations
+    span, max_abs = flat.amax(dim=1) - flat.amin(dim=1), flat.abs().amax(dim=1)
     return Attribution(normalise(maps), raw.detach().float() if raw is not None else None, span, max_abs)
