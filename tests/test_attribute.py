@@ -176,16 +176,19 @@ def test_randomisation_changes_weights_reproducibly_and_rank_correlation():
             assert not torch.equal(p, q)
     x = np.random.default_rng(0).random((2, 5, 5))
     rho = rank_correlation(x, np.stack([x[0], np.full((5, 5), 0.3)]))
-    assert rho[0] == pytest.approx(1.0) and np.isnan(rho[1])  # a constant map has no ranking
+    # a trained map against a constant randomised one: it changed with the weights, uncorrelated
+    assert rho[0] == pytest.approx(1.0) and rho[1] == 0.0
+    assert np.isnan(rank_correlation(np.full((1, 5, 5), 0.3), x[:1]))[0]  # a constant trained map has no ranking
 
 
 def test_sanity_check_fails_when_the_maps_are_constant():
-    # Constant, or nearly (span < 1e-6), in the trained or the randomised model: degenerate, NaN.
+    # Constant, or nearly (span < 1e-6), in the trained model: degenerate, NaN; a varying trained
+    # map against a constant randomised one changed with the weights: 0.
     x = np.random.default_rng(1).random((4, 6, 6))
     flat, tiny = np.zeros((6, 6)), 0.5 + 1e-8 * np.eye(6)
     assert degenerate(np.stack([x[0], flat, tiny, np.full((6, 6), np.nan)])).tolist() == [False, True, True, True]
     rho = rank_correlation(np.stack([flat, flat, x[2], tiny]), np.stack([flat, x[1], flat, x[3]]))
-    assert np.isnan(rho).all()  # the former code gave 0 for all four: "uncorrelated", i.e. passed
+    assert np.isnan(rho[[0, 1, 3]]).all() and rho[2] == 0.0  # the former code gave 0 for all four: "passed"
     # The verdict: degenerate maps count as failures; the median is over the others.
     assert sanity_verdict(np.array([0.1, 0.2, np.nan]), 0.5) == (pytest.approx(0.15), True)  # median of 0.1, 0.2, inf: 0.2
     assert sanity_verdict(np.array([0.1, np.nan, np.nan]), 0.5) == (pytest.approx(0.1), False)

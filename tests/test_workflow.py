@@ -225,7 +225,8 @@ def test_changing_a_statistics_key_reruns_only_statistics(run_dir):
     (run_dir / "stats.yaml").write_text("stats: {bootstrap: {confidence: 0.9}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "stats.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"stats_study", "stats_provenance", "summary"}, jobs
+    # the confidence level also sets the comparisons' DeLong interval
+    assert set(jobs) - {"all"} == {"stats_study", "stats_comparisons", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule stats_study:") == 5
 
 

@@ -7,9 +7,12 @@ randomisation) and the maps of both models are compared per sample by Spearman r
 correlation (scipy). High correlation means the map reflects the input (edges, intensity), not
 what the network learned.
 
-A constant or near-constant map has no ranking and attributes nothing: the pair's correlation
-is NaN, not 0, and :func:`sanity_verdict` counts it as a failure (counting it as 0, "no
-correlation", passed the check for a method whose maps are empty for both models). Degeneracy is
+A constant or near-constant *trained* map has no ranking and attributes nothing: the pair's
+correlation is NaN, not 0, and :func:`sanity_verdict` counts it as a failure (counting it as 0,
+"no correlation", passed the check for a method whose maps are empty for both models). A trained
+map that varies against a constant *randomised* map (a random network's Grad-CAM is often all
+zero after the ReLU) counts as 0: the map did change when the weights were randomised, which is
+what the check asks. Degeneracy is
 judged on the *raw* map, before the per-sample [0, 1] scaling of
 :func:`cardiolens.attribute.cam.normalise`: that scaling stretches any variation, even 1e-9, to
 span 1, so a normalised map only shows whether the raw one was exactly constant. A raw map is
@@ -81,15 +84,16 @@ def degenerate(maps: NDArray) -> NDArray[np.bool_]:
 
 def rank_correlation(a: NDArray, b: NDArray, degenerate_a: NDArray[np.bool_] | None = None,
                      degenerate_b: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
-    """Spearman correlation per row of two (N, ...) map stacks, (N,); NaN where either map is
-    degenerate. ``degenerate_a`` / ``degenerate_b`` (N,) are the flags of the raw maps
-    (:func:`degenerate_extent`) and must be given when ``a`` / ``b`` are normalised maps; without
-    them the flags are computed from ``a`` and ``b`` themselves (:func:`degenerate`)."""
+    """Spearman correlation per row of two (N, ...) map stacks, ``a`` the trained model's and ``b``
+    the randomised model's, (N,): NaN where the trained map is degenerate, 0 where only the
+    randomised one is (module docstring). ``degenerate_a`` / ``degenerate_b`` (N,) are the flags
+    of the raw maps (:func:`degenerate_extent`) and must be given when ``a`` / ``b`` are normalised
+    maps; without them the flags are computed from ``a`` and ``b`` themselves (:func:`degenerate`)."""
     da = degenerate(a) if degenerate_a is None else np.asarray(degenerate_a, bool)
     db = degenerate(b) if degenerate_b is None else np.asarray(degenerate_b, bool)
     if da.shape != (len(a),) or db.shape != (len(b),):
         raise ValueError(f"rank_correlation: degenerate flags {da.shape}, {db.shape} do not match {len(a)}, {len(b)} maps")
-    out = np.full(len(a), np.nan)
+    out = np.where(~da & db, 0.0, np.nan)
     ok = ~da & ~db
     for i, (x, y) in enumerate(zip(a.reshape(len(a), -1), b.reshape(len(b), -1))):
         if ok[i]:
