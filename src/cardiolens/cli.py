@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -190,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ClinicalTableError, TableError, FileNotFoundError) as exc:
         print(f"cardiolens {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `cardiolens summary | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
