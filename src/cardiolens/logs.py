@@ -32,6 +32,8 @@ HARMLESS_WARNINGS: tuple[tuple[str, str, str], ...] = (
      "num_workers 0 is the deterministic CPU default (train.num_workers)"),
     (r"No (negative|positive) samples in targets, (false|true) positive value should be meaningless",
      r"torchmetrics(\..*)?", "a class absent from a small validation role; train_fold logs it once per fold"),
+    (r"The `srun` command is available on your system but is not used", r"lightning\.fabric(\..*)?",
+     "a job trains in one process; on a cluster the slurm profile runs each job inside its own allocation"),
     (r"builtin type .* has no __module__ attribute", r"(importlib\..*|itk(\..*)?)", "ITK's SWIG wrappers"),
 )
 
