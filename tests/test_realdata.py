@@ -253,3 +253,52 @@ def test_camus_a4c_ed_es_two_point_motion_agrees_with_the_es_masks(tmp_path):
             assert 2.0 < tracked < 20.0, (r["recording_id"], seg, tracked)
             differences.append(abs(tracked - reference))
     assert np.median(differences) <= 2.0
+
+
+def test_camus_partial_recording_keeps_what_is_intact(tmp_path):
+    """A copy of CAMUS with one sequence's ``.raw`` gone: the view is still ingested from its ED
+    and ES images with both expert masks, and only the ``.mhd`` that lost its data file is
+    rejected (``missing_companion``, naming the ``.raw``). The copy here holds no sequences, so
+    when none is present one is declared: a ``_half_sequence.mhd`` header whose ``.raw`` is
+    absent, which is exactly what a sequence that lost its ``.raw`` looks like. A mask whose
+    ``.raw`` is short costs only that mask."""
+    import shutil
+
+    root = tmp_path / "camus"
+    shutil.copytree(SHARED_DATA / "camus", root)
+    raws = sorted(root.glob("*/*_sequence.raw"))
+    if raws:
+        raws[0].unlink()
+        header = raws[0].with_suffix(".mhd")
+    else:
+        header = root / "patient0001" / "patient0001_2CH_half_sequence.mhd"
+        ed = (root / "patient0001" / "patient0001_2CH_ED.mhd").read_text()
+        header.write_text(ed.replace("patient0001_2CH_ED.raw", "patient0001_2CH_half_sequence.raw"), encoding="utf-8")
+    pid, view = header.name.split("_")[:2]
+    short = root / "patient0002" / "patient0002_4CH_ES_gt.raw"
+    short.write_bytes(short.read_bytes()[:1000])
+    res = ingest_source(_source("camus", "camus", root), TEST_KEY, tmp_path / "out")
+    _accounted(res, root)
+    assert len(res.recordings) == 6  # every view of the three patients, none lost
+    rejected = res.rejected[res.rejected["reason"] != "ancillary"].set_index("path")
+    assert sorted(rejected.index) == sorted([str(header.relative_to(root)), "patient0002/patient0002_4CH_ES_gt.mhd",
+                                             "patient0002/patient0002_4CH_ES_gt.raw"])
+    assert rejected.loc[str(header.relative_to(root)), "reason"] == "missing_companion"
+    assert header.with_suffix(".raw").name in rejected.loc[str(header.relative_to(root)), "message"]
+    assert "truncated" in rejected.loc["patient0002/patient0002_4CH_ES_gt.mhd", "message"]
+    from cardiolens.privacy import patient_key
+
+    def recording(patient: str, camus_view: str) -> pd.Series:
+        rows = res.recordings[(res.recordings["patient_key"] == patient_key(TEST_KEY, f"camus:{patient}"))
+                              & (res.recordings["view"] == {"2CH": "A2C", "4CH": "A4C"}[camus_view])]
+        assert len(rows) == 1
+        return rows.iloc[0]
+
+    broken_view = recording(pid, view)
+    assert broken_view["n_frames"] == 2  # ED and ES, from their own images
+    mask = itk.array_from_image(itk.imread(broken_view["mask_path"]))
+    assert all(set(np.unique(mask[k])) == {L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.LEFT_ATRIUM} for k in range(2))
+    es_lost = recording("patient0002", "4CH")
+    mask = itk.array_from_image(itk.imread(es_lost["mask_path"]))
+    es = es_lost["es_frame"]
+    assert (mask[es] == L.UNLABELLED).all() and (mask[1 - es] != L.UNLABELLED).any()

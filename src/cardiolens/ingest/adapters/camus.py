@@ -5,6 +5,10 @@ half_sequence(_gt), as MetaImage (.mhd + .raw) or NIfTI (.nii.gz); ``Info_<view>
 ED, ES (1-based), NbFrame, Sex, Age, ImageQuality, EF or LVef, FrameRate. With a sequence the
 whole sequence is stored; otherwise the ED and ES frames in cycle order. Masks: CAMUS 1 LV,
 2 myocardium, 3 left atrium -> cardiolens 1, 2, 5; frames without ground truth are 255.
+
+A broken file costs only itself: a ``.mhd`` whose ``.raw`` is missing or short, or a ``.raw``
+without its ``.mhd``, is rejected with a reason naming the companion, and the recording is built
+from the view's other parts (a broken sequence leaves the ED and ES images and their masks).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import pandas as pd
 from cardiolens import labels as L
 from cardiolens.ingest.adapters.folders import by_patient_folder, leftovers
 from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
-from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
+from cardiolens.ingest.adapters.itkio import check_labels, metaimage_problem, read_volume, remap
 from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
+from cardiolens.ingest.reasons import Reason
 
 PATIENT = re.compile(r"^patient\d{4}$")
 VIEWS = {"2CH": "A2C", "4CH": "A4C"}
@@ -44,12 +49,49 @@ def _part_of(name: str, pid: str, view: str) -> str | None:
     return None
 
 
-def _image(folder: Path, pid: str, view: str, part: str) -> Path | None:
+def _image(folder: Path, pid: str, view: str, part: str, usable: set[str] | None = None) -> Path | None:
+    """The image file of ``part`` (.mhd, .nii.gz or .nii), or None; with ``usable``, only a part in it."""
+    if usable is not None and part not in usable:
+        return None
     for ext in (".mhd", ".nii.gz", ".nii"):
         p = folder / f"{pid}_{view}_{part}{ext}"
         if p.exists():
             return p
     return None
+
+
+def _broken_parts(own: list[Path], pid: str, view: str, root: Path) -> tuple[set[str], list[Rejection]]:
+    """Parts of one view whose files cannot be read, each file rejected with the reason.
+
+    A ``.mhd`` whose ``.raw`` is missing or short is rejected (with its ``.raw`` when present);
+    a ``.raw`` without its ``.mhd`` is rejected. The other parts of the view are unaffected, so a
+    broken sequence leaves the ED and ES images and their masks to be ingested.
+    """
+    broken: set[str] = set()
+    rejections: list[Rejection] = []
+    headers = {m.name[:-4]: m for m in own if m.name.endswith(".mhd")}
+    for stem, mhd in sorted(headers.items()):
+        problem = metaimage_problem(mhd)
+        if problem is None:
+            continue
+        part = _part_of(mhd.name, pid, view)
+        broken.add(part)
+        rejections.append(Rejection(str(mhd.relative_to(root)), "", problem.reason, problem.message))
+        raw = mhd.with_name(stem + ".raw")
+        if raw in own:
+            rejections.append(Rejection(str(raw.relative_to(root)), "", problem.reason,
+                                        f"data file of {mhd.name}, which cannot be used: {problem.message}"))
+    for m in own:
+        if m.name.endswith(".raw") and m.name[:-4] not in headers:
+            broken.add(_part_of(m.name, pid, view))
+            rejections.append(Rejection(str(m.relative_to(root)), "", Reason.MISSING_COMPANION,
+                                        f"{m.name}: its MetaImage header {m.name[:-4]}.mhd is missing"))
+    return broken, rejections
+
+
+def _usable(parts: set[str]) -> bool:
+    """A recording needs a sequence, or both the ED and the ES image."""
+    return bool({"sequence", "half_sequence"} & parts) or {"ED", "ES"} <= parts
 
 
 def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
@@ -64,8 +106,16 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
             if not own:
                 continue
             assigned.update(own)
-            rel_files = tuple(sorted(str(m.relative_to(root)) for m in own))
+            broken, bad_files = _broken_parts(own, pid, view, root)
+            rejections += bad_files
+            rejected_now = {r.path for r in bad_files}
+            rel_files = tuple(sorted(str(m.relative_to(root)) for m in own if str(m.relative_to(root)) not in rejected_now))
+            parts = {_part_of(m.name, pid, view) for m in own if not m.name.endswith(".cfg")} - broken - {None}
             try:
+                if not _usable(parts):
+                    missing = sorted({"ED", "ES"} - parts)
+                    raise Reject("missing_companion", f"{pid} {view}: no usable sequence and no {' or '.join(missing)} image"
+                                 + (f" ({len(bad_files)} broken file(s) rejected)" if bad_files else ""))
                 cfg_path = folder / f"Info_{view}.cfg"
                 if not cfg_path.exists():
                     raise Reject("malformed_metadata", f"{pid} {view}: Info_{view}.cfg is missing")
@@ -83,7 +133,7 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
                 continue
             patient_id = f"camus:{pid}"
             units.append(Unit(uid=f"{patient_id}:{view}", patient_id=patient_id, study_uid=patient_id, files=rel_files,
-                              payload={"folder": str(folder), "view": view}))
+                              payload={"folder": str(folder), "view": view, "usable": sorted(parts)}))
             rows.setdefault(patient_id, {"source_id": patient_id, "sex": sex, "age": age})
         bad, extra = leftovers(members, assigned, root, pid)
         rejections += bad
@@ -104,11 +154,12 @@ def _frame2d(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
 
 def load(unit: Unit, source: dict[str, Any]) -> Loaded:
     folder, view = Path(unit.payload["folder"]), unit.payload["view"]
+    usable = set(unit.payload["usable"])
     pid = folder.name
     name = f"{pid} {view}"
     cfg = read_cfg(folder / f"Info_{view}.cfg")
     ed, es = need_int(cfg, "ED", name), need_int(cfg, "ES", name)
-    seq_part = next((p for p in ("sequence", "half_sequence") if _image(folder, pid, view, p)), None)
+    seq_part = next((p for p in ("sequence", "half_sequence") if _image(folder, pid, view, p, usable)), None)
     if seq_part:
         seq, sp, _, _ = read_volume(_image(folder, pid, view, seq_part))
         if seq.ndim != 3:
@@ -124,7 +175,7 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
         by_frame = {ed - 1: "ED", es - 1: "ES"}
         imgs = []
         for f in frames:
-            path = _image(folder, pid, view, by_frame[f])
+            path = _image(folder, pid, view, by_frame[f], usable)
             if path is None:
                 raise Reject("missing_companion", f"{name}: {by_frame[f]} image is missing")
             imgs.append(_frame2d(path))
@@ -134,7 +185,7 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
     if array.shape[0] == 0:
         raise Reject("no_frames", f"{name}: no frames")
     masks = np.full(array.shape, L.UNLABELLED, np.uint8)
-    seq_gt = _image(folder, pid, view, f"{seq_part}_gt") if seq_part else None
+    seq_gt = _image(folder, pid, view, f"{seq_part}_gt", usable) if seq_part else None
     if seq_gt is not None:
         m, *_ = read_volume(seq_gt)
         if m.shape != array.shape:
@@ -142,7 +193,7 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
         masks = remap(check_labels(m, CAMUS_LABELS, seq_gt.name), TO_CANONICAL)
     else:
         for f, part in ((ed - 1, "ED_gt"), (es - 1, "ES_gt")):
-            path = _image(folder, pid, view, part)
+            path = _image(folder, pid, view, part, usable)
             if path is not None:
                 m, _ = _frame2d(path)
                 if m.shape != array.shape[1:]:

@@ -10,26 +10,80 @@ from numpy.typing import NDArray
 from cardiolens.ingest.model import Reject
 
 
+#: Bytes per element of the MetaImage element types (MetaIO's MET_* names).
+MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+             "MET_LONG": 8, "MET_ULONG": 8, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def metaimage_header(path: Path) -> dict[str, str]:
+    """``key = value`` pairs of a MetaImage (.mhd) header, keys as written."""
+    out = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def metaimage_problem(path: Path) -> Reject | None:
+    """Why the MetaImage ``path`` (.mhd) cannot be read, checked without decoding it, or None.
+
+    Checks the header's ``ElementSpacing``/``ElementSize`` (positive numbers), that its
+    ``ElementDataFile`` exists, and, for uncompressed data, that the data file holds exactly
+    prod(DimSize) x ElementNumberOfChannels x bytes(ElementType) bytes (a short ``.raw`` is a
+    truncated copy). The message names the file and its companion.
+    """
+    try:
+        header = metaimage_header(path)
+    except OSError as exc:
+        return Reject("unreadable", f"{path.name}: cannot read the header ({type(exc).__name__})")
+    for key in ("ElementSpacing", "ElementSize"):
+        if key in header:
+            try:
+                values = [float(v) for v in header[key].split()]
+            except ValueError:
+                return Reject("no_spatial_calibration", f"{path.name}: unparsable {key}")
+            if not values or any(not v > 0 for v in values):
+                return Reject("no_spatial_calibration", f"{path.name}: non-positive {key} {values}")
+    data_file = header.get("ElementDataFile")
+    if not data_file:
+        return Reject("malformed_metadata", f"{path.name}: the header names no ElementDataFile")
+    if data_file == "LOCAL" or data_file.startswith("LIST"):
+        return None
+    data = path.parent / data_file
+    if not data.is_file():
+        return Reject("missing_companion", f"{path.name}: its data file {data_file} is missing")
+    if header.get("CompressedData", "False").lower() == "true":
+        return None
+    try:
+        dims = [int(v) for v in header.get("DimSize", "").split()]
+        channels = int(header.get("ElementNumberOfChannels", "1"))
+    except ValueError:
+        return Reject("malformed_metadata", f"{path.name}: unparsable DimSize or ElementNumberOfChannels")
+    size = MET_BYTES.get(header.get("ElementType", ""))
+    if not dims or size is None:
+        return Reject("malformed_metadata", f"{path.name}: DimSize or ElementType missing or unknown")
+    expected = int(np.prod(dims)) * channels * size
+    actual = data.stat().st_size
+    if actual != expected:
+        return Reject("pixel_decode_error", f"{path.name}: its data file {data_file} holds {actual} bytes, "
+                      f"the header's DimSize {dims} x {header.get('ElementType')} needs {expected} (truncated copy?)")
+    return None
+
+
 def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ...], NDArray[np.float64]]:
-    """(array in NumPy order, spacing, origin, direction) of an image file (ITK axis order)."""
+    """(array in NumPy order, spacing, origin, direction) of an image file (ITK axis order).
+
+    Raises :class:`Reject` with the reason of a broken file (a MetaImage is checked by
+    :func:`metaimage_problem` first; NaN or infinite voxels are refused).
+    """
     import itk
 
     itk.ProcessObject.SetGlobalWarningDisplay(False)  # NIfTI sform notes flood the logs
     if path.suffix == ".mhd":
-        data_file = None
-        for line in path.read_text(errors="replace").splitlines():
-            key = line.split("=")[0].strip()
-            if key == "ElementDataFile":
-                data_file = line.split("=", 1)[1].strip()
-            elif key in ("ElementSpacing", "ElementSize"):
-                try:
-                    values = [float(v) for v in line.split("=", 1)[1].split()]
-                except ValueError:
-                    raise Reject("no_spatial_calibration", f"{path.name}: unparsable {key}") from None
-                if not values or any(not v > 0 for v in values):
-                    raise Reject("no_spatial_calibration", f"{path.name}: non-positive {key} {values}")
-        if data_file and data_file != "LOCAL" and not (path.parent / data_file).exists():
-            raise Reject("missing_companion", f"{path.name}: data file {data_file} is missing")
+        problem = metaimage_problem(path)
+        if problem is not None:
+            raise problem
     try:
         image = itk.imread(str(path))
     except Exception as exc:  # ITK raises RuntimeError with its own text
@@ -38,6 +92,8 @@ def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ..
     spacing = tuple(float(v) for v in image.GetSpacing())
     if array.size == 0:
         raise Reject("no_frames", f"{path.name}: empty image")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise Reject("pixel_decode_error", f"{path.name}: {int((~np.isfinite(array)).sum())} voxels are NaN or infinite")
     if any(not np.isfinite(s) or s <= 0 for s in spacing):
         raise Reject("no_spatial_calibration", f"{path.name}: non-positive or missing spacing {spacing}")
     return array, spacing, tuple(float(v) for v in image.GetOrigin()), itk.array_from_matrix(image.GetDirection())
