@@ -151,7 +151,7 @@ def _echonet_broken(root: Path) -> dict[str, str]:
             rows.append({"FileName": f"{name}.avi", "EF": 60, "ESV": 1, "EDV": 2, "FrameHeight": 32, "FrameWidth": 32,
                          "FPS": 50, "NumberOfFrames": max(n_listed, 1), "Split": "TRAIN"})
     pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
-    return {"Videos/0XCOUNT.avi": "frame_count_mismatch", "Videos/0XTRUNC.avi": "pixel_decode_error",
+    return {"Videos/0XCOUNT.avi": "frame_count_mismatch", "Videos/0XTRUNC.avi": "truncated",
             "Videos/0XEMPTY.avi": "no_frames", "Videos/0XNOROW.avi": "malformed_metadata",
             "Videos/0XGOOD.avi": "duplicate_content"}
 

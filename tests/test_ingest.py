@@ -39,7 +39,7 @@ def test_tables_validate_and_every_file_is_accounted_for(tiny_ingest, tiny_cohor
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert len(res.recordings) == manifest["recordings"]
     assert sorted(res.rejected["path"]) == sorted(manifest["broken_files"])
-    assert set(res.rejected["reason"]) == {"pixel_decode_error", "not_dicom"}
+    assert set(res.rejected["reason"]) == {"truncated", "not_dicom"}
 
 
 def test_echo_geometry_timing_and_truth(tiny_ingest, tiny_cohort):
@@ -168,10 +168,10 @@ def test_mixed_folder_every_file_ingested_or_rejected_with_reason(tiny_cohort, t
     assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == found
     reasons = dict(zip(res.rejected["path"], res.rejected["reason"]))
     assert reasons["zz_copy/IM1"] == "duplicate_instance"
-    assert reasons["trunc.dcm"] == "pixel_decode_error"
+    assert reasons["trunc.dcm"] == "truncated"
     assert reasons["header_only.dcm"] == "not_dicom"
     assert reasons["notes.txt"] == "not_dicom"
-    assert reasons["empty.dcm"] == "unreadable"
+    assert reasons["empty.dcm"] == "empty_file"
     assert reasons["sr.dcm"] == "unsupported" and reasons["ct.dcm"] == "unsupported"
     broken = [p for p in reasons if p.startswith("mr_broken/")]
     assert len(broken) == n_mr_broken and {reasons[p] for p in broken} == {"incomplete_series"}

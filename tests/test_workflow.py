@@ -37,7 +37,7 @@ def test_run_leaves_valid_ingest_tables(run_dir):
     rej = read_table(run_dir / "results/ingest/rejected.parquet", REJECTED)
     found = list_files(run_dir / "resources/synthetic/dicom")
     assert rec["source_files"].map(len).sum() + len(rej) == len(found)
-    assert len(rej) == 2 and set(rej["reason"]) == {"pixel_decode_error", "not_dicom"}
+    assert len(rej) == 2 and set(rej["reason"]) == {"truncated", "not_dicom"}
     assert set(rec["modality"]) == {"US", "MR"} and len(pat) == 4 + 4 + 3
     for path in rec["image_path"]:
         assert (run_dir / path).exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -31,18 +31,81 @@ def sha256_of_hashes(hashes: Iterable[str]) -> str:
 WORKFLOW_MARKERS = frozenset({".snakemake_timestamp"})
 
 
-def list_files(root: str | os.PathLike[str]) -> list[Path]:
-    """Every regular file under ``root``, sorted, hidden files included.
+def iter_entries(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Every file entry under ``root``, following symbolic links to files and folders, loop-safe.
 
-    Only Snakemake's own marker files (:data:`WORKFLOW_MARKERS`) are left out; every other file
-    must end up ingested or rejected.
+    Yields regular files (through links too) and the entries a reader cannot use, so that the
+    ingest stage can reject them with a reason instead of losing them: a dangling link, a link
+    to a folder that is already being walked (a loop; not entered), a folder that cannot be
+    listed, special files. Hidden files are included; Snakemake's own markers
+    (:data:`WORKFLOW_MARKERS`) are left out. Order: by name within each folder.
     """
     root = Path(root)
     if root.is_file():
-        return [root]
+        yield root
+        return
     if not root.is_dir():
         raise FileNotFoundError(f"input folder does not exist: {root}")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in WORKFLOW_MARKERS)
+
+    def walk(folder: Path, ancestors: frozenset[tuple[int, int]]) -> Iterator[Path]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:  # a folder that cannot be listed is reported, not skipped
+            yield folder
+            return
+        for entry in entries:
+            if entry.name in WORKFLOW_MARKERS:
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                yield path
+                continue
+            st = path.stat()
+            ident = (st.st_dev, st.st_ino)
+            if ident in ancestors:
+                yield path  # a link back to a folder above it: listed (and rejected), not followed
+                continue
+            yield from walk(path, ancestors | {ident})
+
+    st = root.stat()
+    yield from walk(root, frozenset({(st.st_dev, st.st_ino)}))
+
+
+def list_files(root: str | os.PathLike[str]) -> list[Path]:
+    """Every file entry under ``root`` (:func:`iter_entries`), sorted.
+
+    Every entry must end up ingested or rejected; :func:`entry_problem` says which entries
+    cannot be read at all.
+    """
+    return sorted(iter_entries(root))
+
+
+def has_files(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` holds at least one file entry (stops at the first one)."""
+    return next(iter_entries(root), None) is not None
+
+
+def entry_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a file entry cannot be read (a message without the path), or None for a readable,
+    non-empty regular file."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link: its target does not exist"
+    if path.is_dir():
+        if os.access(path, os.R_OK | os.X_OK):
+            return "symbolic link to a folder above it (a loop): not followed"
+        return "folder cannot be listed: permission denied"
+    if not path.is_file():
+        return "not a regular file (a device, socket or pipe)"
+    if not os.access(path, os.R_OK):
+        return "permission denied: the file cannot be read"
+    if path.stat().st_size == 0:
+        return "zero-byte file"
+    return None
 
 
 def inventory_digest(root: str | os.PathLike[str]) -> str:
@@ -57,6 +120,9 @@ def inventory_digest(root: str | os.PathLike[str]) -> str:
     if not root.is_dir():
         return "missing"
     for p in list_files(root):
-        st = p.stat()
+        try:
+            st = p.stat()
+        except OSError:  # a dangling link: its own entry counts
+            st = p.lstat()
         h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()

@@ -77,6 +77,26 @@ def expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
     return int(ds.Rows) * int(ds.Columns) * frames * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
 
 
+def _sop_class(ds: pydicom.Dataset) -> str:
+    """The SOP class UID of a dataset, or of its file meta when the dataset lacks it ('' if neither)."""
+    meta = getattr(ds, "file_meta", None)
+    return str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""))
+
+
+def _sop_class_name(ds: pydicom.Dataset) -> str:
+    uid = _sop_class(ds)
+    return f"{pydicom.uid.UID(uid).name}" if uid else "missing"
+
+
+def _cut_short(ds: pydicom.Dataset) -> bool:
+    """Whether a dataset without pixel data was cut short: pydicom stops quietly at the end of a
+    truncated file, so an image storage class (by the file meta) or a dataset that ends before
+    its own SOP class and instance UIDs means the rest of the file is missing."""
+    if not str(ds.get("SOPClassUID", "")).strip() or not str(ds.get("SOPInstanceUID", "")).strip():
+        return True
+    return "Image Storage" in pydicom.uid.UID(_sop_class(ds)).name
+
+
 def read_header(path: Path, root: Path) -> Header | Rejection:
     """Parse one file; return its :class:`Header` or a :class:`Rejection` naming the problem."""
     quiet_pydicom()
@@ -94,7 +114,10 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
         return Rejection(rel, digest, Reason.NOT_DICOM, f"unparsable DICOM header: {type(exc).__name__}")
     modality = str(ds.get("Modality", ""))
     if "PixelData" not in ds:
-        return Rejection(rel, digest, Reason.UNSUPPORTED, f"no pixel data (SOP class {ds.get('SOPClassUID', '?')})")
+        if _cut_short(ds):
+            return Rejection(rel, digest, Reason.TRUNCATED, f"truncated: the file ends after {path.stat().st_size} bytes, "
+                             "before its pixel data (an interrupted copy?)")
+        return Rejection(rel, digest, Reason.UNSUPPORTED, f"no pixel data (SOP class {_sop_class_name(ds)})")
     if modality not in IMAGE_MODALITIES:
         return Rejection(rel, digest, Reason.UNSUPPORTED, f"modality {modality or 'missing'!r} is not ingested (US, MR only)")
     missing = [k for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Rows", "Columns")
@@ -106,8 +129,8 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
     except (AttributeError, TypeError, ValueError) as exc:
         return Rejection(rel, digest, Reason.MISSING_ATTRIBUTE, f"incomplete pixel description: {exc}")
     if expected is not None and len(ds.PixelData) < expected:
-        return Rejection(rel, digest, Reason.PIXEL_DECODE,
-                         f"pixel data truncated: {len(ds.PixelData)} of {expected} bytes")
+        return Rejection(rel, digest, Reason.TRUNCATED,
+                         f"truncated: pixel data holds {len(ds.PixelData)} of the {expected} bytes its header describes")
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     ps = ds.get("PixelSpacing")
     ipp = ds.get("ImagePositionPatient")

@@ -7,11 +7,13 @@ from enum import Enum
 
 class Reason(str, Enum):
     NOT_DICOM = "not_dicom"                      # no DICOM preamble / unparsable header
-    UNREADABLE = "unreadable"                    # I/O error, empty file
+    UNREADABLE = "unreadable"                    # I/O error, permission denied, broken or looping link
+    EMPTY_FILE = "empty_file"                    # zero bytes
     UNSUPPORTED = "unsupported"                  # not an image SOP class, or modality we do not ingest
     MISSING_ATTRIBUTE = "missing_attribute"      # a required attribute (UID, PatientID, geometry) is absent
     NO_CALIBRATION = "no_spatial_calibration"    # no physical pixel spacing
-    PIXEL_DECODE = "pixel_decode_error"          # pixel data truncated or not decodable
+    PIXEL_DECODE = "pixel_decode_error"          # pixel data not decodable (corrupt compressed frames, NaN voxels)
+    TRUNCATED = "truncated"                      # the file ends before the data its header describes
     DUPLICATE = "duplicate_instance"             # same SOPInstanceUID seen before
     INCONSISTENT = "inconsistent_series"         # mixed sizes / orientations in one series
     INCOMPLETE = "incomplete_series"             # slices x phases grid not full

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import privacy
-from cardiolens.hashing import list_files, sha256_file, sha256_of_hashes
+from cardiolens.hashing import entry_problem, list_files, sha256_file, sha256_of_hashes
 from cardiolens.ingest import adapters, canonical, reuse
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
@@ -236,9 +236,12 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     adapter = adapters.get(source["adapter"])
     name = source["name"]
     root = Path(source["path"])
-    files = list_files(root)
+    entries = list_files(root)
+    problems = {str(f.relative_to(root)): problem for f in entries if (problem := entry_problem(f))}
+    files = [f for f in entries if str(f.relative_to(root)) not in problems]
     rels = [str(f.relative_to(root)) for f in files]
-    log.info("ingest %s (%s): %d files under %s", name, source["adapter"], len(files), root)
+    log.info("ingest %s (%s): %d files under %s%s", name, source["adapter"], len(entries), root,
+             f" ({len(problems)} cannot be read)" if problems else "")
     out_dir = Path(out_dir)
     final, partial = out_dir / "data", out_dir / "data.partial"
     if partial.exists():
@@ -257,6 +260,8 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     built = mapper(_build_job, [(u, source, key, str(partial), None if store is None else str(store), d)
                                 for u, d in zip(disc.units, digests)], "recordings")
     rejected: list[Rejection] = list(disc.rejections)
+    rejected += [Rejection(rel, "", Reason.EMPTY_FILE if problem == "zero-byte file" else Reason.UNREADABLE, problem)
+                 for rel, problem in problems.items()]
     rows = []
     for res in built:
         if isinstance(res, list):
@@ -289,8 +294,8 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
          for r in rejected], columns=REJECTED.names,
     ).sort_values("path", kind="stable").reset_index(drop=True)
     accounted = sum(len(f) for f in recordings["source_files"]) + len(rej)
-    if accounted != len(files) or len(set(rej["path"])) != len(rej):
-        raise RuntimeError(f"ingest {name}: {len(files)} files found but {accounted} accounted for")
+    if accounted != len(entries) or len(set(rej["path"])) != len(rej):
+        raise RuntimeError(f"ingest {name}: {len(entries)} files found but {accounted} accounted for")
     inputs = [{"path": str(root / rel), "bytes": os.path.getsize(root / rel), "sha256": hashes[rel]} for rel in rels]
     inputs += describe_inputs(disc.clinical_files + truth_files)
     if final.exists():
@@ -303,7 +308,7 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     counts = rej["reason"].value_counts().to_dict()
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s", name, len(recordings),
              accounted - len(rej), len(rej), counts, len(patients), f", notes {disc.notes}" if disc.notes else "")
-    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(files), disc.notes, n_reused)
+    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused)
 
 
 def _dedupe(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ def _chunks(data: bytes, start: int, end: int):
         size = struct.unpack("<I", data[pos + 4:pos + 8])[0]
         body = pos + 8
         if body + size > end:
-            raise Reject("pixel_decode_error", f"AVI chunk {cid!r} at byte {pos} runs past the end of the file (truncated?)")
+            raise Reject("truncated", f"AVI chunk {cid!r} at byte {pos} runs past the end of the file (truncated copy?)")
         yield cid, body, size
         pos = body + size + (size & 1)
 

@@ -114,8 +114,11 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
             try:
                 if not _usable(parts):
                     missing = sorted({"ED", "ES"} - parts)
-                    raise Reject("missing_companion", f"{pid} {view}: no usable sequence and no {' or '.join(missing)} image"
-                                 + (f" ({len(bad_files)} broken file(s) rejected)" if bad_files else ""))
+                    # When broken files are what leaves the view unusable, the rest share their reason.
+                    cause = bad_files[0] if bad_files else None
+                    raise Reject(cause.reason if cause else "missing_companion",
+                                 f"{pid} {view}: no usable sequence and no {' or '.join(missing)} image"
+                                 + (f" ({cause.message})" if cause else ""))
                 cfg_path = folder / f"Info_{view}.cfg"
                 if not cfg_path.exists():
                     raise Reject("malformed_metadata", f"{pid} {view}: Info_{view}.cfg is missing")

@@ -66,7 +66,7 @@ def metaimage_problem(path: Path) -> Reject | None:
     expected = int(np.prod(dims)) * channels * size
     actual = data.stat().st_size
     if actual != expected:
-        return Reject("pixel_decode_error", f"{path.name}: its data file {data_file} holds {actual} bytes, "
+        return Reject("truncated", f"{path.name}: its data file {data_file} holds {actual} bytes, "
                       f"the header's DimSize {dims} x {header.get('ElementType')} needs {expected} (truncated copy?)")
     return None
 
