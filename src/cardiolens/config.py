@@ -18,13 +18,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cardiolens.errors import InputError
+from cardiolens.hashing import has_files
+
 #: Demo key of the default configuration; accepted for the synthetic cohort only.
 DEMO_KEY = "cardiolens-synthetic-demo-key"
 #: Name of the config input that is produced by the generator rather than given by the user.
 SYNTHETIC_SOURCE = "synthetic"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """The configuration is invalid; the message names the key and what is allowed."""
 
 
@@ -142,11 +145,15 @@ def _study_problems(name: str, study: Mapping[str, Any]) -> list[str]:
 
 
 def check_input_paths(config: Mapping[str, Any]) -> None:
-    """Stop with a clear message when a configured input path does not exist (before any job)."""
+    """Stop with a clear message when a configured input path does not exist, or a source folder
+    holds no file at all (before any job)."""
     problems = []
     for i, entry in enumerate(config.get("inputs", [])):
         if not Path(entry["path"]).is_dir():
             problems.append(f"config key 'inputs[{i}].path': folder {entry['path']!r} does not exist")
+        elif not has_files(entry["path"]):
+            problems.append(f"config key 'inputs[{i}].path': source {entry.get('name', entry['adapter'])!r} yields no file: "
+                            f"folder {entry['path']!r} is empty (symbolic links are followed)")
         clinical = entry.get("clinical") or {}
         if clinical.get("path") and not Path(clinical["path"]).is_file():
             problems.append(f"config key 'inputs[{i}].clinical.path': file {clinical['path']!r} does not exist")

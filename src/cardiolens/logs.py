@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from cardiolens.errors import InputError
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # (message regex, module regex) of dependency warnings that never call for action in cardiolens.
@@ -70,7 +72,9 @@ def adopt_library_loggers() -> None:
 def log_to(path: str | None = None, level: int = logging.INFO, console_level: int | None = None) -> Iterator[None]:
     """Log to ``path`` at ``level`` and to stderr at ``console_level`` (default: WARNING when a
     log file is given, as in a Snakemake job, else ``level``); exceptions are logged before they
-    propagate, so a failed job's error reaches both its log and the terminal."""
+    propagate, so a failed job's error reaches both its log and the terminal. An
+    :class:`~cardiolens.errors.InputError` is logged as its message alone and ends the process
+    with exit status 1 (`cardiolens.errors`)."""
     root = logging.getLogger()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(console_level if console_level is not None else (logging.WARNING if path else level))
@@ -90,6 +94,9 @@ def log_to(path: str | None = None, level: int = logging.INFO, console_level: in
         logging.getLogger("cardiolens").info("SLURM job %s (%s CPUs)", job, os.environ.get("SLURM_CPUS_PER_TASK", "?"))
     try:
         yield
+    except InputError as exc:  # the user's to fix: the message says what; a traceback would only hide it
+        logging.getLogger("cardiolens").error("%s", exc)
+        raise SystemExit(1) from None
     except Exception:
         logging.getLogger("cardiolens").exception("failed")
         raise

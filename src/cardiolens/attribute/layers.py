@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cardiolens.errors import InputError
 
-class LayerNameError(ValueError):
+
+class LayerNameError(InputError):
     """The configured layer name is not a spatial layer of the model (the message lists them)."""
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cardiolens.errors import InputError
 from cardiolens.labels import STUDY_CLASSES
 
 CANONICAL = ("sex", "age", "height_cm", "weight_kg", *STUDY_CLASSES)
@@ -15,7 +16,7 @@ _SEX = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
 MISSING = ("na", "n/a", "nan", "null")
 
 
-class ClinicalTableError(ValueError):
+class ClinicalTableError(InputError):
     """The clinical table is malformed; the message names the file, row and column."""
 
 

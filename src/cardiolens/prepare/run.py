@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cardiolens import provenance
-from cardiolens.prepare.samples import ROI_BITS, prepare_study
+from cardiolens.errors import StudyInputError
+from cardiolens.prepare.samples import ROI_BITS, prepare_study, study_problem
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import RECORDINGS, SAMPLES
 
@@ -33,6 +34,10 @@ def run_study(recordings_path: str, cslice: dict[str, Any], out_dir: str, worker
     if partial.exists():
         shutil.rmtree(partial)
     samples, skipped = prepare_study(recordings, cslice["study"], cslice, partial, cslice["shard_size"], workers)
+    problem = study_problem(recordings, samples, skipped, cslice["study"], cslice)
+    if problem:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise StudyInputError(problem)
     if len(samples):
         for col in ("array_path", "roi_path"):
             samples[col] = [str(final / Path(p).name) for p in samples[col]]

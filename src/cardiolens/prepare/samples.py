@@ -268,3 +268,45 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     flush()
     log.info("prepare %s: %d samples in %d shard(s), %d recordings skipped", study, len(samples), shard, len(skipped))
     return pd.DataFrame(samples), pd.DataFrame(skipped, columns=["recording_id", "reason"])
+
+
+def label_values(recordings: pd.DataFrame, label: str) -> str:
+    """How many recordings carry each value of ``label`` (for messages), e.g. ``'flash' 12, 'none' 30,
+    missing 14`` or ``no recording has a 'x' column``."""
+    if label not in recordings.columns:
+        return f"no recording has a {label!r} column"
+    counts = recordings[label].astype(object).where(recordings[label].notna(), None).value_counts(dropna=False)
+    parts = [f"{'missing' if v is None else repr(v)} {n}" for v, n in sorted(counts.items(), key=lambda kv: (kv[0] is None, str(kv[0])))]
+    return ", ".join(parts) if parts else "no recording at all"
+
+
+def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.DataFrame, study: str,
+                  cfg: dict[str, Any]) -> str | None:
+    """Why ``study`` cannot be trained from what ``prepare_study`` built, or None.
+
+    A study needs samples; a classification study (no ``targets``) needs a sample of every
+    configured class (``classes``), or at least two classes when none are configured. The
+    message names the study, its label and the label values found among the recordings.
+    """
+    label = cfg["label"]
+    found = label_values(recordings, label)
+    where = f"label {label!r}" + (f", modality {cfg['modality']}" if cfg.get("modality") else "") \
+        + (f", classes {list(cfg['classes'])}" if cfg.get("classes") else "")
+    if not len(samples):
+        reasons = ""
+        if len(skipped):
+            top = skipped["reason"].str.split(":").str[0].value_counts().head(3)
+            reasons = f"; {len(skipped)} eligible recordings were skipped ({', '.join(f'{k} {v}' for k, v in top.items())})"
+        return f"study {study!r} receives no sample ({where}); values of {label!r} in the recordings: {found}{reasons}"
+    if cfg.get("targets"):
+        return None
+    have = set(samples["label"].astype(str))
+    if cfg.get("classes"):
+        missing = [c for c in cfg["classes"] if str(c) not in have]
+        if missing:
+            return (f"study {study!r} has no sample of class(es) {missing} ({where}); "
+                    f"values of {label!r} in the recordings: {found}")
+    elif len(have) < 2:
+        return (f"study {study!r} has samples of one class only, {sorted(have)} ({where}): a classifier needs two; "
+                f"values of {label!r} in the recordings: {found}")
+    return None
