@@ -147,3 +147,17 @@ def test_headline_ci_method_comes_from_the_performance_table_and_a_null_degenera
     assert (r["ci_low"], r["ci_high"]) == (0.676, 1.0) and r["ci_low_2"] is None
     assert r["warnings"][0].startswith("degenerate interval") and "auc (patient, n 8 patients)" in r["warnings"][0]
     assert "accuracy" not in r["warnings"][0]
+
+
+def test_rejected_inputs_are_counted_by_reason_for_the_terminal_and_the_report():
+    from cardiolens.summary import rejection_line, summary_rst
+
+    rejected = pd.DataFrame({"source": ["s"] * 5, "path": list("abcde"), "sha256": [""] * 5,
+                             "reason": ["truncated", "not_dicom", "truncated", "ancillary", "empty_file"],
+                             "message": ["m"] * 5})
+    # ancillary metadata files are not errors: 4 files, most frequent reason first, ties by name
+    assert rejection_line(rejected) == ("  rejected inputs: 4 files (truncated 2, empty_file 1, not_dicom 1), "
+                                        "see results/ingest/rejected.parquet")
+    assert rejection_line(rejected.iloc[3:4]) == "  rejected inputs: none"
+    page = summary_rst(pd.DataFrame(columns=["study", "warnings"]), "Intro", rejected)
+    assert "- ``truncated``: 2 files\n- ``empty_file``: 1 file\n- ``not_dicom``: 1 file" in page

@@ -249,9 +249,9 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def summary_rst(summary: pd.DataFrame, intro: str) -> str:
+def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None = None) -> str:
     """The report's front page: ``intro`` (the workflow description), the summary as an RST table,
-    then each study's warnings as a list."""
+    each study's warnings as a list, then the rejected input files counted by reason."""
     cols = ["study", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
            "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it); "
@@ -280,6 +280,12 @@ def summary_rst(summary: pd.DataFrame, intro: str) -> str:
             out += ["", *[f"  - {_rst_text(w)}" for w in warnings], ""]
     if not any_warning:
         out.append("None.")
+    if rejected is not None:
+        counts = rejection_counts(rejected)
+        out += ["", "Rejected inputs", "~~~~~~~~~~~~~~~", "",
+                "Input files that no recording could use, by reason code (``results/ingest/rejected.parquet`` lists "
+                "each with its message; dataset metadata files read by the adapters are not counted).", ""]
+        out += [f"- ``{reason}``: {n} file{'s' if n != 1 else ''}" for reason, n in counts.items()] or ["None."]
     return "\n".join(out) + "\n"
 
 
@@ -299,6 +305,24 @@ def balance_lines(balance: Mapping[str, pd.DataFrame], threshold: float = 0.1) -
     return out
 
 
+def rejection_counts(rejected: pd.DataFrame) -> pd.Series:
+    """Rejected input files per reason code (``ancillary`` metadata files left out), most first,
+    then by reason."""
+    errors = rejected[rejected["reason"] != "ancillary"]
+    counts = errors.groupby("reason").size()
+    return counts.sort_index().sort_values(ascending=False, kind="stable")
+
+
+def rejection_line(rejected: pd.DataFrame) -> str:
+    """``rejected inputs: 3 files (truncated 2, not_dicom 1), see results/ingest/rejected.parquet``."""
+    counts = rejection_counts(rejected)
+    if not len(counts):
+        return "  rejected inputs: none"
+    parts = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+    return (f"  rejected inputs: {int(counts.sum())} file{'s' if counts.sum() != 1 else ''} ({parts}), "
+            "see results/ingest/rejected.parquet")
+
+
 def read_summary(path: str | Path) -> pd.DataFrame:
     """``results/summary.parquet``, validated; ``path`` may be the results folder."""
     from cardiolens.tables import read_table
@@ -312,9 +336,11 @@ def read_summary(path: str | Path) -> pd.DataFrame:
 
 
 def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Mapping[str, str | None]], role: str,
-                out_table: str, out_rst: str, intro_path: str, rule: str = "summary") -> pd.DataFrame:
+                out_table: str, out_rst: str, intro_path: str, rule: str = "summary",
+                rejected_path: str | None = None) -> pd.DataFrame:
     """Read each study's tables (``files[study]``: performance, attribution, maps, balance, splits), write
-    the summary table and the report's front page; returns the table."""
+    the summary table and the report's front page (with the rejected inputs of ``rejected_path``
+    counted by reason); returns the table."""
     from cardiolens import provenance
     from cardiolens.tables import read_table, write_table
     from cardiolens.tables.registry import ATTRIBUTION, ATTRIBUTION_SUMMARY, BALANCE, PERFORMANCE, SPLITS, SUMMARY
@@ -336,6 +362,11 @@ def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Ma
                                                              {"studies": dict(studies), "role": role}))
     rst = Path(out_rst)
     tmp = rst.with_name(rst.name + ".tmp")
-    tmp.write_text(summary_rst(table, Path(intro_path).read_text(encoding="utf-8")), encoding="utf-8")
+    rejected = None
+    if rejected_path:
+        from cardiolens.tables.registry import REJECTED
+
+        rejected = read_table(rejected_path, REJECTED)
+    tmp.write_text(summary_rst(table, Path(intro_path).read_text(encoding="utf-8"), rejected), encoding="utf-8")
     tmp.replace(rst)
     return table

@@ -219,14 +219,15 @@ def source_inventory(wildcards):
 
 
 def print_summary(path):
-    """At the end of a successful run: the results summary (as `cardiolens summary` prints it) and
-    the folds whose split is imbalanced; a summary this run did not write is labelled as such.
+    """At the end of a successful run: the results summary (as `cardiolens summary` prints it), the
+    folds whose split is imbalanced and the rejected input files by reason; a summary this run did
+    not write is labelled as such.
     """
     if not os.path.exists(path):
         return
-    from cardiolens.summary import balance_lines, read_summary, summary_lines
+    from cardiolens.summary import balance_lines, read_summary, rejection_line, summary_lines
     from cardiolens.tables import read_table
-    from cardiolens.tables.registry import BALANCE
+    from cardiolens.tables.registry import BALANCE, REJECTED
 
     try:
         lines = summary_lines(read_summary(path))
@@ -236,6 +237,8 @@ def print_summary(path):
             if os.path.exists(p):
                 tables[s] = read_table(p, BALANCE)
         lines += balance_lines(tables)
+        if os.path.exists("results/ingest/rejected.parquet"):
+            lines.append(rejection_line(read_table("results/ingest/rejected.parquet", REJECTED)))
     # The run succeeded; a summary that cannot be read must not hide that.
     except Exception as exc:
         print(f"cardiolens: could not print {path}: {exc}", flush=True)

@@ -3,6 +3,7 @@ rule summary:
     input:
         unpack(summary_inputs),
         intro=REPORT_INTRO,
+        rejected="results/ingest/rejected.parquet",
     output:
         table="results/summary.parquet",
         page="results/summary.rst",

@@ -9,7 +9,8 @@ def main(smk) -> None:
         studies = smk.params.studies
         files = {s: {k: (smk.input.get(f"{s}__{k}") or None) for k in ("performance", "attribution", "maps", "balance", "splits")}
                  for s in studies}
-        run_summary(studies, files, smk.params.role, smk.output.table, smk.output.page, smk.input.intro, rule=smk.rule)
+        run_summary(studies, files, smk.params.role, smk.output.table, smk.output.page, smk.input.intro, rule=smk.rule,
+                    rejected_path=smk.input.rejected)
 
 
 main(snakemake)  # noqa: F821

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -26,17 +27,14 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
     ``columns`` maps canonical names to CSV columns; a canonical name present in the CSV under
     its own name is used as is. Unknown label values and unparsable numbers are errors.
     """
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ClinicalTableError(f"{path}: cannot read clinical CSV: {exc}") from None
+    raw = _read_csv(path)
     if id_column not in raw.columns:
         raise ClinicalTableError(f"{path}: id column {id_column!r} not found; columns are {list(raw.columns)}")
     ids = raw[id_column].str.strip()
     if (ids == "").any():
-        raise ClinicalTableError(f"{path}: empty {id_column} in rows {list(np.flatnonzero(ids == '') + 2)[:5]}")
+        raise ClinicalTableError(f"{path}: empty {id_column} in rows {[int(r) for r in np.flatnonzero(ids == '') + 2][:5]}")
     if ids.duplicated().any():
-        raise ClinicalTableError(f"{path}: {id_column} repeated in rows {list(np.flatnonzero(ids.duplicated()) + 2)[:5]}")
+        raise ClinicalTableError(f"{path}: {id_column} repeated in rows {[int(r) for r in np.flatnonzero(ids.duplicated()) + 2][:5]}")
     out = pd.DataFrame(index=pd.Index(ids, name="source_id"))
     for name in CANONICAL:
         col = columns.get(name, name)
@@ -46,6 +44,28 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
         values = raw[col].str.strip().to_numpy()
         out[name] = _parse(path, name, col, values)
     return out
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    """The CSV as strings. UTF-8 with or without a byte-order mark (Excel writes one); other
+    encodings are refused with the first offending byte and its line, since guessing one would
+    silently change names and labels. Comma- or semicolon-separated (the header decides)."""
+    try:
+        data = open(path, "rb").read()
+    except OSError as exc:
+        raise ClinicalTableError(f"{path}: cannot read the clinical table: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ClinicalTableError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                                 "save the table as UTF-8 CSV") from None
+    header = text.split("\n", 1)[0]
+    sep = ";" if header.count(";") > header.count(",") else ","
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ClinicalTableError(f"{path}: not a readable CSV table: {str(exc).strip()}") from None
 
 
 def _parse(path: str, name: str, col: str, values: np.ndarray) -> list[Any]:

@@ -44,6 +44,30 @@ def to_grey(arr: NDArray, photometric: str) -> NDArray:
     return arr if arr.dtype == np.uint8 else arr.astype(np.float32)
 
 
+#: A pixel is coloured when its channels spread by more than this (8-bit levels): grey B-mode
+#: stored as RGB or JPEG-YBR spreads by a few levels (pydicom's examples_ybr_color.dcm: 0.03 %
+#: of its pixels spread by > 50), colour-flow Doppler by over a hundred.
+COLOUR_SPREAD = 60
+#: A colour recording with more coloured pixels than this fraction is colour Doppler, not B-mode.
+COLOUR_FLOW_FRACTION = 0.01
+
+
+def coloured_fraction(rgb: NDArray) -> float:
+    """Fraction of the pixels of (..., 3) 8-bit colour frames whose channels spread by more than
+    :data:`COLOUR_SPREAD`."""
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1).astype(np.int16)
+    return float(np.mean(spread > COLOUR_SPREAD))
+
+
+def palette_to_rgb(arr: NDArray, ds: pydicom.Dataset) -> NDArray[np.uint8]:
+    """PALETTE COLOR indices -> 8-bit RGB through the dataset's lookup tables (16-bit entries
+    keep their high byte)."""
+    from pydicom.pixels import apply_color_lut
+
+    rgb = apply_color_lut(arr, ds)
+    return (rgb >> 8).astype(np.uint8) if rgb.dtype.itemsize > 1 else rgb.astype(np.uint8)
+
+
 def us_spacing(ds: pydicom.Dataset) -> tuple[float, float]:
     """(x, y) pixel spacing in mm from the first 2D tissue region in cm units, else PixelSpacing."""
     for region in ds.get("SequenceOfUltrasoundRegions", []):
@@ -80,8 +104,13 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
     spp = int(ds.get("SamplesPerPixel", 1))
     if n == 1:
         arr = arr[None]
-    if spp == 3 and arr.ndim != 4:
+    if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":
+        arr = palette_to_rgb(arr, ds)
+    elif spp == 3 and arr.ndim != 4:
         raise DecodeError("pixel_decode_error", f"unexpected colour array shape {arr.shape}")
+    if arr.ndim == 4 and arr.dtype == np.uint8 and (share := coloured_fraction(arr)) > COLOUR_FLOW_FRACTION:
+        raise DecodeError("unsupported", f"colour Doppler: {100 * share:.1f} % of the pixels are coloured "
+                          "(B-mode recordings only)")
     frames = to_grey(arr, str(ds.get("PhotometricInterpretation", "")))
     rw = ds.get("RWavePointer")
     r_frames = sorted(int(v) - 1 for v in (rw if isinstance(rw, (list, pydicom.multival.MultiValue)) else [rw])) if rw is not None else []

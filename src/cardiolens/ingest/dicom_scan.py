@@ -132,6 +132,15 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
         return Rejection(rel, digest, Reason.TRUNCATED,
                          f"truncated: pixel data holds {len(ds.PixelData)} of the {expected} bytes its header describes")
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if expected is not None and len(ds.PixelData) - expected >= expected // n_frames > 0:  # beyond the odd-length pad byte
+        held = len(ds.PixelData) // (expected // n_frames)
+        return Rejection(rel, digest, Reason.FRAME_COUNT_MISMATCH,
+                         f"pixel data holds {held} frames, NumberOfFrames says {n_frames}")
+    if modality == "US" and n_frames < 2:
+        return Rejection(rel, digest, Reason.UNSUPPORTED, "single-frame ultrasound image (a still, not a cine loop)")
+    ps = ds.get("PixelSpacing")
+    if ps is not None and len(ps) == 2 and not all(np.isfinite(float(v)) and float(v) > 0 for v in ps):
+        return Rejection(rel, digest, Reason.NO_CALIBRATION, "PixelSpacing is zero, negative or not a number")
     ps = ds.get("PixelSpacing")
     ipp = ds.get("ImagePositionPatient")
     iop = ds.get("ImageOrientationPatient")

@@ -66,8 +66,8 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
             rec = _load_mr(cand)
     except DecodeError as exc:
         raise Reject(exc.reason, str(exc)) from None
-    if min(rec.spacing[:2]) <= 0:
-        raise Reject("no_spatial_calibration", f"non-positive pixel spacing {rec.spacing[:2]}")
+    if not all(np.isfinite(v) and v > 0 for v in rec.spacing[:2]):
+        raise Reject("no_spatial_calibration", f"pixel spacing {rec.spacing[:2]} is not a positive number")
     try:
         truth = load_truth(options.get("truth_dir"), first.series_uid, rec.array.shape)
     except TruthMismatch as exc:

@@ -71,6 +71,31 @@ def metaimage_problem(path: Path) -> Reject | None:
     return None
 
 
+#: NIfTI-1 float datatypes (code: NumPy type): only these can hold NaN.
+NIFTI_FLOATS = {16: np.float32, 64: np.float64}
+
+
+def nifti_non_finite(path: Path) -> int:
+    """Voxels of a NIfTI-1 file (.nii or .nii.gz) that are NaN or infinite, read from the file
+    itself: ITK's NIfTI reader turns them into 0 without a word. 0 for integer data."""
+    import gzip
+    import struct
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        header = fh.read(348)
+        if len(header) < 348:
+            return 0
+        order = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+        datatype = struct.unpack(order + "h", header[70:72])[0]
+        if datatype not in NIFTI_FLOATS:
+            return 0
+        offset = int(struct.unpack(order + "f", header[108:112])[0])
+        fh.read(max(0, offset - 348))
+        data = np.frombuffer(fh.read(), dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(order))
+    return int((~np.isfinite(data)).sum())
+
+
 def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ...], NDArray[np.float64]]:
     """(array in NumPy order, spacing, origin, direction) of an image file (ITK axis order).
 
@@ -84,6 +109,13 @@ def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ..
         problem = metaimage_problem(path)
         if problem is not None:
             raise problem
+    if path.name.endswith((".nii", ".nii.gz")):
+        try:
+            bad = nifti_non_finite(path)
+        except (OSError, EOFError, ValueError) as exc:  # gzip/zlib errors of a damaged file are OSError/EOFError
+            raise Reject("truncated", f"{path.name}: the compressed data ends early or is damaged ({type(exc).__name__})") from None
+        if bad:
+            raise Reject("pixel_decode_error", f"{path.name}: {bad} voxels are NaN or infinite")
     try:
         image = itk.imread(str(path))
     except Exception as exc:  # ITK raises RuntimeError with its own text

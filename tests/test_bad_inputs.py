@@ -1,0 +1,354 @@
+"""The bad-input corpus: every kind of broken or unusual input a real export holds, generated here.
+
+Each input ends in one place: ingested (and then checked), rejected with a reason code and a
+message, or, for what no recording can be built around (a malformed clinical table, an empty
+source), one error that names the file or source. No case may raise a traceback, and every file
+of the source is accounted for (recordings' files + rejected = every entry under the root).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+
+from cardiolens.hashing import list_files
+from cardiolens.ingest.stage import ingest_source
+from conftest import TEST_KEY
+from fakes import echo_frames, make_acdc_patient, make_camus_patient, write_image, write_mjpeg_avi
+
+# Writing the NaN PixelSpacing case makes pydicom warn about the value: that is the case.
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
+
+US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
+US_SINGLE = "1.2.840.10008.5.1.4.1.1.6.1"
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+def _base(sop_class: str, pid: str, modality: str, transfer: str = ExplicitVRLittleEndian, **uids: str) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = uids.get("sop") or generate_uid()
+    meta.TransferSyntaxUID = transfer
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    if pid:
+        ds.PatientID = pid
+    ds.StudyInstanceUID = uids.get("study") or generate_uid()
+    ds.SeriesInstanceUID = uids.get("series") or generate_uid()
+    return ds
+
+
+def _save(ds: Dataset, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    little = ds.file_meta.TransferSyntaxUID != ExplicitVRBigEndian
+    ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=little)
+    return path
+
+
+def us_dicom(path: Path, frames: np.ndarray, pid: str, *, spacing_cm: float = 0.03, photometric: str = "MONOCHROME2",
+             transfer: str = ExplicitVRLittleEndian, sop_class: str = US_MULTIFRAME, n_frames: int | None = None,
+             pixel_bytes: bytes | None = None, **uids: str) -> Path:
+    """A multi-frame ultrasound DICOM of ``frames`` (T, H, W) or (T, H, W, 3) with one 2D tissue
+    region covering the whole image (spacing in cm, as scanners write it)."""
+    ds = _base(sop_class, pid, "US", transfer, **uids)
+    t, h, w = frames.shape[:3]
+    colour = frames.ndim == 4
+    ds.SamplesPerPixel = 3 if colour else 1
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = photometric
+    ds.Rows, ds.Columns = h, w
+    bits = 16 if frames.dtype == np.uint16 else 8
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 0
+    if sop_class == US_MULTIFRAME:
+        ds.NumberOfFrames = n_frames if n_frames is not None else t
+        ds.FrameTime = "20.0"
+    region = Dataset()
+    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = w - 1, h - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = spacing_cm
+    ds.SequenceOfUltrasoundRegions = Sequence([region])
+    if pixel_bytes is not None:
+        ds.PixelData = pixel_bytes
+    else:
+        data = frames if sop_class == US_MULTIFRAME else frames[0]
+        order = ">" if transfer == ExplicitVRBigEndian else "<"
+        ds.PixelData = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(order)).tobytes()
+    return _save(ds, path)
+
+
+def mr_series(folder: Path, pid: str, *, phases: int = 2, shape=(16, 16), spacing: str = "1.5",
+              odd_shape_at: int | None = None) -> list[Path]:
+    """A one-slice cine-MR series of ``phases`` single-frame images."""
+    series, study = generate_uid(), generate_uid()
+    paths = []
+    for p in range(phases):
+        ds = _base(MR_IMAGE, pid, "MR", series=series, study=study)
+        rows, cols = (shape[0] + 4, shape[1]) if p == odd_shape_at else shape
+        ds.ImagePositionPatient = [0, 0, 0]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [spacing, spacing]
+        ds.TriggerTime = f"{p * 40.0:.1f}"
+        ds.InstanceNumber = p + 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = rows, cols
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        seed = int.from_bytes(pid.encode()[-4:], "little")  # distinct pixels per patient: no accidental duplicate
+        ds.PixelData = np.random.default_rng([seed, p]).integers(0, 4000, rows * cols).astype("<u2").tobytes()
+        paths.append(_save(ds, folder / f"IM{p:04d}"))
+    return paths
+
+
+def _frames(seed: int, t: int = 6, h: int = 24, w: int = 32) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, 255, (t, h, w), dtype=np.uint8)
+
+
+def build_dicom_corpus(root: Path) -> tuple[dict[str, str], dict[str, dict]]:
+    """The DICOM cases under ``root``: ({relative path: expected reason}, {relative path: checks
+    of an ingested file}). Each case has its own patient."""
+    rejected: dict[str, str] = {}
+    ingested: dict[str, dict] = {}
+
+    def rel(p: Path) -> str:
+        return str(p.relative_to(root))
+
+    good = us_dicom(root / "good" / "IM1", _frames(1), "PID-GOOD")
+    ingested[rel(good)] = {"shape": (6, 24, 32)}
+    data = good.read_bytes()
+    (root / "truncated_pixels").mkdir()
+    (root / "truncated_pixels" / "IM1").write_bytes(data[: len(data) - 1000])
+    rejected["truncated_pixels/IM1"] = "truncated"
+    (root / "truncated_header").mkdir()
+    (root / "truncated_header" / "IM1").write_bytes(data[:300])
+    rejected["truncated_header/IM1"] = "truncated"
+    (root / "zero_byte").mkdir()
+    (root / "zero_byte" / "IM1").write_bytes(b"")
+    rejected["zero_byte/IM1"] = "empty_file"
+    (root / "not_dicom").mkdir()
+    (root / "not_dicom" / "notes.txt").write_text("export notes, not an image\n")
+    rejected["not_dicom/notes.txt"] = "not_dicom"
+    sr = _base(SR, "PID-SR", "SR")
+    rejected[rel(_save(sr, root / "no_pixels" / "SR1"))] = "unsupported"
+    # NumberOfFrames says 4, the pixel data holds 6 whole frames
+    rejected[rel(us_dicom(root / "frame_count" / "IM1", _frames(2), "PID-FC", n_frames=4))] = "frame_count_mismatch"
+    # JPEG baseline frames that are not JPEG data
+    corrupt = us_dicom(root / "corrupt_jpeg" / "IM1", _frames(3, t=2), "PID-JPG", transfer=JPEGBaseline8Bit,
+                       pixel_bytes=encapsulate([b"\xff\xd8\xff\xe0" + bytes(200), b"\x00" * 64]))
+    rejected[rel(corrupt)] = "pixel_decode_error"
+    rejected[rel(us_dicom(root / "no_patient_id" / "IM1", _frames(4), ""))] = "missing_attribute"
+    rejected[rel(us_dicom(root / "zero_spacing" / "IM1", _frames(5), "PID-ZS", spacing_cm=0.0))] = "no_spatial_calibration"
+    for name, spacing in (("negative_spacing", "-1.5"), ("nan_spacing", "NaN")):
+        for p in mr_series(root / name, f"PID-{name}", spacing=spacing):
+            rejected[rel(p)] = "no_spatial_calibration"
+    for p in mr_series(root / "mixed_shapes", "PID-MIX", phases=3, odd_shape_at=1):
+        rejected[rel(p)] = "inconsistent_series"
+    for p in mr_series(root / "mr_ok", "PID-MR"):
+        ingested[rel(p)] = {"shape": (2, 1, 16, 16)}
+    # the same SOP instance twice (a second copy of a file in the export)
+    dup = us_dicom(root / "dup_sop_a" / "IM1", _frames(6), "PID-DUP", sop="1.2.826.0.1.3680043.8.498.1",
+                   series="1.2.826.0.1.3680043.8.498.2", study="1.2.826.0.1.3680043.8.498.3")
+    ingested[rel(dup)] = {"shape": (6, 24, 32)}
+    (root / "dup_sop_b").mkdir()
+    (root / "dup_sop_b" / "IM1").write_bytes(dup.read_bytes())
+    rejected["dup_sop_b/IM1"] = "duplicate_instance"
+    # the same pixels under other UIDs (a re-export): the one whose path sorts later is rejected
+    rejected[rel(us_dicom(root / "zz_same_pixels" / "IM1", _frames(1), "PID-GOOD"))] = "duplicate_content"
+    rejected[rel(us_dicom(root / "single_frame" / "IM1", _frames(7, t=1), "PID-SF", sop_class=US_SINGLE))] = "unsupported"
+    doppler = np.repeat(_frames(8)[..., None], 3, axis=-1)
+    doppler[:, 6:18, 8:24] = (200, 20, 30)  # a red colour-flow box over a quarter of the image
+    rejected[rel(us_dicom(root / "rgb_doppler" / "IM1", doppler, "PID-DOP", photometric="RGB"))] = "unsupported"
+    pal = us_dicom(root / "palette" / "IM1", _frames(9), "PID-PAL", photometric="PALETTE COLOR")
+    ds = pydicom.dcmread(pal)
+    lut = (255 - np.arange(256, dtype="<u2")) * 257  # an inverted grey palette: entry k -> 255 - k (16 bits)
+    for k in range(3):  # red, green, blue: descriptor (0028,110x), data (0028,120x)
+        ds.add_new(0x00281101 + k, "US", [256, 0, 16])
+        ds.add_new(0x00281201 + k, "OW", lut.tobytes())
+    ds.save_as(pal, enforce_file_format=True)
+    ingested[rel(pal)] = {"shape": (6, 24, 32), "equals": 255 - _frames(9).astype(np.int64)}
+    deep = (np.random.default_rng(10).integers(0, 4096, (6, 24, 32))).astype(np.uint16)
+    ingested[rel(us_dicom(root / "bits16" / "IM1", deep, "PID-16"))] = {"shape": (6, 24, 32), "equals": deep}
+    big = (np.random.default_rng(11).integers(0, 4096, (6, 24, 32))).astype(np.uint16)
+    ingested[rel(us_dicom(root / "big_endian" / "IM1", big, "PID-BE", transfer=ExplicitVRBigEndian))] = {
+        "shape": (6, 24, 32), "equals": big}
+    ingested[rel(us_dicom(root / "nön_ascii" / "Ünïcödé_名前.dcm", _frames(12), "PID-UTF8"))] = {"shape": (6, 24, 32)}
+    raw_name = os.fsdecode(b"latin1_caf\xe9.dcm")  # a Latin-1 file name: not valid UTF-8
+    ingested[rel(us_dicom(root / "nön_ascii" / raw_name, _frames(13), "PID-LATIN1"))] = {"shape": (6, 24, 32)}
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    rejected["loop"] = "unreadable"
+    (root / "dangling.dcm").symlink_to(root / "does_not_exist.dcm")
+    rejected["dangling.dcm"] = "unreadable"
+    (root / "linked").symlink_to(root / "good", target_is_directory=True)  # a link to a folder: followed
+    rejected["linked/IM1"] = "duplicate_instance"
+    return rejected, ingested
+
+
+def _ingest(root: Path, out: Path, adapter: str = "dicom"):
+    res = ingest_source({"name": "corpus", "adapter": adapter, "path": str(root), "clinical": None, "options": {}},
+                        TEST_KEY, out)
+    assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == len(list_files(root)) == res.n_files
+    return res
+
+
+def _image(path: str) -> np.ndarray:
+    import itk
+
+    return itk.array_from_image(itk.imread(path))
+
+
+def test_dicom_corpus_every_file_ends_with_its_reason(tmp_path):
+    root = tmp_path / "export"
+    expected, ingested = build_dicom_corpus(root)
+    res = _ingest(root, tmp_path / "out")
+    got = dict(zip(res.rejected["path"], res.rejected["reason"]))
+    assert {p: got.get(p) for p in expected} == expected
+    assert set(got) == set(expected)  # nothing else rejected
+    assert (res.rejected["message"].str.len() > 10).all()
+    by_file = {f: row for _, row in res.recordings.iterrows() for f in row["source_files"]}
+    assert set(by_file) == set(ingested)
+    for path, checks in ingested.items():
+        arr = _image(by_file[path]["image_path"])
+        assert arr.shape == checks["shape"], path
+        if "equals" in checks:
+            np.testing.assert_array_equal(arr.astype(np.int64), checks["equals"].astype(np.int64), err_msg=path)
+    assert len(set(expected.values())) >= 12  # distinct reason codes in the DICOM corpus alone
+
+
+def _without_file_permission_override() -> None:
+    """In a child before exec: drop CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) from the
+    capability bounding set (prctl PR_CAPBSET_DROP = 24), so that even root obeys file modes."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
+
+def test_unreadable_file_is_rejected_for_a_user_without_permission(tmp_path):
+    """A file without read permission (mode 000). Root reads every file, so when the tests run
+    as root the ingest runs in a child process without the capabilities that override file modes."""
+    root = tmp_path / "export"
+    us_dicom(root / "ok" / "IM1", _frames(1), "PID-OK")
+    locked = us_dicom(root / "locked" / "IM1", _frames(2), "PID-LOCK")
+    locked.chmod(0)
+    out = tmp_path / "out"
+    code = ("from cardiolens.ingest.stage import ingest_source\n"
+            f"res = ingest_source({{'name': 'c', 'adapter': 'dicom', 'path': {str(root)!r}, 'clinical': None, 'options': {{}}}}, "
+            f"{TEST_KEY!r}, {str(out)!r})\n"
+            "print(dict(zip(res.rejected['path'], res.rejected['reason'])), len(res.recordings))\n")
+    preexec = _without_file_permission_override if os.geteuid() == 0 else None
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=preexec, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot run a child without file-permission override here: {exc}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "{'locked/IM1': 'unreadable'} 1" in proc.stdout
+
+
+def test_metaimage_nifti_and_avi_cases(tmp_path):
+    camus = tmp_path / "camus"
+    make_camus_patient(camus, "patient0001", views=("4CH",))
+    make_camus_patient(camus, "patient0002", views=("4CH",), seed=2)
+    (camus / "patient0002" / "patient0002_4CH_ES_gt.raw").unlink()  # a mask .mhd without its .raw
+    make_camus_patient(camus, "patient0003", views=("4CH",), seed=3)
+    short = camus / "patient0003" / "patient0003_4CH_ED_gt.raw"
+    short.write_bytes(short.read_bytes()[:10])  # a mask .raw cut short
+    res = _ingest(camus, tmp_path / "out_camus", "camus")
+    got = dict(zip(res.rejected["path"], res.rejected["reason"]))
+    assert {k: v for k, v in got.items() if v != "ancillary"} == {
+        "patient0002/patient0002_4CH_ES_gt.mhd": "missing_companion",
+        "patient0003/patient0003_4CH_ED_gt.mhd": "truncated", "patient0003/patient0003_4CH_ED_gt.raw": "truncated"}
+    assert len(res.recordings) == 3  # the images are intact: every view is ingested, without the broken mask
+
+    acdc = tmp_path / "acdc"
+    make_acdc_patient(acdc, "patient001")
+    make_acdc_patient(acdc, "patient002", seed=2)
+    nan = np.full((4, 40, 36), np.nan, np.float32)
+    write_image(acdc / "patient002" / "patient002_4d.nii.gz", np.full((10, 4, 40, 36), np.nan, np.float32), (1.5, 1.5, 10.0, 1.0))
+    write_image(acdc / "patient002" / "patient002_frame01.nii.gz", nan, (1.5, 1.5, 10.0))
+    res = _ingest(acdc, tmp_path / "out_acdc", "acdc")
+    reasons = {v for k, v in zip(res.rejected["path"], res.rejected["reason"]) if k.startswith("patient002/")}
+    assert reasons == {"pixel_decode_error"} and len(res.recordings) == 1
+
+    echonet = tmp_path / "echonet"
+    write_mjpeg_avi(echonet / "Videos" / "0XGOOD.avi", echo_frames(t=10))
+    zero = echonet / "Videos" / "0XZERO.avi"
+    write_mjpeg_avi(zero, echo_frames(t=1))
+    data = bytearray(zero.read_bytes())
+    i = data.find(b"00dc")
+    data[i + 4:i + 8] = (0).to_bytes(4, "little")  # a zero-length frame chunk, nothing else
+    data = data[: i + 8]
+    movi = data.find(b"movi") - 8
+    data[movi + 4:movi + 8] = (len(data) - movi - 8).to_bytes(4, "little")  # RIFF sizes that match the cut file
+    data[4:8] = (len(data) - 8).to_bytes(4, "little")
+    zero.write_bytes(bytes(data))
+    pd.DataFrame({"FileName": ["0XGOOD.avi", "0XZERO.avi"], "EF": [60.0, 55.0], "ESV": [30.0, 30.0], "EDV": [75.0, 75.0],
+                  "FrameHeight": [32, 32], "FrameWidth": [32, 32], "FPS": [50, 50], "NumberOfFrames": [10, 1],
+                  "Split": ["TRAIN", "TRAIN"]}).to_csv(echonet / "FileList.csv", index=False)
+    res = _ingest(echonet, tmp_path / "out_echonet", "echonet")
+    assert dict(zip(res.rejected["path"], res.rejected["reason"])) == {"FileList.csv": "ancillary", "Videos/0XZERO.avi": "no_frames"}
+
+
+def _clinical_source(tmp_path: Path, csv: bytes) -> dict:
+    root = tmp_path / "export"
+    us_dicom(root / "a" / "IM1", _frames(1), "PID-A")
+    us_dicom(root / "b" / "IM1", _frames(2), "PID-B")
+    path = tmp_path / "clinical.csv"
+    path.write_bytes(csv)
+    return {"name": "c", "adapter": "dicom", "path": str(root), "options": {},
+            "clinical": {"path": str(path), "id_column": "PatientID", "columns": {"septal_flash": "Flash"}}}
+
+
+@pytest.mark.parametrize("csv, message", [
+    (b"PatientID,Sex,Flash\nPID-A,F,flash\nPID-A,M,none\n", r"clinical\.csv: PatientID repeated in rows \[3\]"),
+    ("PatientID,Sex,Flash\nPID-A,Fémina,flash\n".encode("latin-1"), r"clinical\.csv: not UTF-8 text \(byte 0xe9 on line 2\)"),
+    (b"PatientID,Sex,Flash\nPID-A,F,maybe\n", r"clinical\.csv: line 2, column 'Flash': 'maybe' is not one of \['flash', 'none'\]"),
+])
+def test_malformed_clinical_tables_stop_with_file_line_and_problem(tmp_path, csv, message):
+    from cardiolens.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        ingest_source(_clinical_source(tmp_path, csv), TEST_KEY, tmp_path / "out")
+
+
+def test_clinical_table_with_a_byte_order_mark_is_read(tmp_path):
+    csv = "\ufeffPatientID,Sex,Flash\nPID-A,F,flash\nPID-B,M,none\n".encode("utf-8")
+    res = ingest_source(_clinical_source(tmp_path, csv), TEST_KEY, tmp_path / "out")
+    assert sorted(res.patients["septal_flash"]) == ["flash", "none"] and res.patients["in_clinical_table"].all()
+
+
+def test_empty_source_is_refused_before_any_job(tmp_path):
+    from cardiolens.config import ConfigError, check_input_paths
+
+    (tmp_path / "export" / "empty_patient_folder").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"source 'hospital' yields no file: folder '.*export' is empty"):
+        check_input_paths({"inputs": [{"name": "hospital", "adapter": "dicom", "path": str(tmp_path / "export")}]})
+
+
+def test_the_corpus_has_at_least_twenty_five_kinds(tmp_path):
+    """Count of the kinds above, each generated in a test of this module: the DICOM corpus's
+    cases (rejected and ingested), the MetaImage, NIfTI and AVI cases, the permission case,
+    four clinical tables and the empty source."""
+    expected, ingested = build_dicom_corpus(tmp_path / "export")
+    dicom_kinds = {p.split("/")[0] for p in [*expected, *ingested]}
+    other_kinds = {"mhd_missing_raw", "mhd_short_raw", "nifti_nan", "avi_zero_frames", "unreadable_permission",
+                   "csv_duplicate_ids", "csv_bom", "csv_not_utf8", "csv_unknown_label", "empty_source"}
+    assert len(dicom_kinds) + len(other_kinds) >= 25, sorted(dicom_kinds)
