@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import norm
 
 from cardiolens import labels as L
-from cardiolens.stats.quality import (contrast, gaussian_match, gcnr, gcnr_permutation, regional_quality, sector_from_frames,
-                                      silverman_bandwidth)
+from cardiolens.ingest.sector import sector_from_frames
+from cardiolens.stats.quality import contrast, gaussian_match, gcnr, gcnr_permutation, regional_quality, silverman_bandwidth
 
 
 def grey(rng: np.random.Generator, n: int) -> np.ndarray:

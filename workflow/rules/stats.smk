@@ -44,7 +44,11 @@ rule stats_study:
         gpu=0,
     params:
         code=stage_code_hash(
-            "stats", "plotting.py", "prepare/clips.py", "prepare/landmarks.py"
+            "stats",
+            "plotting.py",
+            "prepare/clips.py",
+            "prepare/landmarks.py",
+            "ingest/sector.py",
         ),
         slice=lambda wildcards: stats_params(wildcards.study),
     script:

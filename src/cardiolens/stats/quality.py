@@ -16,8 +16,9 @@ with mean 127 and SD 32: each pixel's mid-rank quantile (r - 0.5) / N (scipy.sta
 mapped through the Gaussian's inverse CDF (scipy.stats.norm.ppf) and clipped to [0, 255]. This
 removes gain and dynamic-range differences between recordings, so the metrics compare regions,
 not scanner settings; it depends only on the ranks, so a grey-level offset inside the sector
-changes nothing. Recordings carry no sector geometry (the synthetic DICOM's ultrasound region is
-the whole image), so :func:`sector_from_frames` derives it from the pixels.
+changes nothing. Recordings carry no sector geometry (a DICOM's ultrasound region is a rectangle
+around the sector), so :func:`~cardiolens.ingest.sector.sector_from_frames` derives it from the
+pixels.
 
 The septal wall is the SEPTUM label when the mask has one; otherwise (CAMUS: one myocardium
 label) the myocardium on the ``septum_side`` of the long axis (left in the standard A4C display).
@@ -33,6 +34,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from cardiolens import labels as L
+from cardiolens.ingest.sector import sector_from_frames  # noqa: F401  (its home is ingest, which blanks outside it)
 
 REGIONS = ("basal_inferoseptal", "mid_inferoseptal", "apical_septal", "apical_lateral", "mid_anterolateral", "basal_anterolateral")
 _THIRD = {"basal_inferoseptal": (1, True), "mid_inferoseptal": (2, True), "apical_septal": (3, True),
@@ -50,41 +52,6 @@ class GcnrTest(NamedTuple):
     gcnr: float
     p_value: float  # (1 + #null >= gcnr) / (1 + n_permutations); NaN without permutations
     null95: float  # 95th percentile of the permutation null; NaN without permutations
-
-
-def sector_from_frames(frames: NDArray) -> NDArray[np.bool_]:
-    """Ultrasound sector (H, W) of a recording (T, H, W) or frame (H, W): the convex hull of the
-    largest 8-connected component of the non-zero pixels of the temporal maximum image.
-
-    Why this: inside the sector a pixel is zero only where the echo is below the displayed
-    dynamic range (blood in the lumen), and rarely in every frame, so the maximum over time fills
-    the sector up to isolated holes and the convex hull (a sector is convex) closes them and any
-    dark far-field edge. Burnt-in annotations outside the sector (the synthetic data's marker,
-    text) are separate components and stay out. An image without zero pixels is all sector.
-    """
-    from scipy import ndimage
-    from scipy.spatial import ConvexHull, QhullError
-
-    img = np.asarray(frames)
-    if img.ndim not in (2, 3):
-        raise ValueError(f"sector_from_frames: expected (H, W) or (T, H, W), got shape {img.shape}")
-    top = img.max(axis=0) if img.ndim == 3 else img
-    nonzero = top != 0
-    if not nonzero.any():
-        raise ValueError(f"sector_from_frames: every pixel of the {top.shape} image is zero; no sector to find")
-    lab, n = ndimage.label(nonzero, structure=np.ones((3, 3), bool))
-    comp = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1) if n > 1 else nonzero
-    edge = comp & ~ndimage.binary_erosion(comp)
-    pts = np.argwhere(edge).astype(np.float64)
-    try:
-        hull = ConvexHull(pts)
-    except (QhullError, ValueError):  # fewer than three non-collinear pixels: the component is its own hull
-        return comp
-    rows, cols = np.indices(top.shape, dtype=np.float64)
-    inside = np.ones(top.shape, bool)
-    for a, b, c in hull.equations:  # a row + b col + c <= 0 inside every facet
-        inside &= a * rows + b * cols + c <= 1e-9
-    return inside | comp
 
 
 def gaussian_match(image: NDArray, sector: NDArray[np.bool_], mean: float = 127.0, sd: float = 32.0) -> NDArray[np.float64]:

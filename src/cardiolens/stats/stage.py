@@ -191,7 +191,7 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left",
     ``n_permutations`` per region, seeded by ``seed``) of the ED frame of every A4C recording with
     a mask, and their correlation with the labels, one pair per patient (:func:`quality_correlation`). Other
     views are skipped with a log line: the six regions are A4C walls. The histogram matching runs
-    over the recording's sector, :func:`~cardiolens.stats.quality.sector_from_frames` of all its
+    over the recording's sector, :func:`~cardiolens.ingest.sector.sector_from_frames` of all its
     frames (the recordings carry no sector geometry)."""
     import json
 
@@ -199,7 +199,8 @@ def recordings_quality(rec: pd.DataFrame, study: str, septum_side: str = "left",
     import numpy as np
 
     from cardiolens.prepare.landmarks import LandmarkError
-    from cardiolens.stats.quality import regional_quality, sector_from_frames
+    from cardiolens.ingest.sector import sector_from_frames
+    from cardiolens.stats.quality import regional_quality
 
     rows = []
     for r in rec.sort_values("recording_id").itertuples():
