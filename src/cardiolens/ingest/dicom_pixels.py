@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from cardiolens.ingest.blanking import Box
 from cardiolens.ingest.dicom_scan import quiet_pydicom
 
 BT601 = np.array([0.299, 0.587, 0.114])
@@ -32,6 +33,7 @@ class UltrasoundRecording:
     frame_time_ms: float
     r_wave_frames: list[int]   # 0-based
     heart_rate: float | None
+    regions: tuple[Box | None, ...] = ()   # SequenceOfUltrasoundRegions rectangles (None: location unusable)
 
 
 def to_grey(arr: NDArray, photometric: str) -> NDArray:
@@ -80,6 +82,22 @@ def us_spacing(ds: pydicom.Dataset) -> tuple[float, float]:
     raise DecodeError("no_spatial_calibration", "no 2D tissue region in cm (SequenceOfUltrasoundRegions) and no PixelSpacing")
 
 
+def us_regions(ds: pydicom.Dataset) -> tuple[Box | None, ...]:
+    """Every SequenceOfUltrasoundRegions item as an inclusive pixel :class:`Box` (rows MinY0..MaxY1,
+    columns MinX0..MaxX1); None for an item whose four RegionLocation values are missing or not
+    integers. Empty when the file has no regions."""
+    out: list[Box | None] = []
+    for region in ds.get("SequenceOfUltrasoundRegions", None) or []:
+        try:
+            x0, y0, x1, y1 = (int(region[name].value) for name in
+                              ("RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1", "RegionLocationMaxY1"))
+        except (KeyError, TypeError, ValueError):
+            out.append(None)
+            continue
+        out.append(Box(y0, y1, x0, x1))
+    return tuple(out)
+
+
 def us_frame_time(ds: pydicom.Dataset) -> float:
     """Frame time in ms: FrameTime, else the mean of FrameTimeVector, else 1000 / (Cine|RecommendedDisplayFrame) rate."""
     if ds.get("FrameTime") not in (None, ""):
@@ -116,7 +134,8 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
     r_frames = sorted(int(v) - 1 for v in (rw if isinstance(rw, (list, pydicom.multival.MultiValue)) else [rw])) if rw is not None else []
     hr = ds.get("HeartRate")
     return UltrasoundRecording(frames, us_spacing(ds), us_frame_time(ds),
-                               [f for f in r_frames if 0 <= f < frames.shape[0]], float(hr) if hr not in (None, "") else None)
+                               [f for f in r_frames if 0 <= f < frames.shape[0]], float(hr) if hr not in (None, "") else None,
+                               us_regions(ds))
 
 
 def read_mr_image(path: str) -> NDArray[np.float32]:

@@ -47,6 +47,7 @@ class Header:
     view: str
     heart_rate: float | None
     instance_number: int | None
+    burned_in: bool | None = None   # BurnedInAnnotation: YES -> True, NO -> False, absent/other -> None
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -67,6 +68,12 @@ def _view(ds: pydicom.Dataset, modality: str) -> str:
         if token in text:
             return view
     return "unknown"
+
+
+def burned_in_annotation(ds: pydicom.Dataset) -> bool | None:
+    """BurnedInAnnotation (0028,0301): True for YES, False for NO, None when absent or anything else."""
+    value = str(ds.get("BurnedInAnnotation", "")).strip().upper()
+    return {"YES": True, "NO": False}.get(value)
 
 
 def expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
@@ -156,6 +163,7 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
         view=_view(ds, modality),
         heart_rate=_float(ds, "HeartRate"),
         instance_number=int(ds.InstanceNumber) if str(ds.get("InstanceNumber", "")).strip() else None,
+        burned_in=burned_in_annotation(ds),
     )
 
 

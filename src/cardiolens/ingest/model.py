@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from cardiolens.ingest.blanking import Kept
 from cardiolens.ingest.reasons import Reason
 
 
@@ -59,7 +60,12 @@ class Discovery:
 
 @dataclass
 class Loaded:
-    """A decoded recording in physical space (NumPy order: (T, H, W) or (T, S, H, W))."""
+    """A decoded recording in physical space (NumPy order: (T, H, W) or (T, S, H, W)).
+
+    An adapter that blanks the pixels itself (:mod:`cardiolens.ingest.blanking`; the DICOM
+    adapter, whose ultrasound regions crop the image before its ground truth is matched) sets
+    ``kept``; otherwise the stage applies the rules before the image is written.
+    """
 
     array: NDArray
     spacing: tuple[float, ...]                 # ITK order (x, y[, z], t); t is the frame time or 1.0
@@ -85,3 +91,5 @@ class Loaded:
     split: str | None = None
     n_slices: int = 1
     spacing_z: float | None = None
+    kept: Kept | None = None                   # set once the pixels outside the kept area are blanked
+    burned_in: bool | None = None              # DICOM BurnedInAnnotation (None: absent or not DICOM)

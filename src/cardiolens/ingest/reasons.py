@@ -25,4 +25,5 @@ class Reason(str, Enum):
     DUPLICATE_CONTENT = "duplicate_content"      # same decoded pixels as an earlier recording
     DUPLICATE_PATIENT = "duplicate_patient"      # patient already ingested from another source
     FRAME_COUNT_MISMATCH = "frame_count_mismatch"  # frames disagree with the metadata's count
+    BURNED_IN = "burned_in_annotation"           # BurnedInAnnotation YES and no area to keep (options.keep_region)
     ANCILLARY = "ancillary"                      # dataset metadata file: read, not an image (not an error)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from cardiolens import privacy
 from cardiolens.hashing import entry_problem, list_files, sha256_file, sha256_of_hashes
-from cardiolens.ingest import adapters, canonical, reuse
+from cardiolens.ingest import adapters, blanking, canonical, reuse
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
 from cardiolens.labels import STUDY_CLASSES
@@ -92,6 +92,15 @@ def truth_quality_grade(meta: dict[str, Any] | None) -> str | None:
     return QUALITY_GRADES[int(np.clip(np.floor(np.mean(grades) + 0.5), 1, 3))]
 
 
+def _blank(rec: Loaded, keep_region: list[int] | None) -> None:
+    """Blank the pixels of a recording its adapter left as decoded (:mod:`cardiolens.ingest.blanking`:
+    ``keep_region``, else the sector found from the image for ultrasound, else all)."""
+    try:
+        rec.array, rec.kept, _ = blanking.protect(rec.array, rec.modality, None, keep_region)
+    except ValueError as exc:
+        raise Reject(Reason.BAD_METADATA, str(exc)) from None
+
+
 def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -> dict[str, Any] | list[Rejection]:
     """Load one unit with its adapter, write image/mask/truth, and return its table row.
 
@@ -107,11 +116,17 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -
             return {**row, "_reused": True}
     try:
         rec: Loaded = adapters.get(source["adapter"]).load(unit, source)
+        if rec.kept is None:
+            _blank(rec, (source.get("options") or {}).get("keep_region"))
     except Reject as exc:
         return [Rejection(f, "", exc.reason, exc.message) for f in unit.files]
     except Exception as exc:  # a broken file must not stop the source; the message says what happened
         log.warning("unexpected %s while loading a recording of %d file(s)", type(exc).__name__, len(unit.files))
         return [Rejection(f, "", Reason.UNREADABLE, f"unexpected {type(exc).__name__} while decoding") for f in unit.files]
+    for name in ("masks", "evidence"):  # an adapter that crops must match its masks to the cropped image
+        arr = getattr(rec, name)
+        if arr is not None and arr.shape != rec.array.shape:
+            raise RuntimeError(f"adapter {source['adapter']}: {name} of shape {arr.shape} do not match the image {rec.array.shape}")
     rid = privacy.recording_id(key, unit.uid)
     array = np.ascontiguousarray(rec.array)
     final = data.with_name("data")  # the folder's name once every recording is done
@@ -164,6 +179,11 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -
         "truth_path": str(truth_path) if truth_path else None,
         "pixel_type": "uint8" if array.dtype == np.uint8 else "float32",
         "pixel_sha256": canonical.array_sha256(array),
+        "pixels_kept": rec.kept.rule,
+        "pixels_blanked": int(rec.kept.blanked),
+        "pixels_blanked_fraction": float(rec.kept.blanked_fraction),
+        "source_crop_px": rec.kept.crop.as_list(),
+        "burned_in_annotation": rec.burned_in,
         "source_files": list(unit.files),
         "_truth_files": list(rec.truth_files),
     }
@@ -306,8 +326,10 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
         if removed:
             log.info("ingest %s: %d stored recordings the source no longer has were removed from %s", name, removed, store)
     counts = rej["reason"].value_counts().to_dict()
-    log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s", name, len(recordings),
-             accounted - len(rej), len(rej), counts, len(patients), f", notes {disc.notes}" if disc.notes else "")
+    kept = recordings["pixels_kept"].value_counts().sort_index().to_dict()
+    log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s; pixels kept by rule %s", name,
+             len(recordings), accounted - len(rej), len(rej), counts, len(patients),
+             f", notes {disc.notes}" if disc.notes else "", kept)
     return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from cardiolens.ingest.blanking import RULES as KEEP_RULES
 from cardiolens.ingest.reasons import Reason
 from cardiolens.labels import STUDY_CLASSES
 from cardiolens.tables.schema import Column, TableSchema
@@ -49,6 +50,18 @@ RECORDINGS = TableSchema(
         Column("truth_path", pa.string(), "ground-truth JSON (landmarks, events, curves) for synthetic data", nullable=True),
         Column("pixel_type", pa.string(), "pixel type of the canonical image", allowed=("uint8", "float32")),
         Column("pixel_sha256", pa.string(), "sha256 of the decoded pixel array (shape, dtype, bytes): duplicate detection"),
+        Column("pixels_kept", pa.string(), "rule that chose the pixels kept, everything else set to 0 before the image was written: "
+               "us_regions (union of the DICOM ultrasound regions, image cropped to their bounding box), us_sector_from_image "
+               "(ultrasound without usable regions: the sector found from the image), config_region (the source's "
+               "options.keep_region), all (nothing blanked: MR without a burned-in annotation)", allowed=KEEP_RULES),
+        Column("pixels_blanked", pa.int64(), "pixels per source frame (per slice image for MR) that did not reach the canonical "
+               "image: set to 0 or cropped away", min=0),
+        Column("pixels_blanked_fraction", pa.float64(), "pixels_blanked over the pixels of a source frame", min=0, max=1),
+        Column("source_crop_px", pa.list_(pa.int64()), "[row0, row1, col0, col1] (inclusive, 0-based) of the source frame the "
+               "canonical image was cut from: the union of the ultrasound regions' bounding box for us_regions, else the whole "
+               "frame; canonical pixel (i, j) is source pixel (row0 + i, col0 + j), and the image's origin stays 0"),
+        Column("burned_in_annotation", pa.bool_(), "the DICOM BurnedInAnnotation flag (YES: text burned into the pixels, "
+               "removed by the blanking); null when absent or not DICOM", nullable=True),
         Column("source_files", pa.list_(pa.string()), "source files of the recording, relative to the source root"),
         Column("source_sha256", pa.string(), "sha256 over the sorted sha256 of the source files"),
     ),

@@ -1,17 +1,26 @@
 """DICOM trees: multi-frame ultrasound and single-frame cine-MR series (see dicom_series).
 
 Options: ``truth_dir`` (cardiolens ground-truth sidecars), ``contours_dir`` and
-``contours_link`` (Sunnybrook manual contours, see :mod:`cardiolens.ingest.adapters.sunnybrook`).
+``contours_link`` (Sunnybrook manual contours, see :mod:`cardiolens.ingest.adapters.sunnybrook`),
+``keep_region`` (the area to keep in every image; see :mod:`cardiolens.ingest.blanking`).
+
+Pixels outside the kept area are blanked here, before the ground truth is matched: an
+ultrasound image is cropped to its regions' bounding box, and the sidecar's masks must have the
+cropped shape. MR images flagged ``BurnedInAnnotation = YES`` are rejected
+(``burned_in_annotation``) unless ``keep_region`` is set; so is an ultrasound file flagged YES
+in which neither its regions nor the sector found from the image leave anything to blank.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cardiolens.ingest import blanking
 from cardiolens.ingest.clinical import read_clinical
 from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_image, read_ultrasound
 from cardiolens.ingest.dicom_scan import Header, read_header, slice_normal
@@ -21,6 +30,8 @@ from cardiolens.ingest.truth import TruthMismatch, load_truth
 
 #: A cine-MR stack whose first TriggerTime is below this is taken to start at the R wave (ED).
 ED_TRIGGER_MS = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def _header_job(args: tuple[str, str]) -> Header | Rejection:
@@ -51,6 +62,13 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
     cand: Candidate = unit.payload
     first = cand.headers[0]
     options = source.get("options") or {}
+    keep_region = options.get("keep_region")
+    flagged = sum(bool(h.burned_in) for h in cand.headers)
+    regions = None
+    if cand.kind != "us_multiframe" and flagged and keep_region is None:
+        raise Reject("burned_in_annotation", f"BurnedInAnnotation is YES in {flagged} of {len(cand.headers)} image(s): "
+                     "identifying text may be burned into the pixels; set the source's options.keep_region "
+                     "[row0, row1, col0, col1] to ingest them with everything outside that region blanked")
     try:
         if cand.kind == "us_multiframe":
             us = read_ultrasound(first.abspath)
@@ -62,12 +80,15 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
                 ed_frame=us.r_wave_frames[0] if us.r_wave_frames else None,
                 heart_rate=us.heart_rate or first.heart_rate,
             )
+            regions = us.regions
         else:
             rec = _load_mr(cand)
     except DecodeError as exc:
         raise Reject(exc.reason, str(exc)) from None
     if not all(np.isfinite(v) and v > 0 for v in rec.spacing[:2]):
         raise Reject("no_spatial_calibration", f"pixel spacing {rec.spacing[:2]} is not a positive number")
+    rec.burned_in = True if flagged else (False if all(h.burned_in is False for h in cand.headers) else None)
+    _blank(rec, regions, keep_region)
     try:
         truth = load_truth(options.get("truth_dir"), first.series_uid, rec.array.shape)
     except TruthMismatch as exc:
@@ -87,6 +108,20 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
             rec.masks = masks
             rec.truth_files = used
     return rec
+
+
+def _blank(rec: Loaded, regions: tuple | None, keep_region: list[int] | None) -> None:
+    """Blank (and for ultrasound regions, crop) ``rec.array`` in place of the decoded pixels."""
+    try:
+        rec.array, rec.kept, unused = blanking.protect(rec.array, rec.modality, regions, keep_region)
+    except ValueError as exc:
+        raise Reject("malformed_metadata", str(exc)) from None
+    if unused and regions:  # the file has regions, but they do not fit: say why the sector was used instead
+        log.info("ultrasound regions not used (%s): keeping the sector found from the image", unused)
+    if rec.burned_in and rec.kept.rule == blanking.US_SECTOR and rec.kept.blanked == 0:
+        raise Reject("burned_in_annotation", "BurnedInAnnotation is YES but the file has no usable ultrasound regions "
+                     f"({unused}) and the sector found from the image is the whole image, so nothing could be blanked; "
+                     "set the source's options.keep_region [row0, row1, col0, col1]")
 
 
 def _load_mr(cand: Candidate) -> Loaded:
