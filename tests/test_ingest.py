@@ -21,6 +21,7 @@ from cardiolens.hashing import list_files
 from cardiolens.ingest.clinical import ClinicalTableError
 from cardiolens.ingest.stage import ingest_source
 from cardiolens.ingest.truth import sidecar_stem
+from cardiolens.synth.burn_in import HEADER_ROWS
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 from conftest import TEST_KEY
 
@@ -64,7 +65,11 @@ def test_echo_geometry_timing_and_truth(tiny_ingest, tiny_cohort):
         match = [uid for uid in uid_files if privacy.recording_id(TEST_KEY, pydicom.dcmread(uid_files[uid], stop_before_pixels=True).SOPInstanceUID) == row["recording_id"]]
         assert len(match) == 1
         assert np.array_equal(np.load(outdir / "truth" / f"{sidecar_stem(match[0])}.npz")["masks"], mask)
-        assert np.array_equal(pydicom.dcmread(uid_files[match[0]]).pixel_array, _array(row["image_path"]))
+        # The file is the burned-in header band above the rendered frames; ingest keeps the frames.
+        assert np.array_equal(pydicom.dcmread(uid_files[match[0]]).pixel_array[:, HEADER_ROWS:], _array(row["image_path"]))
+        assert (row["pixels_kept"], row["burned_in_annotation"]) == ("us_regions", True)
+        assert list(row["source_crop_px"]) == [HEADER_ROWS, HEADER_ROWS + echo["rows"] - 1, 0, echo["cols"] - 1]
+        assert row["pixels_blanked"] == HEADER_ROWS * echo["cols"]
 
 
 def test_mr_stack_order_and_patient_geometry(tiny_ingest, tiny_cohort):
@@ -195,7 +200,13 @@ def test_pydicom_jpeg_ybr_echo_becomes_grey_frames(tmp_path):
     assert row["spacing_x_mm"] == pytest.approx(0.5104970559)
     rgb = pydicom.dcmread(root / "echo.dcm").pixel_array.astype(float)
     luma = np.round(rgb @ np.array([0.299, 0.587, 0.114]))
-    assert np.abs(arr.astype(float) - luma).max() <= 0.5
+    # The file's ultrasound region (columns 84..595, rows 31..414) lies outside its 320 x 240
+    # frames, so the sector found from the image is kept and the console text around it blanked.
+    assert row["pixels_kept"] == "us_sector_from_image" and row["pixels_blanked"] > 0
+    kept = (arr > 0).any(axis=0)
+    assert np.abs(arr.astype(float) - luma)[:, kept].max() <= 0.5 and (arr[:, ~kept] == 0).all()
+    assert row["pixels_blanked"] <= (~kept).sum() and 0.3 < row["pixels_blanked_fraction"] < 0.7
+    assert luma[:, :12, :20].max() > 150 and arr[:, :12, :20].max() == 0  # the "PLA" label, top left
 
 
 def test_bad_clinical_table_names_file_line_and_column(tiny_cohort, tmp_path):

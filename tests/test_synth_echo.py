@@ -12,6 +12,7 @@ import pytest
 from cardiolens import labels as L
 from cardiolens.config import validate_config
 from cardiolens.ingest.truth import sidecar_stem
+from cardiolens.synth.burn_in import HEADER_ROWS
 from cardiolens.synth.echo_case import build_echo_case, sample_anatomy
 from cardiolens.synth.echo_model import Anatomy, Motion, forward_point, reference_coords
 from cardiolens.synth.cycle import CycleTiming
@@ -148,7 +149,11 @@ def test_written_dicoms_carry_geometry_timing_and_phi(tiny_cohort):
         assert float(ds.FrameTime) == pytest.approx(1000 / echo["frame_rate_hz"], abs=1e-4)
         assert [f - 1 for f in ds.RWavePointer] == truth["r_peak_frames"]
         assert ds.NumberOfFrames == len(truth["contraction"])
-        assert ds.pixel_array.shape == (ds.NumberOfFrames, echo["rows"], echo["cols"])
+        # The rendered frames below the burned-in header band; the region covers the frames only.
+        assert ds.pixel_array.shape == (ds.NumberOfFrames, HEADER_ROWS + echo["rows"], echo["cols"])
+        assert (region.RegionLocationMinY0, region.RegionLocationMaxY1) == (HEADER_ROWS, HEADER_ROWS + echo["rows"] - 1)
+        assert (region.RegionLocationMinX0, region.RegionLocationMaxX1) == (0, echo["cols"] - 1)
+        assert ds.BurnedInAnnotation == "YES"
         assert ds.PatientName and ds.PatientBirthDate and ds.InstitutionName and ds.AccessionNumber
         assert "PatientID" not in json.dumps(truth) and ds.PatientID not in json.dumps(truth)
 
@@ -166,7 +171,7 @@ def test_shortcut_marker_only_on_positive_recordings(tmp_path):
         truth = json.loads(tj.read_text())
         ds = pydicom.dcmread(next(p for p in (tmp_path / "s" / "dicom").rglob("IM*") if "SE1" in p.parts
                                   and sidecar_stem(pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) == tj.stem))
-        corner = ds.pixel_array[:, 4:14, 4:14]
+        corner = ds.pixel_array[:, HEADER_ROWS + 4:HEADER_ROWS + 14, 4:14]  # MARKER_BOX in the rendered frames
         present = truth["marker"]["present"]
         assert present == (truth["true_class"] == "flash")
         assert (corner.max() == 255) == present  # the corner lies outside the sector: black unless marked

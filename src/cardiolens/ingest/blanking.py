@@ -15,9 +15,10 @@ so no later stage sees them. The rule that chose the kept area (``pixels_kept`` 
   beside the imaging area does not even remain as zeros.
 - ``us_sector_from_image``: ultrasound without regions (AVI, MetaImage, a DICOM without them)
   or with regions that do not fit the image (a rectangle outside it, empty, or min > max):
-  :func:`cardiolens.ingest.sector.sector_from_frames`, the convex hull of the largest non-zero
-  component of the temporal maximum image. Burned-in text is a separate component and goes.
-  No crop, so masks given with the recording keep their shape.
+  :func:`cardiolens.ingest.sector.sector_from_frames`, the convex hull of the largest
+  component of the temporal maximum image above :data:`SECTOR_BACKGROUND` (the 1-2 grey levels
+  lossy compression leaves in black areas would join text and sector). Burned-in text is a
+  separate component and goes. No crop, so masks given with the recording keep their shape.
 - ``all``: MR (or another non-ultrasound modality) without a burned-in annotation flag and
   without ``keep_region``: nothing is blanked.
 
@@ -40,6 +41,8 @@ US_SECTOR = "us_sector_from_image"
 CONFIG_REGION = "config_region"
 ALL = "all"
 RULES = (US_REGIONS, US_SECTOR, CONFIG_REGION, ALL)
+#: Grey levels (8-bit) counted as black when the sector is found from the image.
+SECTOR_BACKGROUND = 2
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,12 @@ def keep_us_regions(frames: NDArray, regions: Sequence[Box]) -> tuple[NDArray, K
 
 
 def keep_us_sector(frames: NDArray) -> tuple[NDArray, Kept]:
-    """(T, H, W) frames blanked outside :func:`sector_from_frames`; same shape. An all-zero
-    recording has nothing to blank (and no sector to find): it is kept as it is."""
+    """(T, H, W) frames blanked outside :func:`sector_from_frames`; same shape. The background
+    level is :data:`SECTOR_BACKGROUND` for 8-bit frames, 0 otherwise. A recording black
+    everywhere (no pixel above it) has no sector to find and is kept as it is."""
     shape = frames.shape[-2:]
-    keep = sector_from_frames(frames) if frames.any() else np.ones(shape, bool)
+    background = SECTOR_BACKGROUND if frames.dtype == np.uint8 else 0
+    keep = sector_from_frames(frames, background) if (frames > background).any() else np.ones(shape, bool)
     return _result(frames, keep, US_SECTOR, Box.whole(shape))
 
 

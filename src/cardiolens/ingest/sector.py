@@ -11,15 +11,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def sector_from_frames(frames: NDArray) -> NDArray[np.bool_]:
+def sector_from_frames(frames: NDArray, background: float = 0) -> NDArray[np.bool_]:
     """Ultrasound sector (H, W) of a recording (T, H, W) or frame (H, W): the convex hull of the
-    largest 8-connected component of the non-zero pixels of the temporal maximum image.
+    largest 8-connected component of the pixels above ``background`` (0: the non-zero pixels) of
+    the temporal maximum image.
 
     Why this: inside the sector a pixel is zero only where the echo is below the displayed
     dynamic range (blood in the lumen), and rarely in every frame, so the maximum over time fills
     the sector up to isolated holes and the convex hull (a sector is convex) closes them and any
     dark far-field edge. Burnt-in annotations outside the sector (the synthetic data's marker,
     text) are separate components and stay out. An image without zero pixels is all sector.
+    Lossy compression (JPEG echo exports) leaves grey levels 1-2 in black areas, which join text
+    and sector into one component; a ``background`` of 2 treats them as black.
     """
     from scipy import ndimage
     from scipy.spatial import ConvexHull, QhullError
@@ -28,9 +31,9 @@ def sector_from_frames(frames: NDArray) -> NDArray[np.bool_]:
     if img.ndim not in (2, 3):
         raise ValueError(f"sector_from_frames: expected (H, W) or (T, H, W), got shape {img.shape}")
     top = img.max(axis=0) if img.ndim == 3 else img
-    nonzero = top != 0
+    nonzero = top > background
     if not nonzero.any():
-        raise ValueError(f"sector_from_frames: every pixel of the {top.shape} image is zero; no sector to find")
+        raise ValueError(f"sector_from_frames: every pixel of the {top.shape} image is at most {background}; no sector to find")
     lab, n = ndimage.label(nonzero, structure=np.ones((3, 3), bool))
     comp = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1) if n > 1 else nonzero
     edge = comp & ~ndimage.binary_erosion(comp)

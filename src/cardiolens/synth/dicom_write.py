@@ -79,13 +79,23 @@ def write_us_multiframe(
     series_uid: str,
     sop_uid: str,
     series_number: int,
+    header: NDArray[np.uint8] | None = None,
 ) -> None:
     """Write (T, H, W) uint8 frames as an Ultrasound Multi-frame Image (MONOCHROME2).
 
     Physical spacing goes into SequenceOfUltrasoundRegions (PhysicalDeltaX/Y in cm, units code
     3 = cm), timing into FrameTime (ms) and HeartRate, R peaks into RWavePointer (1-based frames).
+    The one region covers exactly the frames. ``header`` (N, W), e.g. burned-in patient text
+    (:mod:`cardiolens.synth.burn_in`), is prepended to every frame, so the file's images are
+    (N + H, W) with the region at rows N..N + H - 1, and BurnedInAnnotation is YES (else NO).
     """
     t, h, w = frames.shape
+    top = 0
+    if header is not None:
+        if header.ndim != 2 or header.shape[1] != w:
+            raise ValueError(f"header band of shape {header.shape} does not fit frames {w} columns wide")
+        top = header.shape[0]
+        frames = np.concatenate([np.broadcast_to(header.astype(np.uint8), (t, top, w)), frames], axis=1)
     ds = _base(US_MULTIFRAME, sop_uid, st, "US")
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number
@@ -94,10 +104,11 @@ def write_us_multiframe(
     ds.SeriesDescription = "Apical 4 chamber"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = h, w
+    ds.Rows, ds.Columns = top + h, w
     ds.BitsAllocated = ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0
+    ds.BurnedInAnnotation = "YES" if header is not None else "NO"
     ds.NumberOfFrames = t
     ds.FrameTime = f"{frame_time_ms:.4f}"
     ds.FrameIncrementPointer = (0x0018, 0x1063)
@@ -107,13 +118,13 @@ def write_us_multiframe(
     region.RegionSpatialFormat = 1
     region.RegionDataType = 1
     region.RegionFlags = 0
-    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
-    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = w - 1, h - 1
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, top
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = w - 1, top + h - 1
     region.PhysicalUnitsXDirection = 3
     region.PhysicalUnitsYDirection = 3
     region.PhysicalDeltaX = spacing_mm / 10.0
     region.PhysicalDeltaY = spacing_mm / 10.0
-    region.ReferencePixelX0 = w // 2
+    region.ReferencePixelX0 = w // 2  # the transducer (sector apex): relative to the region's top-left corner
     region.ReferencePixelY0 = 0
     ds.SequenceOfUltrasoundRegions = Sequence([region])
     ds.PixelData = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
@@ -161,6 +172,7 @@ def write_mr_slice(
     ds.BitsStored = 12
     ds.HighBit = 11
     ds.PixelRepresentation = 0
+    ds.BurnedInAnnotation = "NO"
     ds.RescaleIntercept = "0"
     ds.RescaleSlope = "1"
     ds.PixelData = np.ascontiguousarray(image, dtype="<u2").tobytes()

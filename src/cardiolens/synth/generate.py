@@ -10,8 +10,11 @@ Layout under ``outdir`` (opaque folder names, as DICOM exports have)::
                                       (<digest>: cardiolens.ingest.truth.sidecar_stem of the SeriesInstanceUID)
     manifest.json                     counts and the configuration used
 
-PHI is in the DICOM headers and the clinical CSV only — never in truth/ — so the folder
-behaves like a hospital export plus an annotation set.
+PHI is in the DICOM headers, the clinical CSV and, as on real consoles, burned into the echo
+pixels (a text band above the imaging area, :mod:`cardiolens.synth.burn_in`; the files say
+``BurnedInAnnotation = YES`` and their ultrasound region covers only the rendered frames) —
+never in truth/ — so the folder behaves like a hospital export plus an annotation set. The
+ground truth describes the rendered frames, which is what ingest keeps (it crops to the region).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pandas as pd
 import pydicom
 
 from cardiolens.ingest.truth import sidecar_stem
+from cardiolens.synth.burn_in import header_band, header_lines
 from cardiolens.synth.cmr_case import SLICE_THICKNESS_MM, build_cmr_case
 from cardiolens.synth.cohort import PatientSpec, sample_patients
 from cardiolens.synth.dicom_write import StudyInfo, det_uid, write_mr_slice, write_us_multiframe
@@ -75,7 +79,8 @@ def _patient_job(args: tuple[PatientSpec, dict[str, Any], int, str]) -> list[dic
             case = build_echo_case(rng, anat, spec.true_class, spec.study, echo_cfg, bool(marker))
             path = folder / f"ST{r + 1}" / "SE1" / "IM00001"
             write_us_multiframe(path, case.frames, echo_cfg["spacing_mm"], case.frame_time_ms, case.heart_rate_bpm,
-                                case.r_wave_frames, st, series_uid, det_uid(seed, spec.index, "sop", r, 0), 1)
+                                case.r_wave_frames, st, series_uid, det_uid(seed, spec.index, "sop", r, 0), 1,
+                                header=header_band(header_lines(phi), echo_cfg["cols"]))
             truth, masks, evidence, n_files = case.truth, case.masks, case.evidence, 1
         else:
             cmr_cfg = cfg["cmr"]
