@@ -105,6 +105,45 @@ def test_no_phi_anywhere_under_results(run_dir):
     assert "cardiolens-synthetic-demo-key" not in "".join(p.read_text(errors="ignore") for p in list_files(run_dir / "results"))
 
 
+def test_no_burned_in_text_reaches_an_image_or_a_prepared_clip(run_dir):
+    """Issue 22: the synthetic echo files carry the patient's name, ID, birth date and institution
+    as bright text in a band above their ultrasound region; ingest keeps the region only, so no
+    canonical image, and nothing prepared from one, holds a pixel of the band."""
+    import itk
+    import numpy as np
+
+    from cardiolens.tables.registry import SAMPLES
+
+    rec = read_table(run_dir / "results/ingest/recordings.parquet", RECORDINGS)
+    us = rec[rec["modality"] == "US"]
+    assert len(us) and set(us["pixels_kept"]) == {"us_regions"} and us["burned_in_annotation"].all()
+    fov_mm = {}
+    for row in us.itertuples():
+        ds = pydicom.dcmread(run_dir / "resources/synthetic/dicom" / row.source_files[0])
+        px = ds.pixel_array
+        r = ds.SequenceOfUltrasoundRegions[0]
+        y0, y1, x0, x1 = r.RegionLocationMinY0, r.RegionLocationMaxY1, r.RegionLocationMinX0, r.RegionLocationMaxX1
+        assert y0 > 0 and (px[:, :y0] == 255).sum() > 200  # the text band: bright glyph pixels above the region
+        img = itk.array_from_image(itk.imread(str(run_dir / row.image_path)))
+        assert np.array_equal(img, px[:, y0:y1 + 1, x0:x1 + 1])  # the region, pixel for pixel; the band left out
+        assert list(row.source_crop_px) == [y0, y1, x0, x1] and row.pixels_blanked == y0 * px.shape[2]
+        fov_mm[row.recording_id] = (img.shape[1] * row.spacing_y_mm, img.shape[2] * row.spacing_x_mm)
+    samples = read_table(run_dir / "results/prepare/takotsubo_stemi/samples.parquet", SAMPLES)
+    assert len(samples)
+    for s in samples.itertuples():
+        # A clip resamples the whole field of view of its canonical image: rows x spacing is the
+        # region's depth (e.g. 96 x 1.4 = 134.4 mm), not the file's (96 + 38 band rows) x 1.4.
+        assert s.shape[-2] * s.spacing[-2] == pytest.approx(fov_mm[s.recording_id][0], rel=1e-6)
+        assert s.shape[-1] * s.spacing[-1] == pytest.approx(fov_mm[s.recording_id][1], rel=1e-6)
+        clip = np.load(run_dir / s.array_path, mmap_mode="r")[s.array_index].astype(np.float32)
+        # Top quarter, right fifth: outside the 75-degree sector (from the apex at mid-width, its
+        # right edge reaches the fifth's first column, 31 % of the width away, only at
+        # 0.31 / tan(37.5 deg) = 41 % of the depth) and away from the top-left marker: where the
+        # band's text would be, were it kept; black in every frame.
+        h, w = clip.shape[-2:]
+        assert (clip[..., : h // 4, w - w // 5:] == 0).all()
+
+
 def test_the_terminal_leads_with_progress_and_results_not_library_noise(run_dir):
     """Issue 20: at most 150 lines, no warning or deprecation line, no line twice, the summary at the end."""
     lines = [ln for ln in (run_dir / "terminal.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]

@@ -58,7 +58,7 @@ RECORDINGS = TableSchema(
                "image: set to 0 or cropped away", min=0),
         Column("pixels_blanked_fraction", pa.float64(), "pixels_blanked over the pixels of a source frame", min=0, max=1),
         Column("source_crop_px", pa.list_(pa.int64()), "[row0, row1, col0, col1] (inclusive, 0-based) of the source frame the "
-               "canonical image was cut from: the union of the ultrasound regions' bounding box for us_regions, else the whole "
+               "canonical image was cut from: the bounding box of the ultrasound regions' union for us_regions, else the whole "
                "frame; canonical pixel (i, j) is source pixel (row0 + i, col0 + j), and the image's origin stays 0"),
         Column("burned_in_annotation", pa.bool_(), "the DICOM BurnedInAnnotation flag (YES: text burned into the pixels, "
                "removed by the blanking); null when absent or not DICOM", nullable=True),
