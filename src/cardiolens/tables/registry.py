@@ -53,7 +53,7 @@ RECORDINGS = TableSchema(
         Column("pixels_kept", pa.string(), "rule that chose the pixels kept, everything else set to 0 before the image was written: "
                "us_regions (union of the DICOM ultrasound regions, image cropped to their bounding box), us_sector_from_image "
                "(ultrasound without usable regions: the sector found from the image), config_region (the source's "
-               "options.keep_region), all (nothing blanked: MR without a burned-in annotation)", allowed=KEEP_RULES),
+               "options.keep_region), all (nothing blanked: MR without keep_region; MR flagged BurnedInAnnotation is rejected instead)", allowed=KEEP_RULES),
         Column("pixels_blanked", pa.int64(), "pixels per source frame (per slice image for MR) that did not reach the canonical "
                "image: set to 0 or cropped away", min=0),
         Column("pixels_blanked_fraction", pa.float64(), "pixels_blanked over the pixels of a source frame", min=0, max=1),
