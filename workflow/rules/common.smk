@@ -225,7 +225,12 @@ def print_summary(path):
     """
     if not os.path.exists(path):
         return
-    from cardiolens.summary import balance_lines, read_summary, rejection_line, summary_lines
+    from cardiolens.summary import (
+        balance_lines,
+        read_summary,
+        rejection_line,
+        summary_lines,
+    )
     from cardiolens.tables import read_table
     from cardiolens.tables.registry import BALANCE, REJECTED
 
@@ -238,7 +243,9 @@ def print_summary(path):
                 tables[s] = read_table(p, BALANCE)
         lines += balance_lines(tables)
         if os.path.exists("results/ingest/rejected.parquet"):
-            lines.append(rejection_line(read_table("results/ingest/rejected.parquet", REJECTED)))
+            lines.append(
+                rejection_line(read_table("results/ingest/rejected.parquet", REJECTED))
+            )
     # The run succeeded; a summary that cannot be read must not hide that.
     except Exception as exc:
         print(f"cardiolens: could not print {path}: {exc}", flush=True)
