@@ -102,9 +102,11 @@ def test_a_predefined_study_can_be_switched_off_alone():
 @pytest.mark.parametrize("overlay", ["acdc.yaml", "cropped.yaml", "shortcut.yaml", "paper/septal_flash.yaml", "paper/cardiomyopathy.yaml"])
 def test_shipped_config_files_validate_over_the_default_and_build_their_networks(overlay):
     """Each shipped --configfile, merged over config.yaml the way Snakemake merges (nested keys),
-    is valid, and every enabled study's network builds for that study's sample shape."""
+    is valid, and every enabled study's network builds for that study's sample shape
+    (tests/test_config_check.py runs the whole of `cardiolens check-config` on them)."""
     from snakemake.utils import update_config
 
+    from cardiolens.prepare.shapes import input_shape
     from cardiolens.train.run import make_network
 
     merged = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -113,12 +115,5 @@ def test_shipped_config_files_validate_over_the_default_and_build_their_networks
     enabled = {n: s for n, s in cfg["studies"].items() if s["enabled"]}
     assert enabled
     for name, study in enabled.items():
-        rep = study["representation"]
-        if rep == "mmode":
-            shape = (1, *study["mmode"]["size"])
-        elif rep == "frames":
-            shape = (2, study["frames"]["crop_px"], study["frames"]["crop_px"])  # ED and ES channels
-        else:
-            shape = (study["clip"]["frames"], *study["clip"]["size"])
         classes = len(study["classes"] or []) or 2
-        make_network(study["train"], shape, classes, rep)
+        make_network(study["train"], input_shape(study), classes, study["representation"])

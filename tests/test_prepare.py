@@ -13,6 +13,7 @@ from cardiolens.config import validate_config
 from cardiolens.prepare.frames import crop, select_ed_es, window
 from cardiolens.prepare.landmarks import septal_contour_from_mask
 from cardiolens.prepare.run import study_slice
+from cardiolens.prepare.shapes import input_shape
 from cardiolens.prepare.samples import ROI_BITS, prepare_study
 from cardiolens.synth.echo_case import build_echo_case, sample_anatomy
 from cardiolens.synth.echo_render import Scanner
@@ -142,3 +143,10 @@ def test_samples_table_schema_round_trip(prepared, tmp_path):
     path = write_table(samples.reindex(columns=SAMPLES.names), tmp_path / "s.parquet", SAMPLES, {"rule": "test"})
     back = read_table(path, SAMPLES)
     assert len(back) == len(samples)
+
+
+def test_input_shape_is_the_prepared_sample_shape(prepared):
+    """What check-config builds each network for is what prepare writes (every variant)."""
+    _, out = prepared
+    for study, (samples, _) in out.items():
+        assert {tuple(s) for s in samples["shape"]} == {input_shape(CONFIG["studies"][study])}
