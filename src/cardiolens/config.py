@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,19 +76,37 @@ _REFUSED = {("stats", "comparisons", "level", "sample"):
             "set level: patient (each patient's prediction from its mean probability over its samples)"}
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: jsonschema.ValidationError) -> list[str]:
+    """One line per problem of a schema error, naming the key (dotted path), what is allowed and,
+    for the usual YAML and spelling slips, the fix (:mod:`cardiolens.config_check`)."""
+    # Imported here: config_check builds on this module.
+    from cardiolens.config_check import close_key, schema_hint
+
     key = _dotted(error.absolute_path)
     if error.validator == "enum":
         why = _REFUSED.get((*(p for p in error.absolute_path if not isinstance(p, int)), error.instance))
         if why:
-            return f"config key '{key}': {error.instance!r} is refused: {why}"
-        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {error.validator_value}"
+            return [f"config key '{key}': {error.instance!r} is refused: {why}"]
+        return [f"config key '{key}': {error.instance!r} is not allowed; allowed values: {error.validator_value}"]
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         pattern = list(error.schema.get("patternProperties", {}))
-        extra = f"; allowed keys: {allowed}" if allowed else f"; keys must match {pattern}"
-        return f"config key '{key}': {error.message}{extra}"
-    return f"config key '{key}': {error.message}"
+        extra = f"allowed keys: {allowed}" if allowed else f"keys must match {pattern}"
+        unknown = [k for k in error.instance if k not in allowed and not any(re.search(p, k) for p in pattern)]
+        return [f"config key '{_dotted([*error.absolute_path, k])}': unknown key{close_key(k, allowed)}; {extra}"
+                for k in unknown] or [f"config key '{key}': {error.message}; {extra}"]
+    return [f"config key '{key}': {error.message}{schema_hint(error)}"]
+
+
+def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """The schema errors of ``config`` (defaults filled in place), one line each, sorted by key.
+
+    A value of the wrong type also fails the enum or range of its key; only the type error is
+    kept, since it carries the fix (e.g. quoting a YAML boolean).
+    """
+    errors = sorted(_DefaultFiller(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    return [line for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed for line in _explain(e)]
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,6 +121,17 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     Raises:
         ConfigError: naming every offending key (dotted path) and the allowed values.
     """
+    filled, problems = config_problems(config, schema)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return filled
+
+
+def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """``config`` with every default filled in, and its problems (one line each, naming the key).
+
+    The schema is checked first; the cross-key rules only when it passes (they read filled keys).
+    """
     schema = dict(schema or load_schema())
     filled = copy.deepcopy(dict(config))
     # A predefined study given partially (e.g. {enabled: false}) keeps its predefined label,
@@ -111,19 +141,16 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         for name, sub in schema.get("properties", {}).get("studies", {}).get("properties", {}).items():
             if isinstance(studies.get(name), dict):
                 studies[name] = _deep_merge(copy.deepcopy(sub.get("default", {})), studies[name])
-    errors = sorted(_DefaultFiller(schema).iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    errors = _schema_errors(filled, schema)
     if errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_explain(e) for e in errors))
+        return filled, errors
     names = [entry["name"] for entry in filled.get("inputs", [])]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"config key 'inputs': names must be unique; repeated: {dupes}")
+        return filled, [f"config key 'inputs': names must be unique; repeated: {dupes}"]
     if SYNTHETIC_SOURCE in names:
-        raise ConfigError(f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort")
-    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
-    if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    return filled
+        return filled, [f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort"]
+    return filled, [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
 
 
 REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
@@ -147,7 +174,14 @@ def _study_problems(name: str, study: Mapping[str, Any]) -> list[str]:
 def check_input_paths(config: Mapping[str, Any]) -> None:
     """Stop with a clear message when a configured input path does not exist, or a source folder
     holds no file at all (before any job)."""
-    problems = []
+    problems = input_path_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def input_path_problems(config: Mapping[str, Any]) -> list[str]:
+    """The problems :func:`check_input_paths` stops on, one line each naming the key."""
+    problems: list[str] = []
     for i, entry in enumerate(config.get("inputs", [])):
         if not Path(entry["path"]).is_dir():
             problems.append(f"config key 'inputs[{i}].path': folder {entry['path']!r} does not exist")
@@ -168,8 +202,9 @@ def check_input_paths(config: Mapping[str, Any]) -> None:
             problems.append(f"config key 'inputs[{i}].options': contours_dir and contours_link go together")
         if entry["adapter"] != "echonet" and (entry.get("options") or {}).get("pixel_spacing_mm"):
             problems.append(f"config key 'inputs[{i}].options.pixel_spacing_mm': only for the echonet adapter")
-    if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return problems
+
+
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:

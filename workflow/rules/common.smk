@@ -3,6 +3,7 @@ import os
 import time
 
 from cardiolens.config import ConfigError, check_input_paths, sources, validate_config
+from cardiolens.config_check import parse_time_problems
 from cardiolens.provenance import stage_code_hash
 from cardiolens.train.stage import folds_of
 
@@ -10,6 +11,10 @@ try:
     # In place, so scripts see the defaults too.
     config.update(validate_config(config))
     check_input_paths(config)
+    # Only the cheap checks: `cardiolens check-config` also reads the clinical tables and builds
+    # every network, too slow for every parse (docs/configuration.md).
+    if problems := parse_time_problems(config):
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 

@@ -1,0 +1,204 @@
+"""Configuration checks beyond the schema: each mistake named with its key and fix, and files
+merged as Snakemake merges them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cardiolens.config import ConfigError, validate_config
+from cardiolens.config_check import (
+    class_problems,
+    clinical_class_problems,
+    merge_configfiles,
+    network_problems,
+    parse_time_problems,
+    read_configfile,
+    study_path_problems,
+    yaml_number,
+)
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+# --- YAML 1.1 slips and misspelt keys, at every validation (Snakemake parse included) -----------
+
+
+@pytest.mark.parametrize("text, fixed", [("1e-4", "1.0e-4"), ("1e4", "1.0e+4"), ("2.5E3", "2.5e+3"), ("-3e2", "-3.0e+2")])
+def test_yaml_number_is_read_as_a_float_by_yaml_1_1(text, fixed):
+    assert yaml.safe_load(f"x: {text}")["x"] == text  # the trap: text, not a number
+    assert yaml_number(text) == fixed
+    assert yaml.safe_load(f"x: {fixed}")["x"] == float(text)
+
+
+@pytest.mark.parametrize("text", ["0.001", "abc", "1", ".5"])
+def test_yaml_number_leaves_other_text_alone(text):
+    assert yaml_number(text) is None
+
+
+def _errors(text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_config(yaml.safe_load(text))
+    return str(err.value)
+
+
+def test_exponent_without_dot_names_the_key_and_the_yaml_fix():
+    msg = _errors("studies: {septal_flash: {train: {lr: 1e-4}}}")
+    assert "config key 'studies.septal_flash.train.lr'" in msg and "write 1.0e-4 (YAML 1.1 reads 1e-4 as text)" in msg
+
+
+def test_quoted_number_and_quoted_integer_say_without_quotes():
+    assert "write 0.001 without quotes" in _errors("studies: {septal_flash: {train: {lr: '0.001'}}}")
+    assert "write 8 (an integer, without quotes)" in _errors("studies: {septal_flash: {train: {batch_size: '8'}}}")
+
+
+def test_unquoted_no_where_text_is_expected_says_quote_it():
+    msg = _errors("stats: {table1: {summary: no}}")  # 'no' is read as false
+    assert "config key 'stats.table1.summary'" in msg and "put the text in quotes" in msg
+    assert "is not one of" not in msg  # the enum error of the same key adds nothing: one line per key
+
+
+@pytest.mark.parametrize("typo", ["netwrok", "Network"])
+def test_unknown_key_close_to_a_known_one_says_which(typo):
+    msg = _errors(f"studies: {{septal_flash: {{train: {{{typo}: gapcnn}}}}}}")
+    assert f"config key 'studies.septal_flash.train.{typo}': unknown key (did you mean 'network'?)" in msg
+
+
+def test_misspelt_predefined_study_says_which():
+    msg = _errors("studies: {cardiomyopaty: {enabled: false}}")
+    assert "config key 'studies.cardiomyopaty'" in msg and "did you mean the predefined study 'cardiomyopathy'?" in msg
+
+
+# --- class names --------------------------------------------------------------------------------
+
+
+def test_class_typo_names_the_key_the_label_values_and_the_close_class():
+    cfg = validate_config({"studies": {"cardiomyopathy": {"classes": ["NOR", "HCM", "DCN"]}}})
+    assert class_problems(cfg) == [
+        "config key 'studies.cardiomyopathy.classes': 'DCN' is not a class of label 'cardiomyopathy' "
+        "(its values: ['NOR', 'HCM', 'DCM', 'MINF', 'RV']); did you mean 'DCM'?"]
+    assert parse_time_problems(cfg) == class_problems(cfg)  # Snakemake stops on it at parse time
+
+
+def test_class_check_skips_disabled_studies_and_knows_quality_grades():
+    cfg = validate_config({"studies": {"cardiomyopathy": {"enabled": False, "classes": ["NOR", "DCN"]},
+                                       "regional_quality": {"classes": ["Good", "Poor"]}}})
+    assert class_problems(cfg) == []
+
+
+def _csv_config(tmp_path: Path, csv: str, adapter: str = "dicom", **study: object) -> dict:
+    (tmp_path / "export").mkdir(exist_ok=True)
+    (tmp_path / "export" / "a.dcm").write_bytes(b"x")
+    clinical = {"path": _write(tmp_path / "clinical.csv", csv), "columns": {"cardiomyopathy": "Diagnosis"}}
+    return validate_config({
+        "cohort": {"source": "inputs"},
+        "inputs": [{"name": "site_a", "adapter": adapter, "path": str(tmp_path / "export"), "clinical": clinical}],
+        "studies": {"septal_flash": {"enabled": False}, "takotsubo_stemi": {"enabled": False},
+                    "regional_quality": {"enabled": False}, "cardiomyopathy": study},
+    })
+
+
+def test_a_class_no_clinical_table_holds_names_the_values_found(tmp_path):
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\np2,HCM\np3,\n", classes=["NOR", "HCM", "DCM"])
+    (problem,) = clinical_class_problems(cfg)
+    assert problem.startswith("config key 'studies.cardiomyopathy.classes': no data has class 'DCM'")
+    assert "hold ['HCM', 'NOR']" in problem and "drop it from the classes" in problem
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\np2,HCM\np3,DCM\n", classes=["NOR", "HCM", "DCM"])
+    assert clinical_class_problems(cfg) == []
+
+
+def test_a_study_no_clinical_table_labels_is_found(tmp_path):
+    cfg = _csv_config(tmp_path, "PatientID,Sex\np1,F\n")
+    (problem,) = clinical_class_problems(cfg)
+    assert problem.startswith("config key 'studies.cardiomyopathy.label': no source gives label 'cardiomyopathy'")
+
+
+def test_clinical_values_unknown_before_ingest_are_not_judged(tmp_path):
+    # ACDC reads the group from Info.cfg (and no clinical table), so a table without DCM proves nothing.
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\n", adapter="acdc", classes=["NOR", "DCM"])
+    assert clinical_class_problems(cfg) == []
+    # Nor with the synthetic cohort, whose table the run generates.
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\n", classes=["NOR", "DCM"])
+    cfg["cohort"]["source"] = "synthetic"
+    assert clinical_class_problems(cfg) == []
+
+
+def test_a_malformed_clinical_table_is_a_problem_of_its_key(tmp_path):
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,Dilated\n")
+    (problem,) = clinical_class_problems(cfg)
+    assert problem.startswith("config key 'inputs[0].clinical.path':") and "'Dilated'" in problem
+
+
+# --- paths and networks -------------------------------------------------------------------------
+
+
+def test_missing_pretrained_weights_and_anchor(tmp_path):
+    cfg = validate_config({"studies": {"septal_flash": {"train": {"pretrained": str(tmp_path / "w.pt")},
+                                                        "split": {"anchor": str(tmp_path / "splits.parquet")}}}})
+    problems = study_path_problems(cfg)
+    assert [p.split(":")[0] for p in problems] == ["config key 'studies.septal_flash.train.pretrained'",
+                                                  "config key 'studies.septal_flash.split.anchor'"]
+
+
+def _only(study: str, **block: object) -> dict:
+    off = {s: {"enabled": False} for s in ("septal_flash", "cardiomyopathy", "takotsubo_stemi", "regional_quality")}
+    return validate_config({"studies": {**off, study: block}})
+
+
+def test_inherited_network_params_of_another_network_name_the_reset():
+    # config.yaml's septal_flash: gapcnn with strides; switching the network keeps the strides.
+    cfg = _only("septal_flash", train={"network": "densenet121", "network_params": {"strides": [1, 2, 1, 2, 1, [1, 2]]}})
+    (problem,) = network_problems(cfg)
+    assert problem.startswith("config key 'studies.septal_flash.train.network_params': densenet121 rejects "
+                              "{'strides': [1, 2, 1, 2, 1, [1, 2]]}: ")
+    assert "'strides'" in problem.split(": ", 2)[2] and "`network_params: null`" in problem
+    assert network_problems(_only("septal_flash", train={"network": "densenet121", "network_params": None})) == []
+
+
+def test_an_input_too_small_for_the_network_names_the_size_key():
+    # DenseNet121 halves the input five times: 16 px leaves nothing for its last pooling; 32 px runs.
+    cfg = _only("septal_flash", mmode={"size": [16, 16]}, train={"network": "densenet121", "network_params": None})
+    (problem,) = network_problems(cfg)
+    assert problem.startswith("config key 'studies.septal_flash.train.network': densenet121 does not run on "
+                              "the study's input [1, 16, 16]")
+    assert "studies.septal_flash.mmode.size" in problem
+
+
+def test_dual_input_and_clip_networks_run():
+    assert network_problems(_only("cardiomyopathy", frames={"crop_px": 32})) == []
+    assert network_problems(_only("takotsubo_stemi", clip={"frames": 16, "size": [32, 32]})) == []
+
+
+# --- merging files as Snakemake does ------------------------------------------------------------
+
+
+def test_merge_is_nested_later_wins_lists_and_null_replace_empty_mapping_keeps():
+    default = {"a": {"b": 1, "c": [1, 2], "d": {"e": 1}, "f": {"g": 1}}, "h": 1}
+    merged = merge_configfiles(default, [{"a": {"b": 2, "c": [3]}}, {"a": {"b": 3, "d": None, "f": {}}}])
+    assert merged == {"a": {"b": 3, "c": [3], "d": None, "f": {"g": 1}}, "h": 1}
+    assert merge_configfiles(None, [{"a": 1}]) == {"a": 1}
+
+
+def test_merge_equals_snakemakes_own(tmp_path):
+    """The config a Snakefile with `configfile:` sees under `snakemake --configfile A B` (a dry run
+    of a one-rule workflow that writes it)."""
+    (tmp_path / "config").mkdir()
+    default = {"x": {"y": 1, "z": [1], "w": {"v": 1}}, "u": "default", "t": {"s": 1}}
+    a = {"x": {"y": 2, "w": {}}, "t": None, "new": {"k": 1}}
+    b = {"x": {"z": [2, 3]}, "u": "b", "new": {"k": 2, "j": 3}}
+    for name, content in (("config/config.yaml", default), ("a.yaml", a), ("b.yaml", b)):
+        _write(tmp_path / name, yaml.safe_dump(content))
+    _write(tmp_path / "Snakefile", 'import json\nconfigfile: "config/config.yaml"\n'
+           'open("seen.json", "w").write(json.dumps(config))\nrule all:\n    input: []\n')
+    subprocess.run([sys.executable, "-m", "snakemake", "-n", "-q", "--workflow-profile", "none", "--configfile",
+                    "a.yaml", "b.yaml"], cwd=tmp_path, check=True, capture_output=True)
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    layers = [read_configfile(tmp_path / f) for f in ("a.yaml", "b.yaml")]
+    assert merge_configfiles(read_configfile(tmp_path / "config/config.yaml"), layers) == seen
