@@ -1,5 +1,5 @@
-"""Configuration checks beyond the schema: each mistake named with its key and fix, and files
-merged as Snakemake merges them."""
+"""check-config does not give false confidence: each mistake named with its key and fix, files
+merged as Snakemake merges them, and every shipped configuration passes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cardiolens.cli import main
 from cardiolens.config import ConfigError, validate_config
 from cardiolens.config_check import (
     class_problems,
@@ -22,10 +23,23 @@ from cardiolens.config_check import (
     study_path_problems,
     yaml_number,
 )
+from conftest import REPO, SHARED_DATA
+
+#: Every file in config/ meant to be given with --configfile (config.yaml is the Snakefile's own).
+OVERLAYS = sorted(str(p.relative_to(REPO)) for p in (REPO / "config").rglob("*.yaml") if p != REPO / "config/config.yaml")
+ACDC = SHARED_DATA / "acdc/training"  # where config/acdc.yaml points (../shared/data/acdc/training)
+NEEDS_ACDC = [pytest.mark.realdata,
+              pytest.mark.skipif(not ACDC.is_dir(), reason=f"ACDC not found at {ACDC}: its input path would (rightly) be reported")]
+
 
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["check-config", *argv])
+    return code, capsys.readouterr().out
 
 
 # --- YAML 1.1 slips and misspelt keys, at every validation (Snakemake parse included) -----------
@@ -202,3 +216,92 @@ def test_merge_equals_snakemakes_own(tmp_path):
     seen = json.loads((tmp_path / "seen.json").read_text())
     layers = [read_configfile(tmp_path / f) for f in ("a.yaml", "b.yaml")]
     assert merge_configfiles(read_configfile(tmp_path / "config/config.yaml"), layers) == seen
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_check_config_of_two_files_checks_their_merge(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)  # config/config.yaml below them, as the Snakefile loads it
+    a = _write(tmp_path / "a.yaml", "studies: {septal_flash: {train: {network: densenet121, network_params: null, lr: 1e-4}}}\n")
+    b = _write(tmp_path / "b.yaml", "studies: {septal_flash: {train: {lr: 1.0e-4}}}\n")
+    code, out = _check(capsys, a)
+    assert code == 1 and f"write 1.0e-4 (YAML 1.1 reads 1e-4 as text) (from {a})" in out
+    code, out = _check(capsys, a, b)  # b's learning rate overrides a's
+    assert code == 0 and f"config/config.yaml + {a} + {b}: OK" in out and "study septal_flash (" in out
+    # A 16 px M-mode suits GapCNN (b alone) and DenseNet121 runs on 64 px (a and b), but not both.
+    small = _write(tmp_path / "small.yaml", "studies: {septal_flash: {mmode: {size: [16, 16]}}}\n")
+    assert _check(capsys, small)[0] == 0
+    code, out = _check(capsys, a, b, small)
+    assert code == 1 and "config key 'studies.septal_flash.train.network': densenet121 does not run" in out
+    assert out.splitlines()[-1] == f"cardiolens check-config: 1 problem in config/config.yaml + {a} + {b} + {small}"
+
+
+def test_check_config_reports_each_mistake_on_its_own_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    own = _write(tmp_path / "own.yaml", f"""
+cohort: {{source: inputs}}
+inputs: [{{name: site_a, adapter: dicom, path: {tmp_path / 'missing'}}}]
+studies:
+  cardiomyopathy: {{classes: [NOR, HCM, DCN]}}
+  septal_flash: {{train: {{network: densenet121}}}}
+""")
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")  # real inputs refuse the demo key
+    code, out = _check(capsys, own)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1] == f"cardiolens check-config: 6 problems in config/config.yaml + {own}"
+    assert lines[0].startswith("config key 'inputs[0].path': folder") and lines[0].endswith(f"(from {own})")
+    assert lines[1].startswith("config key 'studies.cardiomyopathy.classes': 'DCN'")
+    # A DICOM export without a clinical table labels nothing: each enabled clinical-label study says so.
+    assert [line.split("'")[1] for line in lines[2:5]] == [f"studies.{s}.label" for s in
+                                                           ("cardiomyopathy", "septal_flash", "takotsubo_stemi")]
+    # The strides come from config.yaml: the line says so.
+    assert lines[5].startswith("config key 'studies.septal_flash.train.network_params'")
+    assert lines[5].endswith("(from config/config.yaml)")
+
+
+def test_check_config_without_the_key_for_real_inputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("CARDIOLENS_PSEUDONYM_KEY", raising=False)
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "a.dcm").write_bytes(b"x")
+    own = _write(tmp_path / "own.yaml", f"inputs: [{{name: site_a, adapter: dicom, path: {tmp_path / 'export'}}}]\n")
+    code, out = _check(capsys, own, "--no-networks")
+    assert code == 1 and "config key 'privacy.key': the published demo key" in out
+
+
+def test_unreadable_file_is_a_problem(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    bad = _write(tmp_path / "bad.yaml", "studies: [unclosed\n")
+    code, out = _check(capsys, bad, str(tmp_path / "absent.yaml"))
+    assert code == 1 and out.count("\n") == 3 and str(bad) in out and "absent.yaml" in out
+
+
+def test_default_configuration_passes(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    code, out = _check(capsys)
+    assert code == 0 and out.startswith("cardiolens check-config: config/config.yaml: OK")
+    assert "sources: synthetic" in out and "study septal_flash (septal_flash; mmode 1x64x64; gapcnn)" in out
+
+
+def test_tiny_configuration_passes_in_its_directory(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    code, out = _check(capsys, "--directory", ".test")  # as `snakemake --directory .test`
+    assert code == 0 and out.startswith("cardiolens check-config: .test/config/config.yaml: OK")
+
+
+@pytest.mark.parametrize("overlay", [pytest.param(f, marks=NEEDS_ACDC if f == "config/acdc.yaml" else []) for f in OVERLAYS])
+def test_every_shipped_configfile_passes_over_the_default(overlay, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")  # real inputs refuse the demo key
+    code, out = _check(capsys, overlay)
+    assert code == 0, out
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not ACDC.is_dir(), reason=f"ACDC not found at {ACDC}")
+def test_the_paper_files_combine_with_the_data_file(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")
+    code, out = _check(capsys, "config/acdc.yaml", "config/paper/cardiomyopathy.yaml")
+    assert code == 0 and "frames 2x128x128; vgg dual-input" in out
