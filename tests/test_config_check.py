@@ -185,6 +185,11 @@ def test_an_input_too_small_for_the_network_names_the_size_key():
     assert "studies.septal_flash.mmode.size" in problem
 
 
+def test_dual_input_needs_the_ed_and_es_frames():
+    (problem,) = network_problems(_only("septal_flash", train={"dual_input": True}))
+    assert problem.startswith("config key 'studies.septal_flash.train.dual_input': the ED and ES branches need")
+
+
 def test_dual_input_and_clip_networks_run():
     assert network_problems(_only("cardiomyopathy", frames={"crop_px": 32})) == []
     assert network_problems(_only("takotsubo_stemi", clip={"frames": 16, "size": [32, 32]})) == []
