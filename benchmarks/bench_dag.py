@@ -50,7 +50,7 @@ def site_config(work: Path, export: Path) -> Path:
 
 
 def timed(cmd: list[str], cwd: Path, repeats: int, expect: str) -> float:
-    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "bench-key"}
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "bench-key-0123456789abcdef0123456789abcdef"}
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -63,7 +63,7 @@ def timed(cmd: list[str], cwd: Path, repeats: int, expect: str) -> float:
 
 
 def count_jobs(cmd: list[str], cwd: Path) -> int:
-    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "bench-key"}
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "bench-key-0123456789abcdef0123456789abcdef"}
     out = subprocess.run([*cmd, "--quiet", "rules"], cwd=cwd, env=env, capture_output=True, text=True).stdout
     total = [line.split()[-1] for line in out.splitlines() if line.strip().startswith("total")]
     return int(total[0]) if total else -1

@@ -76,8 +76,27 @@ def test_demo_key_refused_for_real_inputs(monkeypatch):
     assert resolve_key(cfg, synthetic_only=True) == DEMO_KEY.encode()
     with pytest.raises(ConfigError, match="demo key"):
         resolve_key(cfg, synthetic_only=False)
-    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "s3cret")
-    assert resolve_key(cfg, synthetic_only=False) == b"s3cret"
+    secret = "s3cret-" + "x" * 25  # 32 characters
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", secret)
+    assert resolve_key(cfg, synthetic_only=False) == secret.encode()
+
+
+def test_short_real_data_key_is_refused_with_the_rule_and_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "x" * 31)
+    cfg = validate_config({})
+    with pytest.raises(ConfigError, match=r"environment variable CARDIOLENS_PSEUDONYM_KEY: .* 31 characters; .* at least 32"):
+        resolve_key(cfg, synthetic_only=False)
+    assert resolve_key(cfg, synthetic_only=True) == b"x" * 31  # the synthetic cohort holds no real patient
+    monkeypatch.delenv("CARDIOLENS_PSEUDONYM_KEY")
+    with pytest.raises(ConfigError, match=r"config key 'privacy.key': .* 5 characters; .* at least 32"):
+        resolve_key(validate_config({"privacy": {"key": "short"}}), synthetic_only=False)
+    assert resolve_key(validate_config({"privacy": {"key": "k" * 32}}), synthetic_only=False) == b"k" * 32
+
+
+def test_private_dir_defaults_outside_results_and_is_refused_under_it():
+    assert validate_config({})["privacy"]["private_dir"] == "private"
+    with pytest.raises(ConfigError, match="privacy.private_dir"):
+        validate_config({"privacy": {"private_dir": "results/private"}})
 
 
 def test_missing_key_is_an_error(monkeypatch):

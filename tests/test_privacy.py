@@ -27,3 +27,25 @@ def test_key_and_domain_change_the_pseudonym():
     assert privacy.patient_key(b"a", "X1") != privacy.patient_key(b"b", "X1")
     assert privacy.patient_key(b"a", "X1")[1:] != privacy.recording_id(b"a", "X1")[1:]
     assert privacy.key_fingerprint(b"a") != privacy.key_fingerprint(b"b")
+
+
+def test_key_fingerprint_is_an_hmac_of_a_fixed_message():
+    expected = hmac.new(b"a-key", b"cardiolens-key-fingerprint", hashlib.sha256).hexdigest()[:16]
+    assert privacy.key_fingerprint(b"a-key") == expected
+
+
+def test_path_key_is_a_keyed_hash_of_the_relative_path():
+    rel = "DOE^JANE_19570312/ST1/SE1/IM00001"
+    expected = hmac.new(b"k", f"path:{rel}".encode(), hashlib.sha256).hexdigest()[:16]
+    assert privacy.path_key(b"k", rel) == "F" + expected
+    assert privacy.path_key(b"k", rel) != privacy.path_key(b"other", rel)
+    assert privacy.path_key(b"k", rel) != privacy.path_key(b"k", rel.replace("IM00001", "IM00002"))
+
+
+def test_sidecar_stem_is_keyed():
+    from cardiolens.ingest.truth import sidecar_stem
+
+    uid = "1.2.826.0.1.3680043.8.498.1"
+    expected = hmac.new(b"k", f"sidecar:{uid}".encode(), hashlib.sha256).hexdigest()[:16]
+    assert sidecar_stem(b"k", uid) == "T" + expected
+    assert sidecar_stem(b"k", uid) != sidecar_stem(b"another-key", uid)

@@ -150,7 +150,12 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         return filled, [f"config key 'inputs': names must be unique; repeated: {dupes}"]
     if SYNTHETIC_SOURCE in names:
         return filled, [f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort"]
-    return filled, [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
+    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
+    private = (filled.get("privacy") or {}).get("private_dir")
+    if private and Path(os.path.abspath(private)).is_relative_to(os.path.abspath("results")):
+        problems.append(f"config key 'privacy.private_dir': {private!r} is under results/; the real paths it "
+                        "holds are for the data owner only (default: private)")
+    return filled, problems
 
 
 REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
@@ -217,15 +222,25 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+#: Shortest pseudonymisation key accepted for real data, in characters (a 32-character random key
+#: cannot be guessed; short or memorable ones can, and every pseudonym would follow).
+MIN_KEY_CHARS = 32
+
+
 def resolve_key(config: Mapping[str, Any], *, synthetic_only: bool) -> bytes:
     """The pseudonymisation key: environment variable first, then ``privacy.key``.
 
     The demo key is refused unless every ingested source is synthetic, so a real cohort can
-    never be pseudonymised with a key that is published in this repository.
+    never be pseudonymised with a key that is published in this repository; for real data a key
+    shorter than :data:`MIN_KEY_CHARS` characters is refused too.
+
+    Raises:
+        ConfigError: no key, the demo key for real inputs, or a real-data key that is too short.
     """
     privacy = config.get("privacy", {})
     env_name = privacy.get("key_env", "CARDIOLENS_PSEUDONYM_KEY")
-    key = os.environ.get(env_name) or privacy.get("key")
+    from_env = os.environ.get(env_name)
+    key = from_env or privacy.get("key")
     if not key:
         raise ConfigError(
             f"no pseudonymisation key: set the environment variable {env_name} or config key 'privacy.key'"
@@ -235,7 +250,20 @@ def resolve_key(config: Mapping[str, Any], *, synthetic_only: bool) -> bytes:
             "config key 'privacy.key': the published demo key may only pseudonymise the synthetic cohort; "
             f"export a secret key in {env_name} for real inputs"
         )
+    if len(key) < MIN_KEY_CHARS and not synthetic_only:
+        where = f"environment variable {env_name}" if from_env else "config key 'privacy.key'"
+        raise ConfigError(
+            f"{where}: the pseudonymisation key has {len(key)} characters; real inputs need at least "
+            f"{MIN_KEY_CHARS} (a short key can be guessed, and every patient_key with it). Generate one with "
+            f"python -c 'import secrets; print(secrets.token_hex(32))' and export it in {env_name}"
+        )
     return key.encode("utf-8")
+
+
+def pseudonym_key(config: Mapping[str, Any]) -> bytes:
+    """The key ingestion and the synthetic generator use for ``config`` (:func:`resolve_key`,
+    with the demo key allowed when every source is the synthetic cohort)."""
+    return resolve_key(config, synthetic_only=all(s["name"] == SYNTHETIC_SOURCE for s in sources(config)))
 
 
 def canonical_json(obj: Any) -> str:

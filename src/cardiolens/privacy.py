@@ -1,18 +1,25 @@
-"""Pseudonymisation: keyed hashes of source identifiers.
+"""Pseudonymisation: keyed hashes of source identifiers and source file paths.
 
 A source patient identifier (DICOM PatientID, a hospital number) becomes ``patient_key``, a
 keyed hash (HMAC-SHA256, RFC 2104) truncated to 16 hex characters (64 bits: a collision among
 a million patients has probability ~3e-8). Without the key the mapping cannot be recomputed
 or brute-forced from a list of hospital numbers; with the same key it is stable across runs and
 sources, so recordings of one patient from two exports join. The key is never written out.
+
+File paths below a source's root get the same treatment (:func:`path_key`): clinical exports
+name folders after patients (``DOE^JANE_19570312/...``), so tables and provenance identify an
+input file by the keyed hash of its relative path and by its sha256, never by the path itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import PurePath
 
 KEY_HEX_CHARS = 16
+#: Message of the key fingerprint's HMAC (see :func:`key_fingerprint`).
+FINGERPRINT_MESSAGE = b"cardiolens-key-fingerprint"
 
 
 def keyed_hash(key: bytes, value: str, *, domain: str) -> str:
@@ -42,6 +49,21 @@ def recording_id(key: bytes, uid: str) -> str:
     return "R" + keyed_hash(key, uid.strip(), domain="recording")
 
 
+def path_key(key: bytes, relpath: str) -> str:
+    """``F`` + keyed hash of a file's path relative to its configured folder (``/``-separated).
+
+    Not stripped: a space at the end of a file name is part of the name.
+    """
+    return "F" + keyed_hash(key, PurePath(relpath).as_posix(), domain="path")
+
+
 def key_fingerprint(key: bytes) -> str:
-    """A public fingerprint of the key, so tables made with different keys are not joined by mistake."""
-    return hashlib.sha256(b"cardiolens-key-fingerprint:" + key).hexdigest()[:12]
+    """A public fingerprint of the key: HMAC-SHA256(key, ``cardiolens-key-fingerprint``), 16 hex.
+
+    Recorded in provenance so tables made with different keys are not joined by mistake, and so
+    ``cardiolens audit`` can tell whether a key it is given is the one a table was made with.
+    The key is used only as an HMAC key, as everywhere else, never hashed as data. Like any
+    function of the key, it lets a guessed key be confirmed: hence the 32-character minimum for
+    real data (:func:`cardiolens.config.resolve_key`).
+    """
+    return hmac.new(key, FINGERPRINT_MESSAGE, hashlib.sha256).hexdigest()[:KEY_HEX_CHARS]
