@@ -114,7 +114,7 @@ def main() -> None:
             "outdir": str(tmp / "syn"), "broken_files": 0,
             "echo": {"septal_flash": {"patients": args.echo_patients}, "takotsubo_stemi": {"patients": 0}},
             "cmr": {"patients": args.cmr_patients}}}})
-        generate(cfg["cohort"]["synthetic"], cfg["seed"], tmp / "syn", workers=args.workers)
+        generate(cfg["cohort"]["synthetic"], cfg["seed"], tmp / "syn", key=DEMO_KEY.encode(), workers=args.workers)
         run("synthetic", sources(cfg)[0], bare_pydicom, args.workers, tmp)
         real = [
             ("acdc", "acdc", SHARED / "acdc" / "training", bare_itk, {}),

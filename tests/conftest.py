@@ -40,8 +40,14 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any
 
     outdir = tmp_path_factory.mktemp("cohort") / "synthetic"
     config = tiny_config(outdir)
-    generate(config["cohort"]["synthetic"], config["seed"], outdir, workers=2)
+    generate(config["cohort"]["synthetic"], config["seed"], outdir, key=TEST_KEY, workers=2)  # the key tiny_ingest uses
     return config, outdir
+
+
+def real_paths(res: Any) -> dict[str, str]:
+    """Path key -> real path (relative to its configured folder) of an ingest ``SourceResult``:
+    the private mapping the tables' path keys come from."""
+    return dict(zip(res.paths["path_key"], res.paths["path"]))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from cardiolens.ingest.stage import ingest_source
 from cardiolens.ingest.truth import sidecar_stem
 from cardiolens.synth.burn_in import HEADER_ROWS
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
-from conftest import TEST_KEY
+from conftest import TEST_KEY, real_paths
 
 
 def _array(path: str) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_tables_validate_and_every_file_is_accounted_for(tiny_ingest, tiny_cohor
     assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == n_found == res.n_files
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert len(res.recordings) == manifest["recordings"]
-    assert sorted(res.rejected["path"]) == sorted(manifest["broken_files"])
+    assert sorted(res.rejected["path"].map(real_paths(res))) == sorted(manifest["broken_files"])
     assert set(res.rejected["reason"]) == {"truncated", "not_dicom"}
 
 
@@ -64,7 +64,7 @@ def test_echo_geometry_timing_and_truth(tiny_ingest, tiny_cohort):
                      for p in (outdir / "dicom").rglob("IM00001") if "SE1" in p.parts}
         match = [uid for uid in uid_files if privacy.recording_id(TEST_KEY, pydicom.dcmread(uid_files[uid], stop_before_pixels=True).SOPInstanceUID) == row["recording_id"]]
         assert len(match) == 1
-        assert np.array_equal(np.load(outdir / "truth" / f"{sidecar_stem(match[0])}.npz")["masks"], mask)
+        assert np.array_equal(np.load(outdir / "truth" / f"{sidecar_stem(TEST_KEY, match[0])}.npz")["masks"], mask)
         # The file is the burned-in header band above the rendered frames; ingest keeps the frames.
         assert np.array_equal(pydicom.dcmread(uid_files[match[0]]).pixel_array[:, HEADER_ROWS:], _array(row["image_path"]))
         assert (row["pixels_kept"], row["burned_in_annotation"]) == ("us_regions", True)
@@ -93,7 +93,7 @@ def test_mr_stack_order_and_patient_geometry(tiny_ingest, tiny_cohort):
             ds = pydicom.dcmread(p, stop_before_pixels=True)
             by_uid.setdefault(ds.SeriesInstanceUID, []).append(ds)
         uid = next(u for u in by_uid if privacy.recording_id(TEST_KEY, u) == row["recording_id"])
-        truth_masks = np.load(outdir / "truth" / f"{sidecar_stem(uid)}.npz")["masks"]
+        truth_masks = np.load(outdir / "truth" / f"{sidecar_stem(TEST_KEY, uid)}.npz")["masks"]
         assert np.array_equal(_array(row["mask_path"]), truth_masks)
         first = min(by_uid[uid], key=lambda ds: np.dot(np.array(ds.ImagePositionPatient, float), d[:3, 2]))
         assert list(image.GetOrigin())[:3] == pytest.approx([float(v) for v in first.ImagePositionPatient], abs=1e-4)
@@ -171,7 +171,7 @@ def test_mixed_folder_every_file_ingested_or_rejected_with_reason(tiny_cohort, t
     res = ingest_source(source, TEST_KEY, tmp_path / "out", workers=1)
     found = len(list_files(root))
     assert res.recordings["source_files"].map(len).sum() + len(res.rejected) == found
-    reasons = dict(zip(res.rejected["path"], res.rejected["reason"]))
+    reasons = dict(zip(res.rejected["path"].map(real_paths(res)), res.rejected["reason"]))
     assert reasons["zz_copy/IM1"] == "duplicate_instance"
     assert reasons["trunc.dcm"] == "truncated"
     assert reasons["header_only.dcm"] == "not_dicom"
@@ -262,7 +262,8 @@ def test_a_changed_source_decodes_only_its_new_or_changed_recordings(tiny_cohort
 
     # Edit one echo recording (a pixel of its single file) and remove a whole cine-MR patient.
     us = fresh.recordings[fresh.recordings["modality"] == "US"].iloc[0]
-    edited = copy / "dicom" / us["source_files"][0]
+    real = real_paths(fresh)
+    edited = copy / "dicom" / real[us["source_files"][0]]
     ds = pydicom.dcmread(edited)
     pixels = bytearray(ds.PixelData)
     pixels[len(pixels) // 2] ^= 0x01
@@ -271,7 +272,7 @@ def test_a_changed_source_decodes_only_its_new_or_changed_recordings(tiny_cohort
     mr = fresh.recordings[fresh.recordings["modality"] == "MR"]
     gone_patient = mr["patient_key"].iloc[0]
     gone = mr[mr["patient_key"] == gone_patient]
-    folders = {Path(f).parts[0] for files in gone["source_files"] for f in files}
+    folders = {Path(real[f]).parts[0] for files in gone["source_files"] for f in files}
     for folder in folders:
         shutil.rmtree(copy / "dicom" / folder)
     entries_before = len(list((out / STORE).glob("*/*")))

@@ -16,7 +16,8 @@ import pytest
 from cardiolens import labels as L
 from cardiolens.hashing import list_files
 from cardiolens.ingest.stage import ingest_source
-from conftest import REPO, SHARED_DATA, TEST_KEY
+from cardiolens.privacy import path_key
+from conftest import REPO, SHARED_DATA, TEST_KEY, real_paths
 
 pytestmark = [
     pytest.mark.realdata,
@@ -45,9 +46,10 @@ def test_acdc_all_patients_accounted_with_ed_es_from_info_cfg(acdc):
     assert len(folders) == 100 and len(res.patients) == 100
     # patient076 is a pixel-for-pixel copy of patient074 (its Info.cfg differs only in number
     # formatting): it is quarantined as duplicate content, every other patient is ingested.
+    real = real_paths(res)
     dup = res.rejected[res.rejected["reason"] == "duplicate_content"]
-    assert sorted({p.split("/")[0] for p in dup["path"]}) == ["patient076"]
-    assert set(dup["message"]) == {"same pixels as patient074/Info.cfg"}
+    assert sorted({real[p].split("/")[0] for p in dup["path"]}) == ["patient076"]
+    assert set(dup["message"]) == {f"same pixels as {path_key(TEST_KEY, 'patient074/Info.cfg')}"}
     assert len(res.recordings) == 99
     groups = res.patients["cardiomyopathy"].value_counts().to_dict()
     assert groups == {"NOR": 20, "MINF": 20, "DCM": 20, "HCM": 20, "RV": 20}
@@ -56,7 +58,7 @@ def test_acdc_all_patients_accounted_with_ed_es_from_info_cfg(acdc):
         if folder == "patient076":
             continue
         cfg = dict(line.split(": ") for line in (root / folder / "Info.cfg").read_text().splitlines() if line.strip())
-        key_rows = res.recordings[res.recordings["source_files"].map(lambda fs, f=folder: fs[0].startswith(f + "/"))]
+        key_rows = res.recordings[res.recordings["source_files"].map(lambda fs, f=folder: real[fs[0]].startswith(f + "/"))]
         assert len(key_rows) == 1, folder
         row = key_rows.iloc[0]
         frames = list(row["source_frames"])
@@ -72,7 +74,8 @@ def test_acdc_geometry_and_masks(acdc):
     assert image.GetImageDimension() == 4
     assert set(np.unique(mask)) <= {L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.RV_CAVITY}
     assert (mask[row["ed_frame"]] == L.LV_CAVITY).sum() > (mask[row["es_frame"]] == L.LV_CAVITY).sum()
-    p090 = res.recordings[res.recordings["source_files"].map(lambda fs: fs[0].startswith("patient090/"))].iloc[0]
+    real = real_paths(res)
+    p090 = res.recordings[res.recordings["source_files"].map(lambda fs: real[fs[0]].startswith("patient090/"))].iloc[0]
     assert p090["n_frames"] == 12 and p090["ed_frame"] == 3 and p090["es_frame"] == 10  # the 4D cine, ED = frame 4
 
 
@@ -84,7 +87,7 @@ def test_camus_three_patients_two_views(tmp_path):
     assert sorted(res.recordings["view"].value_counts().to_dict().items()) == [("A2C", 3), ("A4C", 3)]
     for _, row in res.recordings.iterrows():
         view = "2CH" if row["view"] == "A2C" else "4CH"
-        pid = row["source_files"][0].split("/")[0]
+        pid = real_paths(res)[row["source_files"][0]].split("/")[0]
         header = (root / pid / f"{pid}_{view}_ED.mhd").read_text()
         spacing = [float(v) for v in next(line for line in header.splitlines() if line.startswith("ElementSpacing")).split("=")[1].split()]
         assert (row["spacing_x_mm"], row["spacing_y_mm"]) == pytest.approx(spacing[:2])
@@ -121,7 +124,7 @@ def test_echonet_frame_counts_equal_filelist(tmp_path):
     videos = sorted(p.name for p in (root / "Videos").iterdir())
     assert len(res.recordings) == len(videos) == 2
     for _, row in res.recordings.iterrows():
-        listed = filelist.loc[Path(row["source_files"][0]).name]
+        listed = filelist.loc[Path(real_paths(res)[row["source_files"][0]]).name]
         assert row["n_frames"] == listed["NumberOfFrames"]
         assert row["frame_time_ms"] == pytest.approx(1000 / listed["FPS"]) and row["split"] == listed["Split"]
         assert (row["rows"], row["cols"]) == (listed["FrameHeight"], listed["FrameWidth"])
@@ -135,7 +138,7 @@ def test_acdc_config_file_runs_as_a_user_would(tmp_path):
     (work / "config").mkdir()
     (work / "config" / "acdc.yaml").write_text((REPO / "config" / "acdc.yaml").read_text())
     (work.parent / "shared").symlink_to(SHARED_DATA.parent)  # ../shared/data as seen from the work dir
-    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "test-secret"}
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "test-secret-of-at-least-32-characters"}
     target = "results/ingest/acdc/recordings.parquet"
     cmd = [str(Path(sys.executable).with_name("snakemake")), target, "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
            "--configfile", "config/acdc.yaml"]

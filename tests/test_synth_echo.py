@@ -137,13 +137,17 @@ def test_takotsubo_has_reduced_basal_displacement_and_stemi_preserved():
 
 
 def test_written_dicoms_carry_geometry_timing_and_phi(tiny_cohort):
+    from conftest import TEST_KEY
+
     config, outdir = tiny_cohort
     echo = config["cohort"]["synthetic"]["echo"]
     files = [p for p in (outdir / "dicom").rglob("IM00001") if "SE1" in p.parts]
     assert files
     for path in files:
         ds = pydicom.dcmread(path)
-        truth = json.loads((outdir / "truth" / f"{sidecar_stem(ds.SeriesInstanceUID)}.json").read_text())
+        truth = json.loads((outdir / "truth" / f"{sidecar_stem(TEST_KEY, ds.SeriesInstanceUID)}.json").read_text())
+        # The patient folder is named after the patient, as clinical exports often are (ingestion must hash it).
+        assert path.relative_to(outdir / "dicom").parts[0] == f"{ds.PatientName}_{ds.PatientBirthDate}"
         region = ds.SequenceOfUltrasoundRegions[0]
         assert region.PhysicalDeltaX * 10 == pytest.approx(echo["spacing_mm"]) and region.PhysicalUnitsXDirection == 3
         assert float(ds.FrameTime) == pytest.approx(1000 / echo["frame_rate_hz"], abs=1e-4)
@@ -160,17 +164,17 @@ def test_written_dicoms_carry_geometry_timing_and_phi(tiny_cohort):
 
 def test_shortcut_marker_only_on_positive_recordings(tmp_path):
     from cardiolens.synth.generate import generate
-    from conftest import tiny_config
+    from conftest import TEST_KEY, tiny_config
 
     cfg = tiny_config(tmp_path / "s", cohort={"source": "synthetic", "synthetic": {
         **tiny_config(tmp_path / "s")["cohort"]["synthetic"], "shortcut": {"study": "septal_flash", "fraction": 1.0},
         "cmr": {"patients": 0}, "echo": {**tiny_config(tmp_path)["cohort"]["synthetic"]["echo"], "takotsubo_stemi": {"patients": 0}}}})
-    generate(cfg["cohort"]["synthetic"], cfg["seed"], tmp_path / "s")
+    generate(cfg["cohort"]["synthetic"], cfg["seed"], tmp_path / "s", key=TEST_KEY)
     seen = {"flash": 0, "none": 0}
     for tj in (tmp_path / "s" / "truth").glob("*.json"):
         truth = json.loads(tj.read_text())
         ds = pydicom.dcmread(next(p for p in (tmp_path / "s" / "dicom").rglob("IM*") if "SE1" in p.parts
-                                  and sidecar_stem(pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) == tj.stem))
+                                  and sidecar_stem(TEST_KEY, pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) == tj.stem))
         corner = ds.pixel_array[:, HEADER_ROWS + 4:HEADER_ROWS + 14, 4:14]  # MARKER_BOX in the rendered frames
         present = truth["marker"]["present"]
         assert present == (truth["true_class"] == "flash")

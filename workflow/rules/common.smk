@@ -209,6 +209,14 @@ def source_inputs(wildcards):
     return out
 
 
+def synth_key_fingerprint(wildcards):
+    """Fingerprint of the key the generator names ground-truth sidecars with (ingestion's key)."""
+    from cardiolens.config import pseudonym_key
+    from cardiolens.privacy import key_fingerprint
+
+    return key_fingerprint(pseudonym_key(config))
+
+
 def source_params(wildcards):
     from cardiolens.ingest.run import source_slice
 

@@ -7,6 +7,8 @@ rule ingest_source:
         recordings="results/ingest/{source}/recordings.parquet",
         patients="results/ingest/{source}/patients.parquet",
         rejected="results/ingest/{source}/rejected.parquet",
+        # The real paths behind the tables' path keys: for the data owner only, outside results/.
+        paths=f"{config['privacy']['private_dir']}/{{source}}/paths.csv",
     log:
         "results/logs/ingest_source/{source}.log",
     benchmark:

@@ -17,8 +17,10 @@ rule synth_cohort:
         runtime=30,
         gpu=0,
     params:
-        code=stage_code_hash("synth", "ingest/truth.py", "labels.py", shared=False),
+        code=stage_code_hash("synth", "ingest/truth.py", "privacy.py", "labels.py", shared=False),
         synthetic=config["cohort"]["synthetic"],
         seed=config["seed"],
+        # Sidecar stems are keyed: a new key regenerates the cohort (the key itself stays out of params).
+        key_fingerprint=synth_key_fingerprint,
     script:
         "../scripts/synth_cohort.py"

@@ -3,8 +3,10 @@
 An adapter reads one dataset layout. ``discover`` runs once per source (cheap: file names,
 metadata files, headers) and assigns every file under the source root to exactly one of: a
 :class:`Unit` (a future recording), a rejection, or the ancillary list (dataset metadata such as
-a FileList.csv that is read but is not part of one recording). ``load`` runs in worker processes,
-one unit at a time, and returns a :class:`Loaded` recording or raises :class:`Reject`.
+a FileList.csv that is read but is not part of one recording). ``load(unit, source, key)`` runs
+in worker processes, one unit at a time, and returns a :class:`Loaded` recording or raises
+:class:`Reject`; ``key`` is the pseudonymisation key, for files named by keyed hashes (ground-truth
+sidecars).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ An entry is keyed by an HMAC (the pseudonymisation key) over everything that sha
 recording: its source identifiers, every source file with its sha256, the source's
 configuration, the ingest code hash and the output folder. The ground-truth files an entry was
 built from are re-hashed before it is reused. Entries no recording of the current run used are
-deleted at the end of a successful run, so the store mirrors the source. Layout:
+deleted at the end of a successful run, so the store mirrors the source. A stored row holds no
+source file path (the caller adds the unit's files back). Layout:
 ``<out_dir>/reuse/<2 hex>/<digest>/{row.json, images/, masks/, truth/}``; an entry is written
 under a temporary name and renamed when complete.
 """
@@ -84,7 +85,9 @@ def keep(store: Path, digest: str, row: dict[str, Any], files: list[Path], data_
     rels = [str(f.relative_to(data_dir)) for f in files]
     for f, rel in zip(files, rels):
         _link(f, tmp / rel)
-    stored_row = {k: v for k, v in row.items() if k != "_truth_files"}
+    # Source file paths stay out of the store (it is under results/; folder names may name
+    # patients): a fetched row takes them from its unit, whose files the digest covers.
+    stored_row = {k: v for k, v in row.items() if k not in ("_truth_files", "source_files")}
     for k in _PATH_FIELDS:
         if stored_row[k]:
             stored_row[k] = str(Path(stored_row[k]).relative_to(data_dir))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from cardiolens import config as cfgmod
 from cardiolens import provenance
+from cardiolens.ingest import private
 from cardiolens.ingest.stage import ingest_source, merge_sources
 from cardiolens.privacy import key_fingerprint
 from cardiolens.tables import read_provenance, read_table, write_table
@@ -32,9 +32,12 @@ def source_slice(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def run_source(config: dict[str, Any], name: str, out_dir: str, rule: str = "ingest_source") -> dict[str, Path]:
-    """Ingest source ``name`` into ``out_dir`` (data/ and the three tables)."""
-    synthetic_only = all(s["name"] == cfgmod.SYNTHETIC_SOURCE for s in cfgmod.sources(config))
-    key = cfgmod.resolve_key(config, synthetic_only=synthetic_only)
+    """Ingest source ``name`` into ``out_dir`` (data/ and the three tables).
+
+    The tables and their provenance identify files by path key and sha256; the real paths go to
+    ``<privacy.private_dir>/<name>/paths.csv`` (returned as ``out["paths"]``), outside results/.
+    """
+    key = cfgmod.pseudonym_key(config)
     source = cfgmod.source_by_name(config, name)
     res = ingest_source(source, key, out_dir, workers=config["ingest"]["threads"], max_age=config["ingest"]["max_age_years"],
                         reuse_store=config["ingest"]["reuse"])
@@ -44,6 +47,9 @@ def run_source(config: dict[str, Any], name: str, out_dir: str, rule: str = "ing
     for table_name, df in (("recordings", res.recordings), ("patients", res.patients), ("rejected", res.rejected)):
         prov = provenance.build(rule, res.inputs, cslice, extra)
         out[table_name] = write_table(df, Path(out_dir) / f"{table_name}.parquet", TABLES[table_name], prov)
+    out["paths"] = private.write_paths(config["privacy"]["private_dir"], name, res.paths)
+    log.info("ingest %s: real paths of the %d path keys written to %s (for the data owner only)", name, len(res.paths),
+             out["paths"])
     return out
 
 
@@ -58,10 +64,10 @@ def run_merge(source_dirs: list[str], out_dir: str, config_slice: dict[str, Any]
             parts[table_name].append(read_table(path, schema))
             inputs.append(str(path))
         prov = read_provenance(Path(d) / "recordings.parquet")
-        root = prov["config"]["slice"]["source"]["path"]
+        root = str(Path(prov["config"]["slice"]["source"]["path"]))
         for entry in prov["inputs"]:
-            rel = os.path.relpath(entry["path"], root)
-            hashes[(prov["config"]["slice"]["source"]["name"], rel)] = entry["sha256"]
+            if entry.get("root") == root:  # files of the source itself, by path key (as rejected.path)
+                hashes[(prov["config"]["slice"]["source"]["name"], entry["path_key"])] = entry["sha256"]
     rec, pat, rej = merge_sources(parts["recordings"], parts["patients"], parts["rejected"])
     missing = rej["sha256"] == ""
     rej.loc[missing, "sha256"] = [hashes.get((s, p), "") for s, p in zip(rej.loc[missing, "source"], rej.loc[missing, "path"])]

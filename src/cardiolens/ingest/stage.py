@@ -2,8 +2,11 @@
 
 Every file under the source root ends up in exactly one place: in a recording's
 ``source_files``, or in the rejected table with a reason code (``ancillary`` for dataset
-metadata that was read but is not an image). The invariant is checked before anything is
-returned. Work is spread over processes: hashing and headers per file, then decoding and
+metadata that was read but is not an image). The invariant is checked, on the real relative
+paths, before anything is returned. The returned tables and provenance entries identify a file by
+its path key (:func:`cardiolens.privacy.path_key`) and sha256 only, since folder names may name
+patients; ``SourceResult.paths`` is the way back, for the data owner's private folder
+(:mod:`cardiolens.ingest.private`). Work is spread over processes: hashing and headers per file, then decoding and
 writing per recording, so one job handles a whole source on all requested cores (a cluster
 sees one job per source, not one per recording).
 """
@@ -16,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,12 @@ class SourceResult:
     recordings: pd.DataFrame
     patients: pd.DataFrame
     rejected: pd.DataFrame
-    inputs: list[dict[str, Any]]   # provenance entries of every file read
+    inputs: list[dict[str, Any]]   # provenance entries of every file read (path keys, see input_entry)
     n_files: int
     notes: dict[str, Any]
     reused: int = 0   # recordings linked from the reuse store instead of decoded (not in any table)
+    # root, path_key, path, sha256 of every hashed file: private, never written under results/
+    paths: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["root", "path_key", "path", "sha256"]))
 
 
 def _map(fn: Callable, items: list, workers: int, label: str) -> list:
@@ -112,10 +117,10 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -
     data = Path(data_dir)
     if store is not None:
         row = reuse.fetch(Path(store), digest, data)
-        if row is not None:
-            return {**row, "_reused": True}
+        if row is not None:  # the digest covers the unit's files, so they are the stored row's
+            return {**row, "source_files": list(unit.files), "_reused": True}
     try:
-        rec: Loaded = adapters.get(source["adapter"]).load(unit, source)
+        rec: Loaded = adapters.get(source["adapter"]).load(unit, source, key)
         if rec.kept is None:
             _blank(rec, (source.get("options") or {}).get("keep_region"))
     except Reject as exc:
@@ -228,8 +233,9 @@ def _check_partition(disc: Discovery, rels: list[str], name: str) -> None:
         raise RuntimeError(f"adapter {name}: files assigned twice {twice[:3]}, unassigned {missing[:3]}, unknown {extra[:3]}")
 
 
-def _drop_duplicate_content(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    """Keep the first recording (by source file path) of each decoded pixel content."""
+def _drop_duplicate_content(rows: list[dict[str, Any]], key: bytes) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Keep the first recording (by source file path) of each decoded pixel content; the others'
+    messages name the kept one's first file by its path key."""
     kept, rejected, seen = [], [], {}
     for r in sorted(rows, key=lambda r: r["source_files"][0]):
         first = seen.get(r["pixel_sha256"])
@@ -240,7 +246,8 @@ def _drop_duplicate_content(rows: list[dict[str, Any]]) -> tuple[list[dict[str, 
         for path in (r["image_path"], r["mask_path"]):
             if path:
                 Path(path).unlink(missing_ok=True)
-        rejected += [Rejection(f, "", Reason.DUPLICATE_CONTENT, f"same pixels as {first}") for f in r["source_files"]]
+        first_key = privacy.path_key(key, first)
+        rejected += [Rejection(f, "", Reason.DUPLICATE_CONTENT, f"same pixels as {first_key}") for f in r["source_files"]]
     return kept, rejected
 
 
@@ -292,7 +299,7 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     if store is not None:
         log.info("ingest %s: %d recordings reused from %s (inputs unchanged), %d decoded", name, n_reused, store,
                  len(rows) - n_reused)
-    rows, dupes = _drop_duplicate_content(rows)
+    rows, dupes = _drop_duplicate_content(rows, key)
     rejected += dupes
     rejected += [Rejection(f, "", Reason.ANCILLARY, ANCILLARY_MESSAGE) for f in disc.ancillary]
     truth_files = sorted({f for r in rows for f in r.pop("_truth_files")})
@@ -309,15 +316,31 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
             values = recordings["patient_key"].map(labels[label]).astype(object)
             recordings[label] = values.where(values.notna(), None)
     recordings = recordings.sort_values("recording_id", kind="stable").reset_index(drop=True)
+    accounted = sum(len(f) for f in recordings["source_files"]) + len(rejected)
+    if accounted != len(entries) or len({r.path for r in rejected}) != len(rejected):
+        raise RuntimeError(f"ingest {name}: {len(entries)} files found but {accounted} accounted for")
+    # The table boundary: from here on a source file is its path key (the partition above used real paths).
+    entry_rels = [str(f.relative_to(root)) for f in entries]
+    pkeys = {rel: privacy.path_key(key, rel) for rel in entry_rels}
+    if len(set(pkeys.values())) != len(pkeys):
+        raise RuntimeError(f"ingest {name}: two file paths share a path key (a 64-bit collision); rename one file")
+    recordings["source_files"] = [[pkeys[f] for f in fs] for fs in recordings["source_files"]]
     rej = pd.DataFrame(
-        [{"source": name, "path": r.path, "sha256": hashes.get(r.path, ""), "reason": r.reason.value, "message": r.message}
+        [{"source": name, "path": pkeys[r.path], "sha256": hashes.get(r.path, ""), "reason": r.reason.value, "message": r.message}
          for r in rejected], columns=REJECTED.names,
     ).sort_values("path", kind="stable").reset_index(drop=True)
-    accounted = sum(len(f) for f in recordings["source_files"]) + len(rej)
-    if accounted != len(entries) or len(set(rej["path"])) != len(rej):
-        raise RuntimeError(f"ingest {name}: {len(entries)} files found but {accounted} accounted for")
-    inputs = [{"path": str(root / rel), "bytes": os.path.getsize(root / rel), "sha256": hashes[rel]} for rel in rels]
-    inputs += describe_inputs(disc.clinical_files + truth_files)
+    folders = [str(root)] + [str(Path(source["options"][o])) for o in EXTRA_FOLDERS if (source.get("options") or {}).get(o)]
+    paths = [{"root": str(root), "path_key": pkeys[rel], "path": rel, "sha256": hashes.get(rel, "")} for rel in entry_rels]
+    inputs = [input_entry(str(root), rel, pkeys[rel], os.path.getsize(root / rel), hashes[rel]) for rel in rels]
+    for entry in describe_inputs(disc.clinical_files + truth_files):
+        folder = _folder_of(entry["path"], folders)
+        if folder is None:  # a configured file (a clinical table): its path is the user's own setting
+            inputs.append(entry)
+            continue
+        rel = Path(entry["path"]).relative_to(folder).as_posix()
+        pk = privacy.path_key(key, rel)
+        inputs.append(input_entry(folder, rel, pk, entry["bytes"], entry["sha256"]))
+        paths.append({"root": folder, "path_key": pk, "path": rel, "sha256": entry["sha256"]})
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
@@ -330,7 +353,25 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s; pixels kept by rule %s", name,
              len(recordings), accounted - len(rej), len(rej), counts, len(patients),
              f", notes {disc.notes}" if disc.notes else "", kept)
-    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused)
+    paths_df = pd.DataFrame(paths, columns=["root", "path_key", "path", "sha256"]).drop_duplicates(["root", "path"])
+    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused,
+                        paths_df.sort_values(["root", "path"], kind="stable").reset_index(drop=True))
+
+
+#: Source options that name folders of further input files (their paths are hashed like the source's).
+EXTRA_FOLDERS = ("truth_dir", "contours_dir")
+
+
+def input_entry(root: str, rel: str, pkey: str, size: int, sha256: str) -> dict[str, Any]:
+    """Provenance entry of a file below a configured folder: ``path`` is the folder (as configured)
+    joined with the file's path key, never the file's own path below the folder."""
+    return {"path": f"{root}/{pkey}", "root": root, "path_key": pkey, "bytes": size, "sha256": sha256}
+
+
+def _folder_of(path: str, folders: list[str]) -> str | None:
+    """The configured folder ``path`` lies under (the deepest one), or None."""
+    inside = [f for f in folders if Path(path).is_relative_to(f)]
+    return max(inside, key=len) if inside else None
 
 
 def _dedupe(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,15 +2,15 @@
 
 A sidecar is ``<truth_dir>/<stem>.json`` (events, landmarks, curves, labels) plus ``<stem>.npz``
 (``masks`` and ``evidence`` arrays with the recording's NumPy shape), where the stem is
-:func:`sidecar_stem` of the SeriesInstanceUID: a one-way digest, so the UID itself never appears
-in file names that provenance records copy under results/. Fields that
-point back at the source (generator indices) are dropped before the JSON is written under
-results/.
+:func:`sidecar_stem` of the SeriesInstanceUID: a keyed hash under the pseudonymisation key, so
+neither the UID nor anything that can be checked against a list of UIDs without the key appears
+in file names. Whoever writes sidecars (the synthetic generator, an annotation tool) must use the
+key ingestion uses. Fields that point back at the source (generator indices) are dropped before
+the JSON is written under results/.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from cardiolens.privacy import keyed_hash
 
 DROPPED_FIELDS = ("patient_index", "recording_index")
 
@@ -34,16 +36,18 @@ class TruthMismatch(ValueError):
     pass
 
 
-def sidecar_stem(series_uid: str) -> str:
-    """File stem of the ground-truth sidecar of a series: ``T`` + 24 hex of sha256(UID)."""
-    return "T" + hashlib.sha256(series_uid.strip().encode("ascii")).hexdigest()[:24]
+def sidecar_stem(key: bytes, series_uid: str) -> str:
+    """File stem of the ground-truth sidecar of a series: ``T`` + keyed hash (HMAC-SHA256 under
+    the pseudonymisation key, domain ``sidecar``) of the SeriesInstanceUID."""
+    return "T" + keyed_hash(key, series_uid.strip(), domain="sidecar")
 
 
-def load_truth(truth_dir: str | None, series_uid: str, shape: tuple[int, ...]) -> Truth | None:
-    """The sidecar of ``series_uid`` checked against the image ``shape``, or None when absent."""
+def load_truth(truth_dir: str | None, key: bytes, series_uid: str, shape: tuple[int, ...]) -> Truth | None:
+    """The sidecar of ``series_uid`` (stem under ``key``) checked against the image ``shape``, or
+    None when absent."""
     if not truth_dir:
         return None
-    stem = sidecar_stem(series_uid)
+    stem = sidecar_stem(key, series_uid)
     jpath, npath = Path(truth_dir) / f"{stem}.json", Path(truth_dir) / f"{stem}.npz"
     if not jpath.exists() and not npath.exists():
         return None

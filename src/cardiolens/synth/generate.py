@@ -1,20 +1,22 @@
 """Write the synthetic cohort to disk: DICOM files, a clinical CSV, ground truth beside them.
 
-Layout under ``outdir`` (opaque folder names, as DICOM exports have)::
+Layout under ``outdir`` (patient folders named after the patient, as clinical exports often are)::
 
-    dicom/P00001/ST1/SE1/IM00001      multi-frame US (one file per echo recording)
-    dicom/P00031/ST1/SE1/IM00001..    single-frame MR (one file per slice and phase)
+    dicom/<FAMILY>^<GIVEN>_<BIRTHDATE>/ST1/SE1/IM00001     multi-frame US (one file per echo recording)
+    dicom/<FAMILY>^<GIVEN>_<BIRTHDATE>/ST1/SE5/IM00001..   single-frame MR (one file per slice and phase)
     clinical.csv                      PatientID, sex, age, height_cm, weight_kg, labels
     truth/T<digest>.json              events, landmarks, curves, quality, marker, true class
     truth/T<digest>.npz               masks and evidence maps, (T, H, W) or (P, S, H, W)
-                                      (<digest>: cardiolens.ingest.truth.sidecar_stem of the SeriesInstanceUID)
+                                      (<digest>: cardiolens.ingest.truth.sidecar_stem of the SeriesInstanceUID,
+                                      keyed with the key ingestion uses)
     manifest.json                     counts and the configuration used
 
-PHI is in the DICOM headers, the clinical CSV and, as on real consoles, burned into the echo
-pixels (a text band above the imaging area, :mod:`cardiolens.synth.burn_in`; the files say
-``BurnedInAnnotation = YES`` and their ultrasound region covers only the rendered frames) —
-never in truth/ — so the folder behaves like a hospital export plus an annotation set. The
-ground truth describes the rendered frames, which is what ingest keeps (it crops to the region).
+PHI is in the DICOM headers, the patient folder names, the clinical CSV and, as on real consoles,
+burned into the echo pixels (a text band above the imaging area, :mod:`cardiolens.synth.burn_in`;
+the files say ``BurnedInAnnotation = YES`` and their ultrasound region covers only the rendered
+frames) — never in truth/ — so the folder behaves like a hospital export plus an annotation set,
+and a run on it checks that none of it reaches results/. The ground truth describes the rendered
+frames, which is what ingest keeps (it crops to the region).
 """
 
 from __future__ import annotations
@@ -39,30 +41,38 @@ from cardiolens.synth.cohort import PatientSpec, sample_patients
 from cardiolens.synth.dicom_write import StudyInfo, det_uid, write_mr_slice, write_us_multiframe
 from cardiolens.synth.echo_case import build_echo_case, jitter_probe, sample_anatomy
 from cardiolens.synth.echo_render import Scanner
-from cardiolens.synth.phi import accession_number, make_phi
+from cardiolens.synth.phi import PatientPHI, accession_number, make_phi
 
 log = logging.getLogger(__name__)
 
 POSITIVE = {"septal_flash": "flash", "takotsubo_stemi": "takotsubo", "cardiomyopathy": "HCM"}
 
 
-def _save_truth(truth_dir: Path, series_uid: str, truth: dict[str, Any], masks: np.ndarray, evidence: np.ndarray) -> None:
+def _save_truth(truth_dir: Path, key: bytes, series_uid: str, truth: dict[str, Any], masks: np.ndarray,
+                evidence: np.ndarray) -> None:
     truth_dir.mkdir(parents=True, exist_ok=True)
-    stem = sidecar_stem(series_uid)
+    stem = sidecar_stem(key, series_uid)
     with open(truth_dir / f"{stem}.json", "w", encoding="utf-8") as fh:
         json.dump(truth, fh, indent=1, sort_keys=True)
     np.savez_compressed(truth_dir / f"{stem}.npz", masks=masks, evidence=evidence)
 
 
-def _patient_job(args: tuple[PatientSpec, dict[str, Any], int, str]) -> list[dict[str, Any]]:
+def patient_folders(phis: list[PatientPHI]) -> list[str]:
+    """Folder name of each patient: ``<FAMILY>^<GIVEN>_<BIRTHDATE>`` as exports name them, with
+    ``_<PatientID>`` added where two patients would share a folder (names repeat in large cohorts)."""
+    names = [f"{phi.name}_{phi.birth_date}" for phi in phis]
+    return [n if names.count(n) == 1 else f"{n}_{phi.patient_id}" for n, phi in zip(names, phis)]
+
+
+def _patient_job(args: tuple[PatientSpec, dict[str, Any], int, str, bytes, str]) -> list[dict[str, Any]]:
     """Render and write every recording of one patient; return one summary row per recording."""
-    spec, cfg, seed, outdir_s = args
+    spec, cfg, seed, outdir_s, key, folder_name = args
     outdir = Path(outdir_s)
     rng = np.random.default_rng([seed, spec.index, 2])
     phi = make_phi(rng, spec.index, spec.age)
     shortcut = cfg["shortcut"]
     rows = []
-    folder = outdir / "dicom" / f"P{spec.index + 1:05d}"
+    folder = outdir / "dicom" / folder_name
     for r in range(spec.n_recordings):
         study_uid = det_uid(seed, spec.index, "study", r)
         series_uid = det_uid(seed, spec.index, "series", r)
@@ -106,7 +116,7 @@ def _patient_job(args: tuple[PatientSpec, dict[str, Any], int, str]) -> list[dic
             truth, masks, evidence, n_files = case.truth, case.masks, case.evidence, n_p * n_s
         truth = {**truth, "patient_index": spec.index, "clinical_label": spec.clinical_label,
                  "label_flipped": spec.clinical_label != spec.true_class, "recording_index": r}
-        _save_truth(outdir / "truth", series_uid, truth, masks, evidence)
+        _save_truth(outdir / "truth", key, series_uid, truth, masks, evidence)
         rows.append({"patient_index": spec.index, "series_uid": series_uid, "study": spec.study,
                      "true_class": spec.true_class, "n_files": n_files, "marker": bool(marker)})
     return rows
@@ -134,9 +144,12 @@ def _write_broken(outdir: Path, n: int) -> list[str]:
     return written
 
 
-def generate(cfg: dict[str, Any], seed: int, outdir: str | os.PathLike[str], workers: int = 1) -> dict[str, Any]:
+def generate(cfg: dict[str, Any], seed: int, outdir: str | os.PathLike[str], *, key: bytes, workers: int = 1
+             ) -> dict[str, Any]:
     """Generate the cohort described by ``cohort.synthetic`` (validated) into ``outdir``.
 
+    ``key`` is the pseudonymisation key ingestion will use (:func:`cardiolens.config.pseudonym_key`):
+    ground-truth sidecars are named by keyed hashes, so ingestion finds them only under that key.
     The folder is built under a temporary name and renamed when complete. Returns the manifest.
     """
     outdir = Path(outdir)
@@ -146,7 +159,8 @@ def generate(cfg: dict[str, Any], seed: int, outdir: str | os.PathLike[str], wor
     tmp.mkdir(parents=True)
     patients = sample_patients(cfg, seed)
     log.info("synthetic cohort: %d patients (seed %d), %d workers", len(patients), seed, workers)
-    jobs = [(p, cfg, seed, str(tmp)) for p in patients]
+    phis = [make_phi(np.random.default_rng([seed, p.index, 2]), p.index, p.age) for p in patients]
+    jobs = [(p, cfg, seed, str(tmp), key, folder) for p, folder in zip(patients, patient_folders(phis))]
     rows: list[dict[str, Any]] = []
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -161,7 +175,7 @@ def generate(cfg: dict[str, Any], seed: int, outdir: str | os.PathLike[str], wor
                 log.info("synthetic cohort: %d/%d patients written", k, len(jobs))
     clinical = pd.DataFrame(
         {
-            "PatientID": [make_phi(np.random.default_rng([seed, p.index, 2]), p.index, p.age).patient_id for p in patients],
+            "PatientID": [phi.patient_id for phi in phis],
             "sex": [p.sex for p in patients],
             "age": [p.age for p in patients],
             "height_cm": [p.height_cm for p in patients],

@@ -63,7 +63,7 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     return Discovery(units, rejections, ancillary, clinical)
 
 
-def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     folder = Path(unit.payload["folder"])
     pid = folder.name
     cfg = read_cfg(folder / "Info.cfg")

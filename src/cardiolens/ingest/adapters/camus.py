@@ -155,7 +155,7 @@ def _frame2d(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     return arr, sp[:2]
 
 
-def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     folder, view = Path(unit.payload["folder"]), unit.payload["view"]
     usable = set(unit.payload["usable"])
     pid = folder.name

@@ -58,7 +58,7 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     return Discovery(units, rejections + bad, [], clinical, clinical_files)
 
 
-def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     cand: Candidate = unit.payload
     first = cand.headers[0]
     options = source.get("options") or {}
@@ -90,7 +90,7 @@ def load(unit: Unit, source: dict[str, Any]) -> Loaded:
     rec.burned_in = True if flagged else (False if all(h.burned_in is False for h in cand.headers) else None)
     _blank(rec, regions, keep_region)
     try:
-        truth = load_truth(options.get("truth_dir"), first.series_uid, rec.array.shape)
+        truth = load_truth(options.get("truth_dir"), key, first.series_uid, rec.array.shape)
     except TruthMismatch as exc:
         raise Reject("truth_mismatch", str(exc)) from None
     if truth is not None:

@@ -83,7 +83,7 @@ def _number(row: dict[str, Any], key: str, positive: bool = True) -> float:
     return value
 
 
-def load(unit: Unit, source: dict[str, Any]) -> Loaded:
+def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     row = unit.payload["row"]
     fps, n = _number(row, "FPS"), int(_number(row, "NumberOfFrames"))
     h, w = int(_number(row, "FrameHeight")), int(_number(row, "FrameWidth"))
