@@ -7,7 +7,14 @@ What :func:`audit` checks, for every Parquet table under ``results/``:
 2. Every input file the record lists (raw DICOMs and CSVs, intermediate tables, shards, maps)
    still exists (else ``missing``) and has the recorded sha256 (else ``changed``). A table
    changed after a later stage read it is caught here, through the record of that later table.
-   Paths are relative to the workflow directory, the parent of ``results/``.
+   Paths are relative to the workflow directory, the parent of ``results/``. A source file is
+   recorded by its path key (its configured folder joined with ``F`` + keyed hash, see
+   :func:`cardiolens.ingest.stage.input_entry`), not its path: the audit walks that folder again.
+   With the key the record was made with (the environment variable the record's configuration
+   names, or the demo key for the synthetic cohort; recognised by the recorded key fingerprint) it
+   recomputes every file's path key and reports ``missing`` / ``changed`` exactly. Without it, it
+   can only match by content: an entry whose sha256 no file in the folder has is ``missing``
+   (changed, moved or removed: the key tells which).
 3. Checkpoints named in a provenance record (``extra.checkpoint``): the zip container's CRC-32 of
    every member (``zipfile.testzip``; a PyTorch checkpoint is a zip archive) and the sha256 of
    the weights against ``extra.checkpoint_weights_sha256`` (the file's own hash is not recorded:
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +40,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cardiolens.hashing import sha256_file
+from cardiolens.hashing import list_files, sha256_file
+from cardiolens.privacy import path_key
 
 log = logging.getLogger("cardiolens.audit")
 KINDS = ("missing", "changed", "unreadable", "unexplained")
@@ -64,8 +73,73 @@ class _Hashes:
         return self.cache[path]
 
 
-def _check_inputs(table: Path, record: dict[str, Any], workdir: Path, hashes: _Hashes) -> Iterator[dict[str, str]]:
-    for entry in record.get("inputs", []):
+def record_key(record: dict[str, Any]) -> bytes | None:
+    """The pseudonymisation key an ingest record was made with, when it can be had here: the
+    environment variable its configuration names, or the published demo key; each is accepted
+    only when its fingerprint equals the recorded ``extra.key_fingerprint``."""
+    from cardiolens.config import DEMO_KEY
+    from cardiolens.privacy import key_fingerprint
+
+    recorded = (record.get("extra") or {}).get("key_fingerprint")
+    env = (((record.get("config") or {}).get("slice") or {}).get("privacy") or {}).get("key_env", "CARDIOLENS_PSEUDONYM_KEY")
+    for candidate in (os.environ.get(env), DEMO_KEY):
+        if recorded and candidate and key_fingerprint(candidate.encode("utf-8")) == recorded:
+            return candidate.encode("utf-8")
+    return None
+
+
+class _Folders:
+    """Files under the configured folders that provenance records by path key, walked once per audit."""
+
+    def __init__(self, workdir: Path, hashes: _Hashes) -> None:
+        self.workdir, self.hashes = workdir, hashes
+        self.by_key: dict[tuple[str, bytes], dict[str, Path]] = {}
+        self.contents: dict[str, set[str]] = {}
+
+    def _files(self, root: str) -> list[Path]:
+        folder = self.workdir / root
+        return list_files(folder) if folder.is_dir() else []
+
+    def file(self, root: str, key: bytes, pkey: str) -> Path | None:
+        """The file under ``root`` whose relative path has path key ``pkey`` under ``key``."""
+        if (root, key) not in self.by_key:
+            folder = self.workdir / root
+            self.by_key[(root, key)] = {path_key(key, f.relative_to(folder).as_posix()): f for f in self._files(root)}
+        return self.by_key[(root, key)].get(pkey)
+
+    def has_content(self, root: str, sha256: str) -> bool:
+        """Whether any file under ``root`` has this sha256 (every file hashed once)."""
+        if root not in self.contents:
+            self.contents[root] = {self.hashes(f) for f in self._files(root)}
+        return sha256 in self.contents[root]
+
+
+def _check_hashed(entry: dict[str, Any], key: bytes | None, folders: _Folders, table: Path,
+                  env: str) -> Iterator[dict[str, str]]:
+    """Findings of one input recorded by path key (see the module docstring)."""
+    if key is None:
+        if not folders.has_content(entry["root"], entry["sha256"]):
+            yield {"kind": "missing", "path": entry["path"], "referenced_by": str(table),
+                   "detail": f"no file under {entry['root']} has the recorded sha256 {entry['sha256'][:12]} "
+                             f"(changed, moved or removed; with the key in {env} the audit tells which)"}
+        return
+    path = folders.file(entry["root"], key, entry["path_key"])
+    if path is None:
+        yield {"kind": "missing", "path": entry["path"], "detail": "listed as an input, not on disk", "referenced_by": str(table)}
+    elif folders.hashes(path) != entry["sha256"]:
+        yield {"kind": "changed", "path": entry["path"], "referenced_by": str(table),
+               "detail": f"sha256 {folders.hashes(path)[:12]} != recorded {entry['sha256'][:12]}"}
+
+
+def _check_inputs(table: Path, record: dict[str, Any], workdir: Path, hashes: _Hashes,
+                  folders: _Folders) -> Iterator[dict[str, str]]:
+    entries = record.get("inputs", [])
+    key = record_key(record) if any("path_key" in e for e in entries) else None
+    env = (((record.get("config") or {}).get("slice") or {}).get("privacy") or {}).get("key_env", "CARDIOLENS_PSEUDONYM_KEY")
+    for entry in entries:
+        if "path_key" in entry:
+            yield from _check_hashed(entry, key, folders, table, env)
+            continue
         path = workdir / entry["path"]
         if not path.is_file():
             yield {"kind": "missing", "path": entry["path"], "detail": "listed as an input, not on disk", "referenced_by": str(table)}
@@ -122,6 +196,7 @@ def audit(results: str | Path, images: bool = True, checkpoints: bool = True) ->
         raise FileNotFoundError(f"results folder not found: {root}")
     workdir = root.resolve().parent
     hashes = _Hashes()
+    folders = _Folders(workdir, hashes)
     findings: list[dict[str, str]] = []
     seen_ckpt: dict[tuple[str, str], str | None] = {}
     tables = tables_under(root)
@@ -137,7 +212,7 @@ def audit(results: str | Path, images: bool = True, checkpoints: bool = True) ->
         if record is None:
             findings.append({"kind": "unexplained", "path": str(rel), "detail": "no cardiolens provenance record", "referenced_by": ""})
             continue
-        findings += [{**f, "referenced_by": str(rel)} for f in _check_inputs(rel, record, workdir, hashes)]
+        findings += [{**f, "referenced_by": str(rel)} for f in _check_inputs(rel, record, workdir, hashes, folders)]
         extra = record.get("extra") or {}
         ckpt = extra.get("checkpoint")
         if checkpoints and ckpt:
@@ -168,7 +243,8 @@ def lineage(table: str | Path, workdir: str | Path | None = None, where: dict[st
     One entry per table reached: depth, path, producing rule, config sha256, code version, the
     number of non-table inputs (raw files, shards, maps) and, with ``where`` (column -> value,
     e.g. ``{"recording_id": "R..."}``), the number of the table's rows with those values - and
-    for an ingest recordings table, that row's source files and their combined sha256: the row's
+    for an ingest recordings table, that row's source files (path keys: the private mapping of
+    :mod:`cardiolens.ingest.private` turns them into paths) and their combined sha256: the row's
     way back to the raw bytes.
     """
     table = Path(table)
