@@ -12,7 +12,7 @@ from cardiolens import __version__
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from cardiolens.config import load_config
+    from cardiolens.config import load_config, pseudonym_key
     from cardiolens.logs import log_to
     from cardiolens.synth.generate import generate
 
@@ -20,7 +20,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     synth = config["cohort"]["synthetic"]
     outdir = args.outdir or synth["outdir"]
     with log_to(None):
-        manifest = generate(synth, config["seed"] if args.seed is None else args.seed, outdir, workers=args.workers)
+        manifest = generate(synth, config["seed"] if args.seed is None else args.seed, outdir,
+                            key=pseudonym_key(config), workers=args.workers)
     print(json.dumps({k: v for k, v in manifest.items() if k != "config"}, indent=1))
     return 0
 
@@ -75,6 +76,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"{r.kind:11s} {r.path}  ({r.detail}; recorded by {r.referenced_by or '-'})")
     print(f"cardiolens audit {args.results}: {'clean' if findings.empty else f'{len(findings)} finding(s)'}")
     return 0 if findings.empty else 1
+
+
+def _cmd_rejected(args: argparse.Namespace) -> int:
+    from cardiolens.ingest.private import reveal
+    from cardiolens.tables import read_table
+    from cardiolens.tables.registry import REJECTED
+
+    path = Path(args.results)
+    table = read_table(path / "ingest" / "rejected.parquet" if path.is_dir() else path, REJECTED)
+    if args.source:
+        table = table[table["source"] == args.source]
+    for r in reveal(table, args.private_dir).itertuples():
+        print(f"{r.source}\t{r.reason}\t{r.path}\t{r.message}")
+    print(f"cardiolens rejected: {len(table)} file(s); paths relative to each source's root", file=sys.stderr)
+    return 0
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -181,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", nargs="*", default=[], metavar="COLUMN=VALUE",
                    help="with --lineage: follow the rows with these values (e.g. recording_id=R...)")
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("rejected", help="list the rejected input files with their real paths (data owner only)",
+                       description="Print results/ingest/rejected.parquet with each path key (F...) replaced by the "
+                       "file's real path, read from the private mapping that ingestion writes outside results/ "
+                       "(privacy.private_dir): source, reason, path, message, tab-separated. The output names "
+                       "patient folders when the export does: it is for the data owner's terminal, not for sharing.")
+    p.add_argument("results", nargs="?", default="results", help="results folder or a rejected.parquet (default: %(default)s)")
+    p.add_argument("--private-dir", default="private", help="the run's privacy.private_dir (default: %(default)s)")
+    p.add_argument("--source", help="only this source")
+    p.set_defaults(func=_cmd_rejected)
 
     p = sub.add_parser("diff", help="compare two results folders byte for byte (determinism check)",
                        description="Compare every file under two results folders byte for byte (same configuration "
