@@ -62,7 +62,9 @@ RECORDINGS = TableSchema(
                "frame; canonical pixel (i, j) is source pixel (row0 + i, col0 + j), and the image's origin stays 0"),
         Column("burned_in_annotation", pa.bool_(), "the DICOM BurnedInAnnotation flag (YES: text burned into the pixels, "
                "removed by the blanking); null when absent or not DICOM", nullable=True),
-        Column("source_files", pa.list_(pa.string()), "source files of the recording, relative to the source root"),
+        Column("source_files", pa.list_(pa.string()), "source files of the recording, each by its path key: F + keyed hash "
+               "(HMAC-SHA256, 16 hex) of its path relative to the source root, never the path itself (folder names may name "
+               "patients); <privacy.private_dir>/<source>/paths.csv maps them back, for the data owner"),
         Column("source_sha256", pa.string(), "sha256 over the sorted sha256 of the source files"),
     ),
 )
@@ -92,10 +94,11 @@ REJECTED = TableSchema(
     key=("source", "path"),
     columns=(
         Column("source", pa.string(), "input source name"),
-        Column("path", pa.string(), "file path relative to the source root"),
+        Column("path", pa.string(), "the file's path key: F + keyed hash of its path relative to the source root "
+               "(cardiolens rejected prints the real paths, from the private mapping)"),
         Column("sha256", pa.string(), "sha256 of the file bytes"),
         Column("reason", pa.string(), "reason code", allowed=tuple(r.value for r in Reason)),
-        Column("message", pa.string(), "what is wrong, without patient data"),
+        Column("message", pa.string(), "what is wrong, without patient data; another file is named by its path key"),
     ),
 )
 
