@@ -34,7 +34,10 @@ def _add_patient(dicom_root: Path, truth_dir: Path, clinical: Path, donor: str, 
     """Copy patient folder ``donor`` as a new patient ``new_id``: new PatientID and UIDs, one pixel
     changed (so its content is new too), its ground-truth sidecars and clinical row copied.
     Returns the number of series (recordings) added."""
+    from cardiolens.config import DEMO_KEY
     from cardiolens.ingest.truth import sidecar_stem
+
+    key = DEMO_KEY.encode()  # the tiny run's key: sidecar stems are keyed
 
     files = sorted(p for p in (dicom_root / donor).rglob("*") if p.is_file())
     study, series = {}, {}
@@ -54,9 +57,9 @@ def _add_patient(dicom_root: Path, truth_dir: Path, clinical: Path, donor: str, 
         dst.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(dst, enforce_file_format=True)
         for ext in (".json", ".npz"):
-            old = truth_dir / f"{sidecar_stem(old_series)}{ext}"
+            old = truth_dir / f"{sidecar_stem(key, old_series)}{ext}"
             if old.exists():
-                shutil.copy2(old, truth_dir / f"{sidecar_stem(ds.SeriesInstanceUID)}{ext}")
+                shutil.copy2(old, truth_dir / f"{sidecar_stem(key, ds.SeriesInstanceUID)}{ext}")
     table = pd.read_csv(clinical, dtype=str, keep_default_na=False)
     donor_id = pydicom.dcmread(files[0], stop_before_pixels=True).PatientID
     row = table[table["PatientID"] == donor_id].assign(PatientID=new_id)
@@ -74,7 +77,7 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     shutil.copytree(tiny_run, work, symlinks=True)
     assert _dry_rules(work, "tiny.yaml") == []
     synthetic = work / "resources/synthetic"
-    donor = next(p.name for p in sorted((synthetic / "dicom").iterdir()) if p.is_dir() and p.name.startswith("P"))
+    donor = next(p.name for p in sorted((synthetic / "dicom").iterdir()) if p.is_dir() and "^" in p.name)  # a patient folder
     added = _add_patient(synthetic / "dicom", synthetic / "truth", synthetic / "clinical.csv", donor, "P99999")
     assert added >= 1
     rules = _dry_rules(work, "tiny.yaml")

@@ -92,8 +92,17 @@ def test_no_phi_anywhere_under_results(run_dir):
     clinical = pd.read_csv(run_dir / "resources/synthetic/clinical.csv", dtype=str)
     values.update(clinical["PatientID"])
     assert len(values) > 20
+    # Path components below the cohort's root: patient folders are named after the patient
+    # (<FAMILY>^<GIVEN>_<BIRTHDATE>), as exports are. Components shorter than 6 characters
+    # (ST1, SE5) are generic and left out; the name parts are among the PHI values above.
+    root = run_dir / "resources/synthetic/dicom"
+    parts = {part for f in list_files(root) for part in f.relative_to(root).parts}
+    assert any("^" in p for p in parts)
+    values.update(p for p in parts if len(p) >= 6)
     needles = [v.encode() for v in values]
     for path in list_files(run_dir / "results"):
+        name = str(path.relative_to(run_dir))
+        assert not [v for v in values if v in name], f"{name}: a file name holds a source path component"
         blobs = [path.read_bytes()]
         if path.suffix == ".parquet":
             table = pq.read_table(path)
@@ -375,16 +384,20 @@ def test_audit_is_clean_on_an_untouched_run_and_finds_one_flipped_byte_anywhere(
     assert audit(results).empty
     assert cli(["audit", str(results)]) == 0
     record = json.loads(pq.read_schema(results / "ingest/synthetic/recordings.parquet").metadata[b"cardiolens.provenance"])
-    raw = next(i["path"] for i in record["inputs"] if "/dicom/P" in i["path"])
+    # A raw DICOM is recorded by path key: the real path is in the private mapping.
+    mapping = pd.read_csv(run_dir / "private/synthetic/paths.csv", dtype=str, keep_default_na=False)
+    raw = mapping[mapping["root"] == "resources/synthetic/dicom"].iloc[0]
+    raw_path, raw_entry = f"{raw['root']}/{raw['path']}", f"{raw['root']}/{raw['path_key']}"
+    assert raw_entry in {i["path"] for i in record["inputs"]}
     targets = [
-        (raw, "results/ingest/synthetic/recordings.parquet"),
+        (raw_path, "results/ingest/synthetic/recordings.parquet"),
         ("results/train/septal_flash/fold0/checkpoints/best.ckpt", "results/train/septal_flash/fold0/predictions.parquet"),
         ("results/prepare/septal_flash/samples.parquet", "results/split/septal_flash/splits.parquet"),
     ]
     for rel, recorded_by in targets:
         original = _flip_byte(copy / rel)
         found = audit(results, images=False)
-        assert set(found["path"]) == {rel}, (rel, found.to_string())
+        assert set(found["path"]) == {raw_entry if rel == raw_path else rel}, (rel, found.to_string())
         assert (found["kind"] == "changed").all() and recorded_by in found["referenced_by"].iloc[0].split(", "), found.to_string()
         assert cli(["audit", str(results), "--no-images"]) == 1
         (copy / rel).write_bytes(original)
@@ -500,7 +513,7 @@ def test_a_file_added_to_a_user_source_reruns_its_ingestion(tmp_path):
         f"inputs: [{{name: site_a, adapter: dicom, path: {tmp_path / 'export'}}}]\n"
     )
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "1", "--configfile", "site.yaml"]
-    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "a-secret-for-this-test"}
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": "a-secret-for-this-test-0123456789abcdef"}
 
     def run(*extra: str) -> str:
         proc = subprocess.run([*cmd, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

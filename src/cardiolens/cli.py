@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="ingest the configured sources into canonical recordings",
                        description="Ingest every source of the configuration (or one, --source) into OUTDIR: "
-                       "canonical ITK images, recordings.parquet, patients.parquet, rejected.parquet. "
+                       "canonical ITK images, recordings.parquet, patients.parquet, rejected.parquet (files by path key; "
+                       "the real paths go to <privacy.private_dir>/<source>/paths.csv, for the data owner). "
                        "The synthetic source must have been generated first (cardiolens synth).")
     p.add_argument("--config", default="config/config.yaml", help="configuration file (default: %(default)s)")
     p.add_argument("--outdir", default="results/ingest", help="output folder (default: %(default)s)")

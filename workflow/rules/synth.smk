@@ -17,7 +17,9 @@ rule synth_cohort:
         runtime=30,
         gpu=0,
     params:
-        code=stage_code_hash("synth", "ingest/truth.py", "privacy.py", "labels.py", shared=False),
+        code=stage_code_hash(
+            "synth", "ingest/truth.py", "privacy.py", "labels.py", shared=False
+        ),
         synthetic=config["cohort"]["synthetic"],
         seed=config["seed"],
         # Sidecar stems are keyed: a new key regenerates the cohort (the key itself stays out of params).
