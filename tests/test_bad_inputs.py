@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEGBaselin
 
 from cardiolens.hashing import list_files
 from cardiolens.ingest.stage import ingest_source
-from conftest import TEST_KEY
+from conftest import TEST_KEY, real_paths
 from fakes import echo_frames, make_acdc_patient, make_camus_patient, write_image, write_mjpeg_avi
 
 # Writing the NaN PixelSpacing case makes pydicom warn about the value: that is the case.
@@ -217,11 +217,12 @@ def test_dicom_corpus_every_file_ends_with_its_reason(tmp_path):
     root = tmp_path / "export"
     expected, ingested = build_dicom_corpus(root)
     res = _ingest(root, tmp_path / "out")
-    got = dict(zip(res.rejected["path"], res.rejected["reason"]))
+    real = real_paths(res)
+    got = {real[p]: reason for p, reason in zip(res.rejected["path"], res.rejected["reason"])}  # names may not be UTF-8
     assert {p: got.get(p) for p in expected} == expected
     assert set(got) == set(expected)  # nothing else rejected
     assert (res.rejected["message"].str.len() > 10).all()
-    by_file = {f: row for _, row in res.recordings.iterrows() for f in row["source_files"]}
+    by_file = {real[f]: row for _, row in res.recordings.iterrows() for f in row["source_files"]}
     assert set(by_file) == set(ingested)
     for path, checks in ingested.items():
         arr = _image(by_file[path]["image_path"])
@@ -253,7 +254,8 @@ def test_unreadable_file_is_rejected_for_a_user_without_permission(tmp_path):
     code = ("from cardiolens.ingest.stage import ingest_source\n"
             f"res = ingest_source({{'name': 'c', 'adapter': 'dicom', 'path': {str(root)!r}, 'clinical': None, 'options': {{}}}}, "
             f"{TEST_KEY!r}, {str(out)!r})\n"
-            "print(dict(zip(res.rejected['path'], res.rejected['reason'])), len(res.recordings))\n")
+            "real = dict(zip(res.paths['path_key'], res.paths['path']))\n"
+            "print(dict(zip(res.rejected['path'].map(real), res.rejected['reason'])), len(res.recordings))\n")
     preexec = _without_file_permission_override if os.geteuid() == 0 else None
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=preexec, timeout=300)
@@ -272,7 +274,7 @@ def test_metaimage_nifti_and_avi_cases(tmp_path):
     short = camus / "patient0003" / "patient0003_4CH_ED_gt.raw"
     short.write_bytes(short.read_bytes()[:10])  # a mask .raw cut short
     res = _ingest(camus, tmp_path / "out_camus", "camus")
-    got = dict(zip(res.rejected["path"], res.rejected["reason"]))
+    got = dict(zip(res.rejected["path"].map(real_paths(res)), res.rejected["reason"]))
     assert {k: v for k, v in got.items() if v != "ancillary"} == {
         "patient0002/patient0002_4CH_ES_gt.mhd": "missing_companion",
         "patient0003/patient0003_4CH_ED_gt.mhd": "truncated", "patient0003/patient0003_4CH_ED_gt.raw": "truncated"}
@@ -285,7 +287,7 @@ def test_metaimage_nifti_and_avi_cases(tmp_path):
     write_image(acdc / "patient002" / "patient002_4d.nii.gz", np.full((10, 4, 40, 36), np.nan, np.float32), (1.5, 1.5, 10.0, 1.0))
     write_image(acdc / "patient002" / "patient002_frame01.nii.gz", nan, (1.5, 1.5, 10.0))
     res = _ingest(acdc, tmp_path / "out_acdc", "acdc")
-    reasons = {v for k, v in zip(res.rejected["path"], res.rejected["reason"]) if k.startswith("patient002/")}
+    reasons = {v for k, v in zip(res.rejected["path"].map(real_paths(res)), res.rejected["reason"]) if k.startswith("patient002/")}
     assert reasons == {"pixel_decode_error"} and len(res.recordings) == 1
 
     echonet = tmp_path / "echonet"
@@ -304,7 +306,7 @@ def test_metaimage_nifti_and_avi_cases(tmp_path):
                   "FrameHeight": [32, 32], "FrameWidth": [32, 32], "FPS": [50, 50], "NumberOfFrames": [10, 1],
                   "Split": ["TRAIN", "TRAIN"]}).to_csv(echonet / "FileList.csv", index=False)
     res = _ingest(echonet, tmp_path / "out_echonet", "echonet")
-    assert dict(zip(res.rejected["path"], res.rejected["reason"])) == {"FileList.csv": "ancillary", "Videos/0XZERO.avi": "no_frames"}
+    assert dict(zip(res.rejected["path"].map(real_paths(res)), res.rejected["reason"])) == {"FileList.csv": "ancillary", "Videos/0XZERO.avi": "no_frames"}
 
 
 def _clinical_source(tmp_path: Path, csv: bytes) -> dict:

@@ -139,3 +139,15 @@ def test_rejected_messages_and_sorting_carry_no_real_path():
     assert rejected[0].message == f"same pixels as {path_key(b'k', GOOD)}"
     assert not pd.Series([r.message for r in rejected]).str.contains("DOE").any()
 
+
+
+def test_the_mapping_keeps_a_file_name_that_is_not_utf8(tmp_path):
+    import os
+
+    from cardiolens.ingest.private import read_paths, write_paths
+
+    name = os.fsdecode(b"DOE^JANE/caf\xe9.dcm")  # Latin-1 bytes: surrogate escapes in Python
+    pk = path_key(b"k", name)
+    write_paths(tmp_path, "site", pd.DataFrame([{"root": "/data", "path_key": pk, "path": name, "sha256": "0" * 64}], dtype=object))
+    assert read_paths(tmp_path, "site").to_dict("records") == [{"root": "/data", "path_key": pk, "path": name, "sha256": "0" * 64}]
+    assert b"caf\xe9.dcm" in (tmp_path / "site" / "paths.csv").read_bytes()

@@ -283,7 +283,9 @@ def test_camus_partial_recording_keeps_what_is_intact(tmp_path):
     res = ingest_source(_source("camus", "camus", root), TEST_KEY, tmp_path / "out")
     _accounted(res, root)
     assert len(res.recordings) == 6  # every view of the three patients, none lost
-    rejected = res.rejected[res.rejected["reason"] != "ancillary"].set_index("path")
+    real = real_paths(res)
+    rejected = res.rejected[res.rejected["reason"] != "ancillary"]
+    rejected = rejected.assign(path=[real[p] for p in rejected["path"]]).set_index("path")
     assert sorted(rejected.index) == sorted([str(header.relative_to(root)), "patient0002/patient0002_4CH_ES_gt.mhd",
                                              "patient0002/patient0002_4CH_ES_gt.raw"])
     assert rejected.loc[str(header.relative_to(root)), "reason"] == "missing_companion"

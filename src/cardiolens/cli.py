@@ -88,7 +88,9 @@ def _cmd_rejected(args: argparse.Namespace) -> int:
     if args.source:
         table = table[table["source"] == args.source]
     for r in reveal(table, args.private_dir).itertuples():
-        print(f"{r.source}\t{r.reason}\t{r.path}\t{r.message}")
+        line = f"{r.source}\t{r.reason}\t{r.path}\t{r.message}"
+        # A file name that is not valid UTF-8 is shown with its odd bytes as \xNN escapes.
+        print(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
     print(f"cardiolens rejected: {len(table)} file(s); paths relative to each source's root", file=sys.stderr)
     return 0
 

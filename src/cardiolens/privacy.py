@@ -26,11 +26,12 @@ def keyed_hash(key: bytes, value: str, *, domain: str) -> str:
     """HMAC-SHA256 of ``domain:value`` under ``key``, as 16 lower-case hex characters.
 
     ``domain`` separates the name spaces (a PatientID and a UID with the same text give
-    different keys).
+    different keys). Text is hashed as UTF-8; a file name that is not valid UTF-8 (held by Python
+    as surrogate escapes) is hashed as its original bytes.
     """
     if not value:
         raise ValueError(f"cannot pseudonymise an empty {domain} identifier")
-    digest = hmac.new(key, f"{domain}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.new(key, f"{domain}:{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
     return digest[:KEY_HEX_CHARS]
 
 

@@ -36,16 +36,19 @@ def write_paths(private_dir: str | os.PathLike[str], source: str, paths: pd.Data
     target = paths_file(private_dir, source)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    df = paths[COLUMNS].sort_values(["root", "path"], kind="stable")
+    # Sorted in Python: pandas would turn a name with surrogate escapes (not UTF-8) into an Arrow string.
+    df = paths[COLUMNS].iloc[sorted(range(len(paths)), key=lambda i: (paths["root"].iat[i], paths["path"].iat[i]))]
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    # A file name that is not valid UTF-8 is written as its original bytes.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         df.to_csv(fh, index=False, lineterminator="\n")
     os.replace(tmp, target)
     return target
 
 
 def read_paths(private_dir: str | os.PathLike[str], source: str) -> pd.DataFrame:
-    """The mapping of ``source`` (every column a string).
+    """The mapping of ``source`` (Python strings in object columns: a file name that is not valid
+    UTF-8 comes back with surrogate escapes, as ``os.fsdecode`` gives it).
 
     Raises:
         FileNotFoundError: naming the file and how it is made.
@@ -54,7 +57,7 @@ def read_paths(private_dir: str | os.PathLike[str], source: str) -> pd.DataFrame
     if not path.is_file():
         raise FileNotFoundError(f"no path mapping for source {source!r} at {path} (ingestion writes it; "
                                 "pass the private folder of the run, privacy.private_dir)")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.read_csv(path, dtype=object, keep_default_na=False, encoding_errors="surrogateescape")
 
 
 def reveal(rejected: pd.DataFrame, private_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -65,6 +68,7 @@ def reveal(rejected: pd.DataFrame, private_dir: str | os.PathLike[str]) -> pd.Da
     for source in sorted(set(out["source"])):
         mapping = read_paths(private_dir, source)
         lookup.update(zip(mapping["path_key"], mapping["path"]))
-    out["path"] = [lookup.get(k, k) for k in out["path"]]
-    out["message"] = [PATH_KEY.sub(lambda m: lookup.get(m.group(0), m.group(0)), msg) for msg in out["message"]]
+    out["path"] = pd.Series([lookup.get(k, k) for k in out["path"]], index=out.index, dtype=object)
+    out["message"] = pd.Series([PATH_KEY.sub(lambda m: lookup.get(m.group(0), m.group(0)), msg) for msg in out["message"]],
+                               index=out.index, dtype=object)
     return out

@@ -50,7 +50,7 @@ class SourceResult:
     notes: dict[str, Any]
     reused: int = 0   # recordings linked from the reuse store instead of decoded (not in any table)
     # root, path_key, path, sha256 of every hashed file: private, never written under results/
-    paths: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["root", "path_key", "path", "sha256"]))
+    paths: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["root", "path_key", "path", "sha256"], dtype=object))
 
 
 def _map(fn: Callable, items: list, workers: int, label: str) -> list:
@@ -353,9 +353,11 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s; pixels kept by rule %s", name,
              len(recordings), accounted - len(rej), len(rej), counts, len(patients),
              f", notes {disc.notes}" if disc.notes else "", kept)
-    paths_df = pd.DataFrame(paths, columns=["root", "path_key", "path", "sha256"]).drop_duplicates(["root", "path"])
-    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused,
-                        paths_df.sort_values(["root", "path"], kind="stable").reset_index(drop=True))
+    # Sorted and deduplicated in Python, kept as object: a file name that is not valid UTF-8 (surrogate
+    # escapes) cannot become an Arrow string, which pandas' own sort would make of it.
+    unique = {(p["root"], p["path"]): p for p in paths}
+    paths_df = pd.DataFrame([unique[k] for k in sorted(unique)], columns=["root", "path_key", "path", "sha256"], dtype=object)
+    return SourceResult(recordings, patients, rej, _dedupe(inputs), len(entries), disc.notes, n_reused, paths_df)
 
 
 #: Source options that name folders of further input files (their paths are hashed like the source's).
