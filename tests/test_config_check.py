@@ -251,7 +251,7 @@ studies:
   cardiomyopathy: {{classes: [NOR, HCM, DCN]}}
   septal_flash: {{train: {{network: densenet121}}}}
 """)
-    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")  # real inputs refuse the demo key
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test-0123456789abcdef")  # real inputs refuse the demo key
     code, out = _check(capsys, own)
     lines = out.splitlines()
     assert code == 1 and lines[-1] == f"cardiolens check-config: 6 problems in config/config.yaml + {own}"
@@ -298,7 +298,7 @@ def test_tiny_configuration_passes_in_its_directory(capsys, monkeypatch):
 @pytest.mark.parametrize("overlay", [pytest.param(f, marks=NEEDS_ACDC if f == "config/acdc.yaml" else []) for f in OVERLAYS])
 def test_every_shipped_configfile_passes_over_the_default(overlay, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")  # real inputs refuse the demo key
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test-0123456789abcdef")  # real inputs refuse the demo key
     code, out = _check(capsys, overlay)
     assert code == 0, out
 
@@ -307,6 +307,6 @@ def test_every_shipped_configfile_passes_over_the_default(overlay, capsys, monke
 @pytest.mark.skipif(not ACDC.is_dir(), reason=f"ACDC not found at {ACDC}")
 def test_the_paper_files_combine_with_the_data_file(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test")
+    monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test-0123456789abcdef")
     code, out = _check(capsys, "config/acdc.yaml", "config/paper/cardiomyopathy.yaml")
     assert code == 0 and "frames 2x128x128; vgg dual-input" in out

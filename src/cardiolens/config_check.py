@@ -276,15 +276,16 @@ def study_path_problems(config: Mapping[str, Any]) -> list[str]:
 
 
 def key_problems(config: Mapping[str, Any]) -> list[str]:
-    """The pseudonymisation key ingest would refuse in this environment: none, or the published
-    demo key for inputs other than the synthetic cohort (:func:`cardiolens.config.resolve_key`)."""
-    from cardiolens.config import SYNTHETIC_SOURCE, ConfigError, resolve_key, sources
+    """The pseudonymisation key ingest would refuse in this environment: none, the published demo
+    key for inputs other than the synthetic cohort, or a real-data key shorter than 32 characters
+    (:func:`cardiolens.config.resolve_key`)."""
+    from cardiolens.config import ConfigError, pseudonym_key
 
     try:
-        resolve_key(config, synthetic_only=all(s["name"] == SYNTHETIC_SOURCE for s in sources(config)))
+        pseudonym_key(config)
     except ConfigError as exc:
         text = str(exc)
-        return [text if text.startswith("config key") else f"config key 'privacy.key': {text}"]
+        return [text if text.startswith(("config key", "environment variable")) else f"config key 'privacy.key': {text}"]
     return []
 
 
