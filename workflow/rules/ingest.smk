@@ -24,6 +24,8 @@ rule ingest_source:
         code=stage_code_hash("ingest"),
         slice=source_params,
         inventory=source_inventory,
+        # Keyed hashes (patient_key, recording_id, path keys) depend on the key: a new key reruns ingest.
+        key_fingerprint=synth_key_fingerprint,
     script:
         "../scripts/ingest_source.py"
 
