@@ -221,8 +221,9 @@ def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: byte
     return df.sort_values("patient_key", kind="stable").reset_index(drop=True)
 
 
-def _check_partition(disc: Discovery, rels: list[str], name: str) -> None:
-    """Every file in exactly one unit, rejection or the ancillary list (an adapter bug otherwise)."""
+def _check_partition(disc: Discovery, rels: list[str], name: str, key: bytes) -> None:
+    """Every file in exactly one unit, rejection or the ancillary list (an adapter bug otherwise;
+    the error names files by path key, since the job log is under results/)."""
     seen: dict[str, int] = {}
     for f in [f for u in disc.units for f in u.files] + [r.path for r in disc.rejections] + disc.ancillary:
         seen[f] = seen.get(f, 0) + 1
@@ -230,7 +231,11 @@ def _check_partition(disc: Discovery, rels: list[str], name: str) -> None:
     missing = sorted(set(rels) - set(seen))
     extra = sorted(set(seen) - set(rels))
     if twice or missing or extra:
-        raise RuntimeError(f"adapter {name}: files assigned twice {twice[:3]}, unassigned {missing[:3]}, unknown {extra[:3]}")
+        def keys(files: list[str]) -> list[str]:
+            return [privacy.path_key(key, f) for f in files[:3]]
+
+        raise RuntimeError(f"adapter {name}: files assigned twice {keys(twice)}, unassigned {keys(missing)}, "
+                           f"unknown {keys(extra)} (path keys: see the private mapping)")
 
 
 def _drop_duplicate_content(rows: list[dict[str, Any]], key: bytes) -> tuple[list[dict[str, Any]], list[Rejection]]:
@@ -280,7 +285,7 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
 
     hashes = dict(zip(rels, mapper(_hash_job, [str(f) for f in files], "sha256")))
     disc = adapter.discover(source, files, mapper)
-    _check_partition(disc, rels, source["adapter"])
+    _check_partition(disc, rels, source["adapter"], key)
     store = out_dir / reuse.STORE if reuse_store else None
     code = stage_code_hash("ingest")
     digests = [reuse.unit_digest(u, hashes, source, code, str(partial), key) for u in disc.units]
