@@ -126,9 +126,12 @@ def test_no_burned_in_text_reaches_an_image_or_a_prepared_clip(run_dir):
     rec = read_table(run_dir / "results/ingest/recordings.parquet", RECORDINGS)
     us = rec[rec["modality"] == "US"]
     assert len(us) and set(us["pixels_kept"]) == {"us_regions"} and us["burned_in_annotation"].all()
+    from cardiolens.ingest.private import read_paths
+
+    real = dict(zip(*read_paths(run_dir / "private", "synthetic")[["path_key", "path"]].T.values))  # data owner's mapping
     fov_mm = {}
     for row in us.itertuples():
-        ds = pydicom.dcmread(run_dir / "resources/synthetic/dicom" / row.source_files[0])
+        ds = pydicom.dcmread(run_dir / "resources/synthetic/dicom" / real[row.source_files[0]])
         px = ds.pixel_array
         r = ds.SequenceOfUltrasoundRegions[0]
         y0, y1, x0, x1 = r.RegionLocationMinY0, r.RegionLocationMaxY1, r.RegionLocationMinX0, r.RegionLocationMaxX1

@@ -212,7 +212,8 @@ def source_inputs(wildcards):
 def synth_key_fingerprint(wildcards):
     """Fingerprint of the pseudonymisation key: the generator names ground-truth sidecars with it,
     and every keyed hash ingest writes depends on it, so a new key reruns both (the key itself
-    stays out of params). Without a usable key: a marker, and the job says what is missing."""
+    stays out of params). Without a usable key: a marker, and the job says what is missing.
+    """
     from cardiolens.config import pseudonym_key
     from cardiolens.privacy import key_fingerprint
 
