@@ -95,6 +95,8 @@ def _explain(error: jsonschema.ValidationError) -> list[str]:
         unknown = [k for k in error.instance if k not in allowed and not any(re.search(p, k) for p in pattern)]
         return [f"config key '{_dotted([*error.absolute_path, k])}': unknown key{close_key(k, allowed)}; {extra}"
                 for k in unknown] or [f"config key '{key}': {error.message}; {extra}"]
+    if error.validator in ("oneOf", "anyOf") and error.schema.get("description"):
+        return [f"config key '{key}': {error.instance!r} is not valid; expected {error.schema['description']}"]
     return [f"config key '{key}': {error.message}{schema_hint(error)}"]
 
 
@@ -134,14 +136,16 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     """
     schema = dict(schema or load_schema())
     filled = copy.deepcopy(dict(config))
-    # A predefined study given partially (e.g. {enabled: false}) keeps its predefined label,
-    # representation and split: merge the user's keys over the study's schema default.
-    studies = filled.get("studies")
-    if isinstance(studies, dict):
-        for name, sub in schema.get("properties", {}).get("studies", {}).get("properties", {}).items():
-            if isinstance(studies.get(name), dict):
-                studies[name] = _deep_merge(copy.deepcopy(sub.get("default", {})), studies[name])
+    errors = _study_defaults_errors(filled.get("study_defaults", {}), schema)
+    if errors:
+        return filled, errors
+    predefined = {name: sub.get("default", {})
+                  for name, sub in schema.get("properties", {}).get("studies", {}).get("properties", {}).items()}
+    if isinstance(filled.get("studies", {}), dict):
+        filled["studies"] = with_study_defaults(filled.get("studies", {}), filled.get("study_defaults") or {}, predefined)
     errors = _schema_errors(filled, schema)
+    # Applied: every study now carries its own settings (a second validation changes nothing).
+    filled.pop("study_defaults", None)
     if errors:
         return filled, errors
     names = [entry["name"] for entry in filled.get("inputs", [])]
@@ -150,7 +154,8 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         return filled, [f"config key 'inputs': names must be unique; repeated: {dupes}"]
     if SYNTHETIC_SOURCE in names:
         return filled, [f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort"]
-    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study)]
+    source_names = [s["name"] for s in sources(filled)]
+    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study, source_names)]
     private = (filled.get("privacy") or {}).get("private_dir")
     if private and Path(os.path.abspath(private)).is_relative_to(os.path.abspath("results")):
         problems.append(f"config key 'privacy.private_dir': {private!r} is under results/; the real paths it "
@@ -158,12 +163,82 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     return filled, problems
 
 
+def with_study_defaults(studies: Mapping[str, Any], study_defaults: Mapping[str, Any],
+                        predefined: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every study's block merged over what it starts from: ``study_defaults``, then, for a
+    predefined study, its predefined settings (the schema's ``default`` of ``studies.<name>``),
+    then the study's own keys. Nested mappings merge key by key; anything else (a list, null)
+    replaces. A predefined study the configuration leaves out is built the same way; a block
+    that is not a mapping is left as it is for the schema to report. The schema's own defaults
+    are filled afterwards, under all of these.
+
+    Returns:
+        The studies in the configuration's order, then the predefined ones it leaves out.
+    """
+    out: dict[str, Any] = {}
+    for name in [*studies, *(n for n in predefined if n not in studies)]:
+        own = studies.get(name, {})
+        if not isinstance(own, dict):
+            out[name] = own
+            continue
+        base = _deep_merge(copy.deepcopy(dict(study_defaults)), copy.deepcopy(dict(predefined.get(name, {}))))
+        out[name] = _deep_merge(base, copy.deepcopy(own))
+    return out
+
+
+def _study_defaults_errors(study_defaults: Any, schema: Mapping[str, Any]) -> list[str]:
+    """Schema errors of the ``study_defaults`` block alone (key paths ``study_defaults.*``), so
+    that a bad value is reported once, where it is written, rather than in every study."""
+    sub = schema.get("properties", {}).get("study_defaults")
+    if sub is None:
+        return []
+    single = {"$defs": schema.get("$defs", {}), "type": "object", "properties": {"study_defaults": sub}}
+    return _schema_errors({"study_defaults": copy.deepcopy(study_defaults)}, single)
+
+
 REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
 CLASSIFICATION_MONITORS = ("val/auroc", "val/acc", "val/loss")
 
 
-def _study_problems(name: str, study: Mapping[str, Any]) -> list[str]:
-    """Cross-key rules the schema cannot express: task vs targets vs monitored metric."""
+def _study_problems(name: str, study: Mapping[str, Any], source_names: list[str]) -> list[str]:
+    """Cross-key rules the schema cannot express: the selection and the split against the run's
+    sources and the recordings columns; task vs targets vs monitored metric."""
+    from cardiolens.prepare.select import selection_problems
+
+    return selection_problems(name, study, source_names) + split_problems(name, study, source_names) + _task_problems(name, study)
+
+
+def split_problems(name: str, study: Mapping[str, Any], source_names: list[str]) -> list[str]:
+    """The split's keys against its scheme and the run: ``test_sources`` is for scheme external,
+    which needs it, names sources of the run and, when the study selects sources, some of those;
+    ``column`` of scheme predefined is a recordings column."""
+    from cardiolens.prepare.select import filterable_columns
+
+    split, key = study.get("split", {}), f"config key 'studies.{name}.split"
+    tests = list(split.get("test_sources") or [])
+    if split.get("scheme") != "external":
+        out = [f"{key}.test_sources': test_sources are for scheme external (this split's is {split.get('scheme')})"] if tests else []
+    elif not tests:
+        out = [f"{key}.test_sources': scheme external needs the sources whose patients are the test set, e.g. [{source_names[-1]}]; "
+               f"sources: {source_names}"]
+    else:
+        out = [f"{key}.test_sources': {s!r} is not a source of this run; sources: {source_names}" for s in tests if s not in source_names]
+        used = list(study.get("sources") or source_names)
+        if not out and not set(tests) & set(used):
+            out.append(f"{key}.test_sources': none of {tests} is among the study's sources {used}: the test set would be empty")
+        elif not out and set(used) <= set(tests):
+            out.append(f"{key}.test_sources': {tests} are every source the study uses ({used}): no patient is left to train on")
+    column = split.get("column", "split")
+    if split.get("scheme") == "predefined" and column not in filterable_columns():
+        from cardiolens.config_check import did_you_mean
+
+        out.append(f"{key}.column': the recordings table has no column {column!r}{did_you_mean(column, filterable_columns())}; "
+                   f"columns: {filterable_columns()}")
+    return out
+
+
+def _task_problems(name: str, study: Mapping[str, Any]) -> list[str]:
+    """Task vs targets vs monitored metric."""
     train, key = study.get("train", {}), f"config key 'studies.{name}"
     if train.get("task") == "regression":
         out = [] if study.get("targets") else [f"{key}.targets': a regression study needs its targets (region names)"]

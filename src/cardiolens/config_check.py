@@ -155,11 +155,24 @@ def key_parts(key: str) -> list[str | int]:
 
 def set_in(problem: str, layers: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
     """The file that gives the key a problem names (the last one in merge order), or None when
-    the value is a default of the schema. ``layers``: (file name, its content) in merge order."""
+    the value is a default of the schema. ``layers``: (file name, its content) in merge order.
+
+    A study's key no file sets for the study itself comes from ``study_defaults`` when a file sets
+    it there (``studies.x.train.network_params`` <- ``study_defaults.train.network_params``): a
+    study's own keys win over ``study_defaults`` whatever the file order.
+    """
     m = re.match(r"config key '([^']+)'", problem)
     if not m:
         return None
     parts = key_parts(m[1])
+    found = _last_setting(parts, layers)
+    if found is None and len(parts) > 2 and parts[0] == "studies":
+        found = _last_setting(["study_defaults", *parts[2:]], layers)
+    return found
+
+
+def _last_setting(parts: Sequence[str | int], layers: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The last of ``layers`` whose content holds the key at ``parts``, or None."""
     found = None
     for name, content in layers:
         node: Any = content
