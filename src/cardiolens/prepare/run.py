@@ -11,6 +11,7 @@ from typing import Any
 from cardiolens import provenance
 from cardiolens.errors import StudyInputError
 from cardiolens.prepare.samples import ROI_BITS, prepare_study, study_problem
+from cardiolens.prepare.select import SELECTION_KEYS
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import RECORDINGS, SAMPLES
 
@@ -22,7 +23,7 @@ def study_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
     out = {"study": study, "label": cfg["label"], "modality": cfg.get("modality"), "representation": rep,
            rep: cfg[rep], "shard_size": config["prepare"]["shard_size"]}
     # Only when set, so the slices (and the hashes that decide reruns) of existing studies keep their value.
-    out.update({k: cfg[k] for k in ("classes", "targets") if cfg.get(k)})
+    out.update({k: cfg[k] for k in ("classes", "targets", *SELECTION_KEYS) if cfg.get(k)})
     return out
 
 

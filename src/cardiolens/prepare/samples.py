@@ -201,10 +201,19 @@ def _job(args: tuple[dict[str, Any], str, dict[str, Any]]) -> tuple[str, list[di
 
 def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out_dir: str | os.PathLike[str],
                   shard_size: int = 256, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build every sample of ``study`` (validated ``studies.<name>`` config); returns (samples, skipped)."""
+    """Build every sample of ``study`` (validated ``studies.<name>`` config); returns (samples, skipped).
+
+    The study's selection (``sources``, ``views``, ``where``; :mod:`cardiolens.prepare.select`)
+    is applied first and logged filter by filter; then the label, ``classes`` and ``modality``.
+    """
+    from cardiolens.prepare.select import select_recordings
+
     label = cfg["label"]
     rep = cfg["representation"]
     params = cfg[rep]
+    recordings, kept = select_recordings(recordings, cfg)
+    for description, before, after in kept:
+        log.info("prepare %s: %s kept %d of %d recordings", study, description, after, before)
     eligible = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
     if cfg.get("classes"):
         eligible = eligible[eligible[label].isin(cfg["classes"])]
@@ -288,10 +297,12 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
     configured class (``classes``), or at least two classes when none are configured. The
     message names the study, its label and the label values found among the recordings.
     """
+    from cardiolens.prepare.select import describe_selection
+
     label = cfg["label"]
     found = label_values(recordings, label)
     where = f"label {label!r}" + (f", modality {cfg['modality']}" if cfg.get("modality") else "") \
-        + (f", classes {list(cfg['classes'])}" if cfg.get("classes") else "")
+        + (f", classes {list(cfg['classes'])}" if cfg.get("classes") else "") + describe_selection(cfg)
     if not len(samples):
         reasons = ""
         if len(skipped):
