@@ -15,6 +15,11 @@ Method (documented because it decides what a reviewer can trust):
    a deterministic function of the cohort and the seed.
 Validation patients are taken from each fold's training patients the same way (their own
 targets within each stratum).
+
+Two schemes take the test set as given: ``external`` makes the patients of the named sources the
+test set (external validation) and splits the others into train and validation by the hold-out
+rule; ``predefined`` reads each patient's role from a recordings column (:data:`PREDEFINED`
+lists the accepted spellings).
 """
 
 from __future__ import annotations
@@ -118,10 +123,35 @@ def holdout(patients: pd.DataFrame, test_fraction: float, val_fraction: float, s
     return pd.DataFrame([(key, 0, roles[key]) for key in p["patient_key"]], columns=["patient_key", "fold", "role"])
 
 
-def predefined(patients: pd.DataFrame) -> pd.DataFrame:
-    """Rows (patient_key, 0, role) from the dataset's own split column (EchoNet Split, ACDC folders)."""
+def external(patients: pd.DataFrame, test_sources: list[str], val_fraction: float, seed: int,
+             anchor: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows (patient_key, 0, role): the patients whose ``source`` is one of ``test_sources`` are
+    the test role; the others go to train and val as in :func:`holdout` without a test share
+    (stratum by stratum, ``val_fraction`` of them to val; an anchor keeps their train/val roles).
+
+    Raises:
+        ValueError: when no patient, or every patient, comes from ``test_sources``.
+    """
+    is_test = patients["source"].isin(list(test_sources)).to_numpy()
+    found = sorted(set(patients["source"].astype(str)))
+    if not is_test.any():
+        raise ValueError(f"external split: no patient of the study comes from test_sources {list(test_sources)}; "
+                         f"the study's patients come from {found}")
+    if is_test.all():
+        raise ValueError(f"external split: every patient of the study comes from test_sources {list(test_sources)}: "
+                         "none is left to train on")
+    rest = holdout(patients[~is_test], 0.0, val_fraction, seed, anchor)
+    test = pd.DataFrame({"patient_key": patients.loc[is_test, "patient_key"], "fold": 0, "role": "test"})
+    return pd.concat([rest, test], ignore_index=True).sort_values("patient_key", kind="stable").reset_index(drop=True)
+
+
+def predefined(patients: pd.DataFrame, column: str = "split") -> pd.DataFrame:
+    """Rows (patient_key, 0, role) from the role each patient's recordings give in ``column``
+    (the patients' ``predefined`` values; the dataset's own split for ``split``: EchoNet Split,
+    ACDC folders), read through :data:`PREDEFINED` in any case."""
     bad = patients[~patients["predefined"].astype(str).str.lower().isin(PREDEFINED)]
     if len(bad):
-        raise ValueError(f"predefined split: values {sorted(set(bad['predefined'].astype(str)))[:5]} are not one of {sorted(PREDEFINED)}")
+        raise ValueError(f"predefined split (column {column!r}): values {sorted(set(bad['predefined'].astype(str)))[:5]} "
+                         f"are not one of {sorted(PREDEFINED)} (any case)")
     roles = patients["predefined"].astype(str).str.lower().map(PREDEFINED)
     return pd.DataFrame({"patient_key": patients["patient_key"], "fold": 0, "role": roles.values})

@@ -16,7 +16,15 @@ from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, S
 
 
 def split_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
-    return {"study": study, "seed": config["seed"], "split": config["studies"][study]["split"]}
+    """The configuration one study's split depends on. ``test_sources`` and ``column`` enter it
+    only when set (not null, not the default column ``split``), so the slices (and the hashes
+    that decide reruns) of existing studies keep their value."""
+    split = dict(config["studies"][study]["split"])
+    if not split.get("test_sources"):
+        split.pop("test_sources", None)
+    if split.get("column", "split") == "split":
+        split.pop("column", None)
+    return {"study": study, "seed": config["seed"], "split": split}
 
 
 def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,

@@ -9,15 +9,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardiolens.split.assign import holdout, kfold, predefined, strata
+from cardiolens.split.assign import PREDEFINED, external, holdout, kfold, predefined, strata
 from cardiolens.split.audit import leakage_table
 from cardiolens.split.balance import balance_table
 
 log = logging.getLogger(__name__)
 
 
-def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient of the study: label, sex, age, source, predefined split.
+def patient_roles(samples: pd.DataFrame, recordings: pd.DataFrame, column: str) -> pd.Series:
+    """patient_key -> the sorted distinct roles that recordings column ``column`` gives the
+    recordings of the patient's samples: accepted spellings read as train, val or test
+    (:data:`~cardiolens.split.assign.PREDEFINED`, any case), other values kept as text, missing
+    ones left out."""
+    rec = recordings.set_index("recording_id")
+    return samples.assign(_value=samples["recording_id"].map(rec[column])).groupby("patient_key")["_value"].agg(
+        lambda v: sorted({PREDEFINED.get(str(x).strip().lower(), str(x)) for x in v if x is not None and not pd.isna(x)}))
+
+
+def disagreements(values: pd.Series, column: str) -> str | None:
+    """Why ``values`` (:func:`patient_roles`) cannot give each patient one predefined role - the
+    patients whose recordings disagree, by key, with their values - or None."""
+    mixed = values[values.map(len) > 1]
+    if not len(mixed):
+        return None
+    shown = "; ".join(f"{key} {vals}" for key, vals in list(mixed.items())[:5])
+    more = f" (and {len(mixed) - 5} more)" if len(mixed) > 5 else ""
+    return (f"predefined split (column {column!r}): the recordings of {len(mixed)} patient(s) disagree on their role: "
+            f"{shown}{more}")
+
+
+def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.DataFrame, column: str = "split") -> pd.DataFrame:
+    """One row per patient of the study: label, sex, age, source, predefined split (the value of
+    recordings column ``column`` its recordings agree on, else None).
 
     In a classification study a patient must have one label. In a regression study (samples
     carry ``targets``) the label only stratifies the split and may vary between a patient's
@@ -32,9 +55,7 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
     mixed = labels[labels.map(len) > 1]
     if len(mixed):
         raise ValueError(f"patients with several labels in one study: {list(mixed.index[:5])}")
-    rec = recordings.set_index("recording_id")
-    split_of = samples.assign(predefined=samples["recording_id"].map(rec["split"])).groupby("patient_key")["predefined"].agg(
-        lambda v: sorted({str(x) for x in v if x is not None and not pd.isna(x)}))
+    split_of = patient_roles(samples, recordings, column)
     out = pd.DataFrame({"patient_key": labels.index, "label": [v[0] for v in labels]})
     out["predefined"] = [v[0] if len(v) == 1 else None for v in split_of.reindex(out["patient_key"])]
     pat = patients.set_index("patient_key")
@@ -51,9 +72,12 @@ def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, ancho
         return kfold(p, cfg["k"], cfg["val_fraction"], seed, anchor)
     if cfg["scheme"] == "holdout":
         return holdout(p, cfg["test_fraction"], cfg["val_fraction"], seed, anchor)
+    if cfg["scheme"] == "external":
+        return external(p, cfg["test_sources"], cfg["val_fraction"], seed, anchor)
+    column = cfg.get("column", "split")
     if p["predefined"].isna().any():
-        raise ValueError(f"predefined split: {int(p['predefined'].isna().sum())} patients have no split value")
-    return predefined(p)
+        raise ValueError(f"predefined split (column {column!r}): {int(p['predefined'].isna().sum())} patients have no split value")
+    return predefined(p, column)
 
 
 def normalisation(samples: pd.DataFrame, splits: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -84,7 +108,10 @@ def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordi
     """(splits, leakage, balance, normalisation arrays) for one study. Leakage of identifiers and
     pixels is checked, not raised; the normalisation is audited once stored
     (:func:`cardiolens.split.run.run_study_split`)."""
-    table = patient_table(samples, patients, recordings)
+    column = cfg.get("column", "split")
+    if cfg["scheme"] == "predefined" and (problem := disagreements(patient_roles(samples, recordings, column), column)):
+        raise ValueError(f"split of {study}: {problem}")
+    table = patient_table(samples, patients, recordings, column)
     splits = split_patients(table, cfg, seed, anchor).assign(study=study)
     empty = sorted(set(splits["fold"]) - set(splits.loc[splits["role"] == "test", "fold"]))
     if empty and cfg["scheme"] != "predefined":
