@@ -132,3 +132,19 @@ def test_check_config_names_study_defaults_as_the_origin():
     assert set_in("config key 'studies.a.train.network_params': bad", layers) == "own.yaml"
     assert set_in("config key 'studies.a.train.lr': bad", layers) == "config/config.yaml"
     assert set_in("config key 'studies.a.train.epochs': bad", layers) is None
+
+
+def test_views_of_the_schema_are_the_views_ingest_writes():
+    import pydicom
+
+    from cardiolens.config import load_schema
+    from cardiolens.ingest.adapters.camus import VIEWS as CAMUS_VIEWS
+    from cardiolens.ingest.dicom_scan import _view
+    from cardiolens.labels import VIEWS
+
+    assert load_schema()["$defs"]["study"]["properties"]["views"]["items"]["enum"] == list(VIEWS)
+    assert set(CAMUS_VIEWS.values()) <= set(VIEWS)
+    for text in ("Apical 4 chamber", "A2C", "PLAX", "short axis", "something else"):
+        ds = pydicom.Dataset()
+        ds.ViewName = text
+        assert _view(ds, "US") in VIEWS

@@ -412,13 +412,14 @@ def check(config: Mapping[str, Any], *, networks: bool = True) -> tuple[dict[str
 def summary(config: Mapping[str, Any]) -> list[str]:
     """Short lines saying what a valid configuration runs: its sources and enabled studies."""
     from cardiolens.config import sources
+    from cardiolens.prepare.select import describe_selection
     from cardiolens.prepare.shapes import input_shape
 
     srcs = ", ".join(f"{s['name']} ({s['adapter']}, {s['path']})" for s in sources(config)) or "none"
     studies = []
     for name, study in enabled_studies(config).items():
         train = study["train"]
-        classes = f", classes {study['classes']}" if study.get("classes") else ""
+        classes = (f", classes {study['classes']}" if study.get("classes") else "") + describe_selection(study)
         dual = " dual-input" if train.get("dual_input") else ""
         shape = "x".join(map(str, input_shape(study)))
         studies.append(f"{name} ({study['label']}{classes}; {study['representation']} {shape}; {train['network']}{dual})")

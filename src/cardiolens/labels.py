@@ -33,3 +33,8 @@ STUDY_CLASSES = {
     "takotsubo_stemi": ("takotsubo", "stemi"),
     "cardiomyopathy": ("NOR", "HCM", "DCM", "MINF", "RV"),
 }
+
+#: Acquisition views ingest writes to the recordings column ``view`` (a fixed vocabulary: free-text
+#: descriptions never reach the tables), plus ``unknown`` when the source does not say. A study's
+#: ``views`` key takes these values (the configuration schema's enum lists the same).
+VIEWS = ("A4C", "A2C", "PLAX", "SAX", "unknown")
