@@ -100,7 +100,9 @@ def test_study_defaults_sit_under_predefined_settings_and_the_study_block():
     assert studies["cardiomyopathy"]["train"]["epochs"] == 30        # predefined
     assert studies["mine"]["train"]["epochs"] == 3 and studies["mine"]["train"]["network"] == "resnet18"
     assert studies["mine"]["views"] == ["A4C"] and studies["mine"]["train"]["lr"] == 0.001  # schema default below all
-    assert validate_config(config) == config  # a second validation changes nothing
+    assert validate_config(config) == config  # a second validation changes nothing,
+    raw_defaults = {"train": {"accelerator": "cpu", "epochs": 3, "network": "resnet18"}, "views": ["A4C"]}
+    assert validate_config({**config, "study_defaults": raw_defaults}) == config  # with the raw block beside (Snakefile)
 
 
 def test_null_in_a_study_resets_what_study_defaults_give():
