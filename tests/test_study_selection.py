@@ -150,3 +150,18 @@ def test_views_of_the_schema_are_the_views_ingest_writes():
         ds = pydicom.Dataset()
         ds.ViewName = text
         assert _view(ds, "US") in VIEWS
+
+
+def test_motion_uses_the_same_recordings_as_the_study_samples():
+    """Issue 23: the measure stage selects with the study's sources, views, where and classes too."""
+    from cardiolens.measure.stage import motion_slice, study_recordings
+
+    rec = pd.DataFrame({"recording_id": ["R3", "R1", "R2", "R4"], "source": ["a", "a", "b", "a"],
+                        "view": ["A4C", "A2C", "A4C", "A4C"], "modality": ["US"] * 4,
+                        "takotsubo_stemi": ["takotsubo", "stemi", "stemi", None]})
+    # sources [a] and views [A4C] leave R3 and R4; R4 has no label
+    assert list(study_recordings(rec, "takotsubo_stemi", "US", {"sources": ["a"], "views": ["A4C"]})["recording_id"]) == ["R3"]
+    assert list(study_recordings(rec, "takotsubo_stemi", "US", {"classes": ["stemi"]})["recording_id"]) == ["R1", "R2"]
+    assert list(study_recordings(rec, "takotsubo_stemi", "US")["recording_id"]) == ["R1", "R2", "R3"]
+    cfg = {"studies": {"s": {"label": "takotsubo_stemi", "modality": "US", "motion": {}, "views": ["A4C"], "sources": None}}}
+    assert motion_slice(cfg, "s") == {"study": "s", "label": "takotsubo_stemi", "modality": "US", "motion": {}, "views": ["A4C"]}

@@ -17,7 +17,12 @@ rule measure_motion:
         runtime=60,
         gpu=0,
     params:
-        code=stage_code_hash("measure", "prepare/landmarks.py", "prepare/resample.py"),
+        code=stage_code_hash(
+            "measure",
+            "prepare/landmarks.py",
+            "prepare/resample.py",
+            "prepare/select.py",
+        ),
         slice=lambda wildcards: motion_params(wildcards.study),
     script:
         "../scripts/measure_motion.py"

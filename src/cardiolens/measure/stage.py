@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from cardiolens import provenance
+from cardiolens.prepare.select import SELECTION_KEYS, select_recordings
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import MOTION, RECORDINGS
 
@@ -18,14 +19,24 @@ log = logging.getLogger("cardiolens.measure")
 
 
 def motion_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
-    """Configuration one study's motion table depends on."""
+    """Configuration one study's motion table depends on: its label and modality, and its
+    selection keys and classes only when set (so the slices of studies without them keep their hash)."""
     s = config["studies"][study]
-    return {"study": study, "label": s["label"], "modality": s.get("modality"), "motion": s["motion"]}
+    out = {"study": study, "label": s["label"], "modality": s.get("modality"), "motion": s["motion"]}
+    out.update({k: s[k] for k in (*SELECTION_KEYS, "classes") if s.get(k)})
+    return out
 
 
-def study_recordings(recordings: pd.DataFrame, label: str, modality: str | None) -> pd.DataFrame:
-    """The study's echo recordings: a value in ``label`` (and the study's modality), ultrasound, sorted."""
-    rec = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
+def study_recordings(recordings: pd.DataFrame, label: str, modality: str | None,
+                     selection: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The study's echo recordings, sorted: those its selection keys keep (``sources``, ``views``,
+    ``where``; :mod:`cardiolens.prepare.select`), with a value in ``label`` (one of its ``classes``
+    when set), of its modality, ultrasound. The same recordings its samples come from."""
+    selection = selection or {}
+    rec, _ = select_recordings(recordings, selection)
+    rec = rec[rec[label].notna()] if label in rec else rec.iloc[:0]
+    if selection.get("classes"):
+        rec = rec[rec[label].isin(list(selection["classes"]))]
     if modality:
         rec = rec[rec["modality"] == modality]
     return rec[rec["modality"] == "US"].sort_values("recording_id")
@@ -46,9 +57,10 @@ def _job(args: tuple[dict[str, Any], dict[str, Any], int]) -> tuple[str, pd.Data
 
 
 def measure_study(recordings: pd.DataFrame, study: str, label: str, modality: str | None, cfg: dict[str, Any],
-                  workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(motion table, skipped recordings with reasons) of one study; logs progress per recording."""
-    rec = study_recordings(recordings, label, modality)
+                  workers: int = 1, selection: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(motion table, skipped recordings with reasons) of one study (``selection``: its selection
+    keys and classes, see :func:`study_recordings`); logs progress per recording."""
+    rec = study_recordings(recordings, label, modality, selection)
     rows = rec.to_dict("records")
     log.info("motion %s: %d echo recordings with a %s label, %d worker(s)", study, len(rows), label, workers)
     # ITK runs single-threaded in every case: the demons stop on an RMS change summed over threads in
@@ -89,7 +101,8 @@ def run_study(recordings_path: str, cslice: dict[str, Any], out_path: str, worke
     import json
 
     recordings = read_table(recordings_path, RECORDINGS)
-    table, skipped = measure_study(recordings, cslice["study"], cslice["label"], cslice["modality"], cslice["motion"], workers)
+    table, skipped = measure_study(recordings, cslice["study"], cslice["label"], cslice["modality"], cslice["motion"], workers,
+                                   selection=cslice)
     for r in skipped.itertuples():
         log.warning("motion %s: %s skipped: %s", cslice["study"], r.recording_id, r.reason)
     prov = provenance.build(rule, provenance.describe_inputs([recordings_path]), cslice,
