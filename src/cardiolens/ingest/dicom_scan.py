@@ -109,8 +109,7 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
     quiet_pydicom()
     rel = str(path.relative_to(root))
     digest = ""  # filled in by the stage, which hashes every file once
-    if path.stat().st_size == 0:
-        return Rejection(rel, digest, Reason.UNREADABLE, "empty file")
+    # Zero-byte and unreadable entries never get here: the stage rejects them first (hashing.entry_problem).
     try:
         ds = pydicom.dcmread(path)
     except OSError as exc:
