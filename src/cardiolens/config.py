@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,8 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     if SYNTHETIC_SOURCE in names:
         return filled, [f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort"]
     source_names = [s["name"] for s in sources(filled)]
-    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study, source_names)]
+    clinical = clinical_label_names(filled)
+    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study, source_names, clinical)]
     private = (filled.get("privacy") or {}).get("private_dir")
     if private and Path(os.path.abspath(private)).is_relative_to(os.path.abspath("results")):
         problems.append(f"config key 'privacy.private_dir': {private!r} is under results/; the real paths it "
@@ -200,15 +201,47 @@ REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
 CLASSIFICATION_MONITORS = ("val/auroc", "val/acc", "val/loss")
 
 
-def _study_problems(name: str, study: Mapping[str, Any], source_names: list[str]) -> list[str]:
-    """Cross-key rules the schema cannot express: the selection and the split against the run's
-    sources and the recordings columns; task vs targets vs monitored metric."""
+def clinical_label_names(config: Mapping[str, Any]) -> list[str]:
+    """Names the inputs' clinical tables map besides the covariates and seed labels
+    (``inputs[].clinical.columns``, e.g. ``amyloid``): labels a study may name, sorted."""
+    from cardiolens.ingest.clinical import extra_label_names
+
+    names: set[str] = set()
+    for entry in config.get("inputs", []):
+        names |= set(extra_label_names(dict((entry.get("clinical") or {}).get("columns") or {})))
+    return sorted(names)
+
+
+def recording_labels() -> list[str]:
+    """Labels the recordings table holds in columns of their own: the seed labels and ``quality``."""
+    from cardiolens.labels import STUDY_CLASSES
+
+    return [*STUDY_CLASSES, "quality"]
+
+
+def _study_problems(name: str, study: Mapping[str, Any], source_names: list[str], clinical: Sequence[str] = ()) -> list[str]:
+    """Cross-key rules the schema cannot express: the label against the run's labels; the
+    selection and the split against the run's sources and the recordings columns (with the
+    clinical tables' mapped columns, ``clinical``); task vs targets vs monitored metric."""
     from cardiolens.prepare.select import selection_problems
 
-    return selection_problems(name, study, source_names) + split_problems(name, study, source_names) + _task_problems(name, study)
+    return (label_problems(name, study, clinical) + selection_problems(name, study, source_names, clinical)
+            + split_problems(name, study, source_names, clinical) + _task_problems(name, study))
 
 
-def split_problems(name: str, study: Mapping[str, Any], source_names: list[str]) -> list[str]:
+def label_problems(name: str, study: Mapping[str, Any], clinical: Sequence[str]) -> list[str]:
+    """A study label that is neither a recordings label column nor a mapped clinical-table column."""
+    from cardiolens.config_check import did_you_mean
+
+    label, known = study.get("label"), [*recording_labels(), *clinical]
+    if label is None or label in known:
+        return []
+    return [f"config key 'studies.{name}.label': {label!r} is not a label of this run{did_you_mean(label, known)}; labels: {known}. "
+            f"A clinical-table column becomes a label when an input maps it under that name: "
+            f"inputs[].clinical.columns: {{{label}: <CSV column>}}"]
+
+
+def split_problems(name: str, study: Mapping[str, Any], source_names: list[str], clinical: Sequence[str] = ()) -> list[str]:
     """The split's keys against its scheme and the run: ``test_sources`` is for scheme external,
     which needs it, names sources of the run and, when the study selects sources, some of those;
     ``column`` of scheme predefined is a recordings column."""
@@ -229,7 +262,7 @@ def split_problems(name: str, study: Mapping[str, Any], source_names: list[str])
         elif not out and set(used) <= set(tests):
             out.append(f"{key}.test_sources': {tests} are every source the study uses ({used}): no patient is left to train on")
     column = split.get("column", "split")
-    if split.get("scheme") == "predefined" and column not in filterable_columns():
+    if split.get("scheme") == "predefined" and column not in [*filterable_columns(), *clinical]:
         from cardiolens.config_check import did_you_mean
 
         out.append(f"{key}.column': the recordings table has no column {column!r}{did_you_mean(column, filterable_columns())}; "

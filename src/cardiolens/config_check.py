@@ -257,16 +257,16 @@ def clinical_class_problems(config: Mapping[str, Any]) -> list[str]:
     paths = [inputs[i]["clinical"]["path"] for i in tables]
     for name, study in enabled_studies(config).items():
         label = study["label"]
-        if label not in STUDY_CLASSES or any(label in METADATA_LABELS.get(e["adapter"], ()) for e in inputs):
+        if label == "quality" or any(label in METADATA_LABELS.get(e["adapter"], ()) for e in inputs):
             continue
-        values = {v for table in tables.values() for v in table[label] if isinstance(v, str)}
+        values = {v for table in tables.values() if label in table.columns for v in table[label] if isinstance(v, str)}
         if not values:
             where = f"the clinical tables {paths} have no {label} column" if paths else "no input has a clinical table"
             out.append(f"config key 'studies.{name}.label': no source gives label {label!r} ({where}); map its column "
                        f"in inputs[].clinical.columns ({label}: <column>) or set studies.{name}.enabled: false")
             continue
         for cls in study.get("classes") or []:
-            if cls not in values and cls in STUDY_CLASSES[label]:
+            if cls not in values and cls in LABEL_CLASSES.get(label, values | {cls}):
                 out.append(f"config key 'studies.{name}.classes': no data has class {cls!r} of label {label!r}: "
                            f"the clinical tables {paths} hold {sorted(values)}; drop it from the classes or add "
                            "the source that has it")

@@ -25,7 +25,10 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
     """Clinical CSV -> DataFrame indexed by the source identifier with canonical columns.
 
     ``columns`` maps canonical names to CSV columns; a canonical name present in the CSV under
-    its own name is used as is. Unknown label values and unparsable numbers are errors.
+    its own name is used as is. Unknown label values and unparsable numbers are errors. Any other
+    name ``columns`` maps (e.g. ``amyloid: Amyloidosis``) becomes a column of that name holding
+    the CSV column's text (stripped; empty or :data:`MISSING` -> None): a label a study may name,
+    validated against the study's classes when the study is prepared.
     """
     raw = _read_csv(path)
     if id_column not in raw.columns:
@@ -43,7 +46,17 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
             continue
         values = raw[col].str.strip().to_numpy()
         out[name] = _parse(path, name, col, values)
+    for name in extra_label_names(columns):
+        col = columns[name]
+        if col not in raw.columns:
+            raise ClinicalTableError(f"{path}: column {col!r} (mapped to label {name!r}) not found; columns are {list(raw.columns)}")
+        out[name] = [None if v == "" or v.lower() in MISSING else v for v in raw[col].str.strip()]
     return out
+
+
+def extra_label_names(columns: dict[str, str]) -> list[str]:
+    """The names ``columns`` maps besides the canonical covariates and seed labels, sorted."""
+    return sorted(set(columns) - set(CANONICAL))
 
 
 def _read_csv(path: str) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from cardiolens.hashing import entry_problem, list_files, sha256_file, sha256_of
 from cardiolens.ingest import adapters, blanking, canonical, reuse
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
+from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.labels import STUDY_CLASSES
 from cardiolens.provenance import describe_inputs, stage_code_hash
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
@@ -197,6 +198,12 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -
     return {**row, "_reused": False}
 
 
+def clinical_labels_json(row: pd.Series, names: list[str]) -> str:
+    """The ``clinical_labels`` cell of one clinical row: its ``names`` columns with a value, as a
+    JSON object sorted by name (``'{"amyloid": "yes"}'``)."""
+    return json.dumps({n: str(row[n]) for n in sorted(names) if row[n] is not None and not pd.isna(row[n])}, sort_keys=True)
+
+
 def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str, max_age: int) -> pd.DataFrame:
     rows = []
     counts = recordings.groupby("patient_key").size().to_dict() if len(recordings) else {}
@@ -211,11 +218,12 @@ def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: byte
                 "age": None if age is None or pd.isna(age) else float(min(age, max_age)),
                 "height_cm": row["height_cm"], "weight_kg": row["weight_kg"],
                 **{name: row[name] for name in STUDY_CLASSES},
+                "clinical_labels": clinical_labels_json(row, [c for c in clinical.columns if c not in CANONICAL]),
                 "n_recordings": int(counts.get(pk, 0)), "in_clinical_table": True,
             })
     for pk in sorted(set(counts) - keys_in_table):
         rows.append({"patient_key": pk, "source": source, "sex": None, "age": None, "height_cm": None,
-                     "weight_kg": None, **{name: None for name in STUDY_CLASSES},
+                     "weight_kg": None, **{name: None for name in STUDY_CLASSES}, "clinical_labels": "{}",
                      "n_recordings": int(counts[pk]), "in_clinical_table": False})
     df = pd.DataFrame(rows, columns=PATIENTS.names)
     return df.sort_values("patient_key", kind="stable").reset_index(drop=True)
@@ -316,10 +324,11 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
     patients = _patients(disc.clinical, recordings, key, name, max_age)
     if len(recordings):
-        labels = patients.set_index("patient_key")[list(STUDY_CLASSES)]
+        labels = patients.set_index("patient_key")[[*STUDY_CLASSES, "clinical_labels"]]
         for label in STUDY_CLASSES:
             values = recordings["patient_key"].map(labels[label]).astype(object)
             recordings[label] = values.where(values.notna(), None)
+        recordings["clinical_labels"] = recordings["patient_key"].map(labels["clinical_labels"]).fillna("{}")
     recordings = recordings.sort_values("recording_id", kind="stable").reset_index(drop=True)
     accounted = sum(len(f) for f in recordings["source_files"]) + len(rejected)
     if accounted != len(entries) or len({r.path for r in rejected}) != len(rejected):

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from cardiolens import provenance
-from cardiolens.prepare.select import SELECTION_KEYS, select_recordings
+from cardiolens.prepare.select import SELECTION_KEYS, select_recordings, with_label
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import MOTION, RECORDINGS
 
@@ -33,7 +33,7 @@ def study_recordings(recordings: pd.DataFrame, label: str, modality: str | None,
     ``where``; :mod:`cardiolens.prepare.select`), with a value in ``label`` (one of its ``classes``
     when set), of its modality, ultrasound. The same recordings its samples come from."""
     selection = selection or {}
-    rec, _ = select_recordings(recordings, selection)
+    rec, _ = select_recordings(with_label(recordings, label), selection)
     rec = rec[rec[label].notna()] if label in rec else rec.iloc[:0]
     if selection.get("classes"):
         rec = rec[rec[label].isin(list(selection["classes"]))]

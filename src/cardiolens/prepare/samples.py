@@ -206,16 +206,20 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     The study's selection (``sources``, ``views``, ``where``; :mod:`cardiolens.prepare.select`)
     is applied first and logged filter by filter; then the label, ``classes`` and ``modality``.
     """
-    from cardiolens.prepare.select import select_recordings
+    from cardiolens.prepare.select import select_recordings, with_label
 
     label = cfg["label"]
     rep = cfg["representation"]
     params = cfg[rep]
-    recordings, kept = select_recordings(recordings, cfg)
+    recordings, kept = select_recordings(with_label(recordings, label), cfg)
     for description, before, after in kept:
         log.info("prepare %s: %s kept %d of %d recordings", study, description, after, before)
     eligible = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
     if cfg.get("classes"):
+        other = eligible[~eligible[label].isin(cfg["classes"])]
+        if len(other):  # values the study does not list: said, never silently lost
+            log.info("prepare %s: %d recordings of %d patients have a value of %s outside classes %s, left out: %s", study,
+                     len(other), other["patient_key"].nunique(), label, list(cfg["classes"]), label_values(other, label))
         eligible = eligible[eligible[label].isin(cfg["classes"])]
     if cfg.get("modality"):
         eligible = eligible[eligible["modality"] == cfg["modality"]]
@@ -282,6 +286,9 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
 def label_values(recordings: pd.DataFrame, label: str) -> str:
     """How many recordings carry each value of ``label`` (for messages), e.g. ``'flash' 12, 'none' 30,
     missing 14`` or ``no recording has a 'x' column``."""
+    from cardiolens.prepare.select import with_label
+
+    recordings = with_label(recordings, label)
     if label not in recordings.columns:
         return f"no recording has a {label!r} column"
     counts = recordings[label].astype(object).where(recordings[label].notna(), None).value_counts(dropna=False)

@@ -20,6 +20,19 @@ import pandas as pd
 SELECTION_KEYS = ("sources", "views", "where")
 
 
+def with_label(recordings: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``recordings`` with a column ``label``: the recordings column of that name (the seed labels,
+    ``quality``), else the value of ``label`` in each row's ``clinical_labels`` (a column of the
+    clinical table mapped under that name; None where the patient has none). Unchanged when the
+    column exists or the table has no ``clinical_labels``."""
+    if label in recordings.columns or "clinical_labels" not in recordings.columns:
+        return recordings
+    import json
+
+    values = [json.loads(cell).get(label) if isinstance(cell, str) else None for cell in recordings["clinical_labels"]]
+    return recordings.assign(**{label: pd.Series(values, index=recordings.index, dtype=object)})
+
+
 def condition_mask(values: pd.Series, condition: Sequence[Any] | Mapping[str, float]) -> pd.Series:
     """Rows of ``values`` meeting one ``where`` condition: a list of allowed values, or inclusive
     ``{min, max}`` bounds (either may be absent). Missing values never pass."""
@@ -57,6 +70,8 @@ def select_recordings(recordings: pd.DataFrame, study: Mapping[str, Any]) -> tup
         KeyError: a filtered column the table does not have (the configuration check prevents it).
     """
     kept, counts = recordings, []
+    for _, column, _ in selection_steps(study):
+        kept = with_label(kept, column)  # a where on a clinical-table column
     for description, column, condition in selection_steps(study):
         if column not in kept.columns:
             raise KeyError(f"recordings have no column {column!r} (filter {description})")
@@ -90,10 +105,11 @@ def filterable_columns() -> list[str]:
     return [c.name for c in RECORDINGS.columns if not pa.types.is_list(c.dtype)]
 
 
-def selection_problems(name: str, study: Mapping[str, Any], source_names: Sequence[str]) -> list[str]:
+def selection_problems(name: str, study: Mapping[str, Any], source_names: Sequence[str], clinical: Sequence[str] = ()) -> list[str]:
     """What is wrong with the selection keys of study ``name`` (one line each, naming the key):
-    a source the run does not have, a ``where`` column the recordings table does not have, a
-    value that column never takes (its declared values), or bounds on a text column."""
+    a source the run does not have, a ``where`` column neither the recordings table nor the
+    clinical tables' mapped columns (``clinical``, text) have, a value that column never takes
+    (its declared values), or bounds on a text column."""
     from cardiolens.config_check import did_you_mean
     from cardiolens.tables.registry import RECORDINGS
 
@@ -103,6 +119,11 @@ def selection_problems(name: str, study: Mapping[str, Any], source_names: Sequen
     columns = filterable_columns()
     declared = {c.name: c for c in RECORDINGS.columns}
     for column, condition in (study.get("where") or {}).items():
+        if column in clinical and column not in columns:
+            if isinstance(condition, Mapping):
+                out.append(f"{key}.where.{column}': min/max need a numeric column; clinical-table column {column!r} is text: "
+                           "give its allowed values as a list")
+            continue
         if column not in columns:
             out.append(f"{key}.where.{column}': the recordings table has no column {column!r}{did_you_mean(column, columns)}; "
                        f"columns: {columns}")

@@ -109,6 +109,10 @@ def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordi
     pixels is checked, not raised; the normalisation is audited once stored
     (:func:`cardiolens.split.run.run_study_split`)."""
     column = cfg.get("column", "split")
+    if cfg["scheme"] == "predefined":
+        from cardiolens.prepare.select import with_label
+
+        recordings = with_label(recordings, column)  # a clinical-table column, e.g. the CSV's split
     if cfg["scheme"] == "predefined" and (problem := disagreements(patient_roles(samples, recordings, column), column)):
         raise ValueError(f"split of {study}: {problem}")
     table = patient_table(samples, patients, recordings, column)

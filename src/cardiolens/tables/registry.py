@@ -13,6 +13,12 @@ _LABEL_COLUMNS = tuple(
     Column(name, pa.string(), f"{name} label from the clinical table", nullable=True, allowed=classes)
     for name, classes in STUDY_CLASSES.items()
 )
+#: Labels of the clinical table's other mapped columns (inputs[].clinical.columns): any study may
+#: name one as its ``label`` (`cardiolens.prepare.select.with_label`).
+_CLINICAL_LABELS = Column(
+    "clinical_labels", pa.string(),
+    "the clinical table's other mapped columns (inputs[].clinical.columns), as a JSON object name -> value "
+    "(text, sorted by name; a missing value is left out): labels of the studies that name them")
 
 RECORDINGS = TableSchema(
     name="recordings",
@@ -45,6 +51,7 @@ RECORDINGS = TableSchema(
         Column("ef_percent", pa.float64(), "LV ejection fraction given by the dataset, %", nullable=True, min=0, max=100),
         Column("split", pa.string(), "split predefined by the dataset (EchoNet Split, ACDC training/testing)", nullable=True),
         *_LABEL_COLUMNS,
+        _CLINICAL_LABELS,
         Column("image_path", pa.string(), "canonical ITK image (.mha): x, y[, z], t with physical spacing"),
         Column("mask_path", pa.string(), "label map aligned with the image (cardiolens.labels codes)", nullable=True),
         Column("truth_path", pa.string(), "ground-truth JSON (landmarks, events, curves) for synthetic data", nullable=True),
@@ -82,6 +89,7 @@ PATIENTS = TableSchema(
         Column("height_cm", pa.float64(), "height in cm", nullable=True, min=30, max=260),
         Column("weight_kg", pa.float64(), "weight in kg", nullable=True, min=1, max=400),
         *_LABEL_COLUMNS,
+        _CLINICAL_LABELS,
         Column("n_recordings", pa.int64(), "ingested recordings of this patient", min=0),
         Column("in_clinical_table", pa.bool_(), "whether the clinical table had a row for this patient"),
     ),
