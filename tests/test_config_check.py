@@ -97,8 +97,23 @@ def test_class_typo_names_the_key_the_label_values_and_the_close_class():
     cfg = validate_config({"studies": {"cardiomyopathy": {"classes": ["NOR", "HCM", "DCN"]}}})
     assert class_problems(cfg) == [
         "config key 'studies.cardiomyopathy.classes': 'DCN' is not a class of label 'cardiomyopathy' "
-        "(its values: ['NOR', 'HCM', 'DCM', 'MINF', 'RV']); did you mean 'DCM'?"]
+        "in this run's sources (its values: ['NOR', 'HCM', 'DCM']); did you mean 'DCM'?"]
     assert parse_time_problems(cfg) == class_problems(cfg)  # Snakemake stops on it at parse time
+
+
+def test_class_check_knows_the_values_each_source_declares():
+    """The values come from the run's sources, not from a list per study: ACDC's Info.cfg groups
+    include MINF and RV, which the synthetic cohort never generates."""
+    acdc = {"name": "acdc", "adapter": "acdc", "path": "/nonexistent"}
+    five = ["NOR", "HCM", "DCM", "MINF", "RV"]
+    cfg = validate_config({"cohort": {"source": "inputs"}, "inputs": [acdc], "studies": {"cardiomyopathy": {"classes": five}}})
+    assert class_problems(cfg) == []
+    cfg = validate_config({"studies": {"cardiomyopathy": {"classes": five}}})  # the synthetic cohort alone
+    assert [p.split(":")[1].split(" is")[0].strip() for p in class_problems(cfg)] == ["'MINF'", "'RV'"]
+    both = validate_config({"inputs": [acdc], "studies": {"cardiomyopathy": {"classes": ["NOR", "DCN"]}}})
+    assert class_problems(both) == [
+        "config key 'studies.cardiomyopathy.classes': 'DCN' is not a class of label 'cardiomyopathy' "
+        "in this run's sources (its values: ['NOR', 'HCM', 'DCM', 'MINF', 'RV']); did you mean 'DCM'?"]
 
 
 def test_class_check_skips_disabled_studies_and_knows_quality_grades():
@@ -145,9 +160,16 @@ def test_clinical_values_unknown_before_ingest_are_not_judged(tmp_path):
 
 
 def test_a_malformed_clinical_table_is_a_problem_of_its_key(tmp_path):
-    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,Dilated\n")
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,DCM\np1,NOR\n")
     (problem,) = clinical_class_problems(cfg)
-    assert problem.startswith("config key 'inputs[0].clinical.path':") and "'Dilated'" in problem
+    assert problem.startswith("config key 'inputs[0].clinical.path':") and "PatientID repeated in rows [3]" in problem
+
+
+def test_label_values_are_the_tables_text_and_classes_are_checked_against_them(tmp_path):
+    # No class list in code: a hospital that writes 'Dilated' has that value; the study's classes must match it.
+    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,Dilated\np2,NOR\n", classes=["NOR", "DCM"])
+    (problem,) = clinical_class_problems(cfg)
+    assert "'studies.cardiomyopathy.classes': no data has class 'DCM'" in problem and "['Dilated', 'NOR']" in problem
 
 
 # --- paths and networks -------------------------------------------------------------------------
@@ -254,15 +276,16 @@ studies:
     monkeypatch.setenv("CARDIOLENS_PSEUDONYM_KEY", "a-secret-for-the-test-0123456789abcdef")  # real inputs refuse the demo key
     code, out = _check(capsys, own)
     lines = out.splitlines()
-    assert code == 1 and lines[-1] == f"cardiolens check-config: 6 problems in config/config.yaml + {own}"
+    assert code == 1 and lines[-1] == f"cardiolens check-config: 5 problems in config/config.yaml + {own}"
     assert lines[0].startswith("config key 'inputs[0].path': folder") and lines[0].endswith(f"(from {own})")
-    assert lines[1].startswith("config key 'studies.cardiomyopathy.classes': 'DCN'")
-    # A DICOM export without a clinical table labels nothing: each enabled clinical-label study says so.
-    assert [line.split("'")[1] for line in lines[2:5]] == [f"studies.{s}.label" for s in
+    # A DICOM export without a clinical table labels nothing: each enabled clinical-label study says so
+    # (the values a source declares are what classes are checked against: here there are none, so
+    # DCN is not judged; with a clinical table or ACDC it is, see the class tests above).
+    assert [line.split("'")[1] for line in lines[1:4]] == [f"studies.{s}.label" for s in
                                                            ("cardiomyopathy", "septal_flash", "takotsubo_stemi")]
     # The strides come from config.yaml: the line says so.
-    assert lines[5].startswith("config key 'studies.septal_flash.train.network_params'")
-    assert lines[5].endswith("(from config/config.yaml)")
+    assert lines[4].startswith("config key 'studies.septal_flash.train.network_params'")
+    assert lines[4].endswith("(from config/config.yaml)")
 
 
 def test_check_config_without_the_key_for_real_inputs(tmp_path, capsys, monkeypatch):
@@ -286,7 +309,7 @@ def test_default_configuration_passes(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     code, out = _check(capsys)
     assert code == 0 and out.startswith("cardiolens check-config: config/config.yaml: OK")
-    assert "sources: synthetic" in out and "study septal_flash (septal_flash; mmode 1x64x64; gapcnn)" in out
+    assert "sources: synthetic" in out and "study septal_flash (septal_flash, classes ['flash', 'none']; mmode 1x64x64; gapcnn)" in out
 
 
 def test_tiny_configuration_passes_in_its_directory(capsys, monkeypatch):

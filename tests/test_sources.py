@@ -82,7 +82,7 @@ def test_a_study_without_samples_stops_at_its_first_rule_naming_study_label_and_
     assert proc.returncode != 0
     # ingest ran (the symlinked source is read), then the study's first rule stopped with one message
     assert (tmp_path / "results/ingest/recordings.parquet").is_file()
-    assert "study 'takotsubo_stemi' receives no sample (label 'takotsubo_stemi', modality US)" in out
+    assert "study 'takotsubo_stemi' receives no sample (label 'takotsubo_stemi', modality US, classes ['takotsubo', 'stemi'])" in out
     assert "values of 'takotsubo_stemi' in the recordings: missing 4" in out
     assert "Traceback" not in out
     assert not (tmp_path / "results/prepare/takotsubo_stemi/samples.parquet").exists()

@@ -214,9 +214,9 @@ def clinical_label_names(config: Mapping[str, Any]) -> list[str]:
 
 def recording_labels() -> list[str]:
     """Labels the recordings table holds in columns of their own: the seed labels and ``quality``."""
-    from cardiolens.labels import STUDY_CLASSES
+    from cardiolens.labels import SEED_LABELS
 
-    return [*STUDY_CLASSES, "quality"]
+    return [*SEED_LABELS, "quality"]
 
 
 def _study_problems(name: str, study: Mapping[str, Any], source_names: list[str], clinical: Sequence[str] = ()) -> list[str]:

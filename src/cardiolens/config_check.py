@@ -33,20 +33,28 @@ from typing import Any
 
 import jsonschema
 
-from cardiolens.labels import STUDY_CLASSES
-
 #: The Snakefile's ``configfile:`` directive: loaded first, relative to the working directory.
 DEFAULT_CONFIGFILE = "config/config.yaml"
-
-#: Every value a study label can take: the clinical labels, and the image-quality grade
-#: (CAMUS ImageQuality, or the synthetic ground truth's mean regional grade).
-LABEL_CLASSES: dict[str, tuple[str, ...]] = {**STUDY_CLASSES, "quality": ("Good", "Medium", "Poor")}
 
 #: Adapters that read the input's clinical table (the others build theirs from the dataset).
 CLINICAL_TABLE_ADAPTERS = frozenset({"dicom"})
 #: Labels an adapter reads from the dataset's own metadata: values that cannot be known before
 #: ingest (ACDC Info.cfg Group; CAMUS ImageQuality).
 METADATA_LABELS: dict[str, frozenset[str]] = {"acdc": frozenset({"cardiomyopathy"}), "camus": frozenset({"quality"})}
+
+
+def metadata_label_values(adapter: str) -> dict[str, tuple[str, ...]]:
+    """The values of the labels adapter ``adapter`` reads from its dataset's metadata (ACDC's
+    Info.cfg Group, CAMUS ImageQuality); {} for the other adapters."""
+    if adapter == "acdc":
+        from cardiolens.ingest.adapters.acdc import GROUPS
+
+        return {"cardiomyopathy": GROUPS}
+    if adapter == "camus":
+        from cardiolens.ingest.adapters.camus import QUALITIES
+
+        return {"quality": QUALITIES}
+    return {}
 
 #: YAML 1.1 (PyYAML, hence Snakemake) reads a float only with a dot in the mantissa and a signed
 #: exponent: 1.0e-4 and 1.0e+4 are numbers, 1e-4 and 1.0e4 are text.
@@ -202,18 +210,46 @@ def did_you_mean(value: str, known: Sequence[str]) -> str:
     return f"; did you mean {match!r}?" if match else ""
 
 
-def class_problems(config: Mapping[str, Any]) -> list[str]:
-    """Classes of enabled studies that their label cannot take (the built-in lists, :data:`LABEL_CLASSES`).
+def source_label_values(config: Mapping[str, Any], label: str) -> list[str] | None:
+    """The values ``label`` can take in this run, when every source that can give it declares
+    them before ingest: the synthetic cohort (:data:`cardiolens.synth.cohort.LABEL_VALUES`) and
+    the datasets whose adapters read it from their metadata (:func:`metadata_label_values`).
+    None when a source's values are known only from its data (a clinical table, which
+    :func:`clinical_class_problems` reads). Sources that give no label (DICOM without a clinical
+    table, EchoNet) add nothing."""
+    from cardiolens.config import SYNTHETIC_SOURCE, sources
+    from cardiolens.synth.cohort import LABEL_VALUES
 
-    A misspelt class (``[NOR, HCM, DCN]``) would otherwise silently drop that class's recordings.
+    values: list[str] = []
+    for source in sources(config):
+        if source["name"] == SYNTHETIC_SOURCE:
+            vocabulary: Mapping[str, Sequence[str]] = LABEL_VALUES
+        elif source["adapter"] in METADATA_LABELS:
+            vocabulary = metadata_label_values(source["adapter"])
+        elif (source.get("clinical") or {}).get("path"):
+            return None
+        else:
+            continue
+        values += [v for v in vocabulary.get(label, ()) if v not in values]
+    return values
+
+
+def class_problems(config: Mapping[str, Any]) -> list[str]:
+    """Classes of enabled studies that their label cannot take in this run (the values its
+    sources declare, :func:`source_label_values`).
+
+    A misspelt class (``[NOR, HCM, DCN]``) would otherwise stop the run only at prepare, where
+    the class has no sample.
     """
     out = []
     for name, study in enabled_studies(config).items():
-        known = LABEL_CLASSES.get(study["label"])
-        for cls in study.get("classes") or []:
-            if known is not None and cls not in known:
+        if not study.get("classes"):
+            continue
+        known = source_label_values(config, study["label"])
+        for cls in study["classes"]:
+            if known and cls not in known:
                 out.append(f"config key 'studies.{name}.classes': {cls!r} is not a class of label {study['label']!r} "
-                           f"(its values: {list(known)}){did_you_mean(cls, known)}")
+                           f"in this run's sources (its values: {list(known)}){did_you_mean(cls, known)}")
     return out
 
 
@@ -266,7 +302,7 @@ def clinical_class_problems(config: Mapping[str, Any]) -> list[str]:
                        f"in inputs[].clinical.columns ({label}: <column>) or set studies.{name}.enabled: false")
             continue
         for cls in study.get("classes") or []:
-            if cls not in values and cls in LABEL_CLASSES.get(label, values | {cls}):
+            if cls not in values:
                 out.append(f"config key 'studies.{name}.classes': no data has class {cls!r} of label {label!r}: "
                            f"the clinical tables {paths} hold {sorted(values)}; drop it from the classes or add "
                            "the source that has it")
@@ -302,12 +338,13 @@ def key_problems(config: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def n_outputs(study: Mapping[str, Any]) -> int:
+def n_outputs(study: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> int:
     """Outputs of the study's network: one per target (regression) or per class (the configured
-    classes, else every value of the label)."""
+    classes, else every value the run's sources declare for the label, else 2)."""
     if study["train"].get("task") == "regression":
         return len(study.get("targets") or [])
-    return len(study.get("classes") or LABEL_CLASSES.get(study["label"], ())) or 2
+    declared = source_label_values(config, study["label"]) if config is not None else None
+    return len(study.get("classes") or declared or ()) or 2
 
 
 def forward_error(train: Mapping[str, Any], sample_shape: tuple[int, ...], outputs: int, representation: str) -> str | None:
@@ -358,7 +395,7 @@ def network_problems(config: Mapping[str, Any]) -> list[str]:
             out.append(f"config key 'studies.{name}.train.dual_input': the ED and ES branches need representation "
                        f"frames (this study's is {rep}); set dual_input: false")
             continue
-        shape, outputs = input_shape(study), n_outputs(study)
+        shape, outputs = input_shape(study), n_outputs(study, config)
         error = forward_error(train, shape, outputs, rep)
         if error is None:
             out += _pretrained_problem(name, train, shape, outputs, rep)

@@ -27,12 +27,13 @@ NAMES = {
     UNLABELLED: "unlabelled",
 }
 
-#: Classes of each study label, as written in the clinical table and the recordings table.
-STUDY_CLASSES = {
-    "septal_flash": ("flash", "none"),
-    "takotsubo_stemi": ("takotsubo", "stemi"),
-    "cardiomyopathy": ("NOR", "HCM", "DCM", "MINF", "RV"),
-}
+#: Label columns of their own in the recordings and patients tables: the labels the synthetic
+#: cohort and the public datasets carry. Their values come from the data, not from code: the
+#: synthetic cohort's (:data:`cardiolens.synth.cohort.LABEL_VALUES`), ACDC's Info.cfg Group
+#: (:data:`cardiolens.ingest.adapters.acdc.GROUPS`), a clinical table's cells as written. A study
+#: lists the classes it uses in its configuration (``studies.<name>.classes``); any other
+#: clinical-table column is a label through ``clinical_labels`` the same way.
+SEED_LABELS = ("septal_flash", "takotsubo_stemi", "cardiomyopathy")
 
 #: Acquisition views ingest writes to the recordings column ``view`` (a fixed vocabulary: free-text
 #: descriptions never reach the tables), plus ``unknown`` when the source does not say. A study's

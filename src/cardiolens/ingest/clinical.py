@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from cardiolens.errors import InputError
-from cardiolens.labels import STUDY_CLASSES
+from cardiolens.labels import SEED_LABELS
 
-CANONICAL = ("sex", "age", "height_cm", "weight_kg", *STUDY_CLASSES)
+CANONICAL = ("sex", "age", "height_cm", "weight_kg", *SEED_LABELS)
 _SEX = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
 #: Cell values read as missing (case-insensitive), besides the empty cell.
 MISSING = ("na", "n/a", "nan", "null")
@@ -25,7 +25,7 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
     """Clinical CSV -> DataFrame indexed by the source identifier with canonical columns.
 
     ``columns`` maps canonical names to CSV columns; a canonical name present in the CSV under
-    its own name is used as is. Unknown label values and unparsable numbers are errors. Any other
+    its own name is used as is. Labels are read as text; unparsable numbers and sexes are errors. Any other
     name ``columns`` maps (e.g. ``amyloid: Amyloidosis``) becomes a column of that name holding
     the CSV column's text (stripped; empty or :data:`MISSING` -> None): a label a study may name,
     validated against the study's classes when the study is prepared.
@@ -84,18 +84,14 @@ def _read_csv(path: str) -> pd.DataFrame:
 def _parse(path: str, name: str, col: str, values: np.ndarray) -> list[Any]:
     parsed: list[Any] = []
     for row, v in enumerate(values, start=2):  # CSV line number (header is line 1)
-        if name in STUDY_CLASSES and v in STUDY_CLASSES[name]:
-            parsed.append(v)  # checked first: "none" is a class of septal_flash, not a missing value
-        elif v == "" or v.lower() in MISSING:
+        if v == "" or v.lower() in MISSING:  # "none" is not missing: it is a class of septal_flash
             parsed.append(None)
         elif name == "sex":
             if v.lower() not in _SEX:
                 raise ClinicalTableError(f"{path}: line {row}, column {col!r}: sex {v!r} is not one of F/M/female/male")
             parsed.append(_SEX[v.lower()])
-        elif name in STUDY_CLASSES:
-            if v not in STUDY_CLASSES[name]:
-                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: {v!r} is not one of {list(STUDY_CLASSES[name])}")
-            parsed.append(v)
+        elif name in SEED_LABELS:
+            parsed.append(v)  # text, as written: the studies' classes select (cardiolens.prepare.samples)
         else:
             try:
                 parsed.append(float(v))

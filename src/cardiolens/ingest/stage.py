@@ -32,7 +32,7 @@ from cardiolens.ingest import adapters, blanking, canonical, reuse
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
 from cardiolens.ingest.clinical import CANONICAL
-from cardiolens.labels import STUDY_CLASSES
+from cardiolens.labels import SEED_LABELS
 from cardiolens.provenance import describe_inputs, stage_code_hash
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 
@@ -217,13 +217,13 @@ def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: byte
                 "patient_key": pk, "source": source, "sex": row["sex"],
                 "age": None if age is None or pd.isna(age) else float(min(age, max_age)),
                 "height_cm": row["height_cm"], "weight_kg": row["weight_kg"],
-                **{name: row[name] for name in STUDY_CLASSES},
+                **{name: row[name] for name in SEED_LABELS},
                 "clinical_labels": clinical_labels_json(row, [c for c in clinical.columns if c not in CANONICAL]),
                 "n_recordings": int(counts.get(pk, 0)), "in_clinical_table": True,
             })
     for pk in sorted(set(counts) - keys_in_table):
         rows.append({"patient_key": pk, "source": source, "sex": None, "age": None, "height_cm": None,
-                     "weight_kg": None, **{name: None for name in STUDY_CLASSES}, "clinical_labels": "{}",
+                     "weight_kg": None, **{name: None for name in SEED_LABELS}, "clinical_labels": "{}",
                      "n_recordings": int(counts[pk]), "in_clinical_table": False})
     df = pd.DataFrame(rows, columns=PATIENTS.names)
     return df.sort_values("patient_key", kind="stable").reset_index(drop=True)
@@ -324,8 +324,8 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
     patients = _patients(disc.clinical, recordings, key, name, max_age)
     if len(recordings):
-        labels = patients.set_index("patient_key")[[*STUDY_CLASSES, "clinical_labels"]]
-        for label in STUDY_CLASSES:
+        labels = patients.set_index("patient_key")[[*SEED_LABELS, "clinical_labels"]]
+        for label in SEED_LABELS:
             values = recordings["patient_key"].map(labels[label]).astype(object)
             recordings[label] = values.where(values.notna(), None)
         recordings["clinical_labels"] = recordings["patient_key"].map(labels["clinical_labels"]).fillna("{}")

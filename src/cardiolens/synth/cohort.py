@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from cardiolens.labels import STUDY_CLASSES
 
 #: Built-in sex/age distributions per class (overridable in config: cohort.synthetic.covariates).
 DEFAULT_COVARIATES: dict[str, dict[str, float]] = {
@@ -27,6 +26,15 @@ DEFAULT_COVARIATES: dict[str, dict[str, float]] = {
 
 STUDY_MODALITY = {"septal_flash": "echo", "takotsubo_stemi": "echo", "cardiomyopathy": "cmr"}
 
+
+#: Values of each label the synthetic cohort generates (positive class first), and the image
+#: quality grade its ground truth gives (``quality``).
+LABEL_VALUES: dict[str, tuple[str, ...]] = {
+    "septal_flash": ("flash", "none"),
+    "takotsubo_stemi": ("takotsubo", "stemi"),
+    "cardiomyopathy": ("NOR", "HCM", "DCM"),
+    "quality": ("Good", "Medium", "Poor"),
+}
 
 @dataclass(frozen=True)
 class PatientSpec:
@@ -47,9 +55,9 @@ class PatientSpec:
 
 def _classes_for(study: str, n: int, positive_fraction: float) -> list[str]:
     if study == "cardiomyopathy":
-        cls = ("NOR", "HCM", "DCM")
+        cls = LABEL_VALUES["cardiomyopathy"]
         return [cls[i % 3] for i in range(n)]
-    pos, neg = STUDY_CLASSES[study][0], STUDY_CLASSES[study][1]
+    pos, neg = LABEL_VALUES[study][0], LABEL_VALUES[study][1]
     n_pos = int(round(n * positive_fraction))
     # Evenly interleaved, so any prefix of the cohort is balanced too.
     out = [neg] * n
@@ -87,7 +95,7 @@ def sample_patients(cfg: dict[str, Any], seed: int) -> list[PatientSpec]:
             weight = float(np.clip(rng.normal(84 if sex == "M" else 70, 12), 40, 180))
             label = true_class
             if k in flip:
-                others = [x for x in (("NOR", "HCM", "DCM") if study == "cardiomyopathy" else STUDY_CLASSES[study]) if x != true_class]
+                others = [x for x in LABEL_VALUES[study] if x != true_class]
                 label = others[int(rng.integers(len(others)))]
             n_rec = 1 if study == "cardiomyopathy" else int(rng.integers(rmin, rmax + 1))
             out.append(PatientSpec(index, study, true_class, label, sex, round(age, 1), round(height, 1), round(weight, 1), n_rec))

@@ -6,12 +6,12 @@ import pyarrow as pa
 
 from cardiolens.ingest.blanking import RULES as KEEP_RULES
 from cardiolens.ingest.reasons import Reason
-from cardiolens.labels import STUDY_CLASSES
+from cardiolens.labels import SEED_LABELS
 from cardiolens.tables.schema import Column, TableSchema
 
 _LABEL_COLUMNS = tuple(
-    Column(name, pa.string(), f"{name} label from the clinical table", nullable=True, allowed=classes)
-    for name, classes in STUDY_CLASSES.items()
+    Column(name, pa.string(), f"{name} label (the clinical table's cell as written, or the dataset's metadata)", nullable=True)
+    for name in SEED_LABELS
 )
 #: Labels of the clinical table's other mapped columns (inputs[].clinical.columns): any study may
 #: name one as its ``label`` (`cardiolens.prepare.select.with_label`).

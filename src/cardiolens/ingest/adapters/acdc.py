@@ -24,12 +24,15 @@ from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
 from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
 from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
-from cardiolens.labels import STUDY_CLASSES
 
 PATIENT = re.compile(r"^patient\d{3}$")
 ACDC_LABELS = (0, 1, 2, 3)
 TO_CANONICAL = {0: L.BACKGROUND, 1: L.RV_CAVITY, 2: L.MYOCARDIUM, 3: L.LV_CAVITY}
 
+
+#: ACDC's diagnostic groups (Info.cfg ``Group``; Bernard et al., IEEE TMI 2018): the values of its
+#: ``cardiomyopathy`` label.
+GROUPS = ("NOR", "HCM", "DCM", "MINF", "RV")
 
 def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
     root = Path(source["path"])
@@ -47,8 +50,8 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
             if cfg is None:
                 raise Reject("malformed_metadata", f"{pid}: Info.cfg is missing")
             group = cfg.get("Group", "")
-            if group not in STUDY_CLASSES["cardiomyopathy"]:
-                raise Reject("malformed_metadata", f"{pid}: Group {group!r} not in {list(STUDY_CLASSES['cardiomyopathy'])}")
+            if group not in GROUPS:
+                raise Reject("malformed_metadata", f"{pid}: Group {group!r} not in {list(GROUPS)}")
             need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
             height, weight = opt_float(cfg, "Height", pid), opt_float(cfg, "Weight", pid)
         except Reject as exc:
