@@ -102,7 +102,7 @@ def check_inputs(bundle: str, cfg: dict[str, Any], entries: list[dict[str, Any]]
         have = {ADAPTER_MODALITY[e["adapter"]]} if e["adapter"] in ADAPTER_MODALITY else dicom_modalities(e["path"])
         if want not in have:
             raise BundleError(f"bundle {bundle}: modality {want!r}, input source {e['name']!r} has "
-                              f"{', '.join(sorted(have)) or 'no readable recording'}")
+                              f"{', '.join(repr(m) for m in sorted(have)) or 'no readable DICOM recording'}")
 
 
 def run_config(bundle: str, cfg: dict[str, Any], entries: list[dict[str, Any]], key_env: str) -> dict[str, Any]:
