@@ -220,3 +220,23 @@ def test_a_changed_bundle_is_refused(tmp_path):
     (bundle / "manifest.json").unlink()
     with pytest.raises(BundleError, match="not a cardiolens model bundle"):
         verify_bundle(bundle)
+
+
+def test_a_predict_run_prepares_any_subset_of_the_bundles_classes():
+    """Training needs every class; new recordings for a trained model may hold one class only."""
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import study_problem
+
+    raw = {"cohort": {"source": "inputs"}, "inputs": [{"name": "new", "adapter": "dicom", "path": "/x"}],
+           "studies": {"septal_flash": {"classes": ["flash", "none"]}}}
+    recordings = pd.DataFrame({"septal_flash": ["flash"]})
+    samples = pd.DataFrame({"label": ["flash"]})
+    skipped = pd.DataFrame(columns=["recording_id", "reason"])
+    training = study_slice(validate_config(raw), "septal_flash")
+    assert "inference" not in training
+    assert "no sample of class(es) ['none']" in study_problem(recordings, samples, skipped, "septal_flash", training)
+    predicting = study_slice(validate_config({**raw, "predict": {"bundle": "/b"}}), "septal_flash")
+    assert predicting["inference"] is True
+    assert study_problem(recordings, samples, skipped, "septal_flash", predicting) is None
+    assert "receives no sample" in study_problem(recordings, samples.iloc[:0], skipped, "septal_flash", predicting)
