@@ -115,9 +115,9 @@ def run_config(bundle: str, cfg: dict[str, Any], entries: list[dict[str, Any]], 
                              "representation": prep["representation"], prep["representation"]: prep[prep["representation"]],
                              "train": cfg["train"], "attribute": cfg["attribute"], "stats": {"enabled": False},
                              "motion": {"enabled": False}}
-    if cfg["train"].get("task", "classification") == "classification":
-        block["classes"] = list(cfg["names"])
-    else:
+    # No `classes`: recordings of a class the model was not trained on are scored too (their y_true
+    # shows what the model makes of them); the outputs are the bundle's classes whatever the labels.
+    if cfg["train"].get("task", "classification") != "classification":
         block["targets"] = cfg.get("targets") or list(cfg["names"])
     block.update({k: prep[k] for k in ("views", "where") if prep.get(k)})  # the training sources are not these
     defaults = validate_config({"cohort": {"source": "inputs"}, "inputs": entries})["studies"]

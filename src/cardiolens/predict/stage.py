@@ -49,7 +49,8 @@ def dataset(rows: pd.DataFrame, cfg: dict[str, Any], bundle: str):
 
     mean, sd = read_normalisation(bundle)
     classification = cfg["train"].get("task", "classification") == "classification"
-    # Labels outside the bundle's classes cannot be indexed: such rows score with a placeholder class.
+    # Labels outside the bundle's classes cannot be indexed: such rows get a placeholder class index
+    # (unused by the scores; the attribution's `correct` is recomputed from the real label).
     names = cfg["names"]
     labelled = rows.assign(label=[v if v in names else names[0] for v in rows["label"]]) if classification else rows
     return SampleDataset(labelled, names if classification else None, mean, sd, None, int(cfg["seed"]),
@@ -82,7 +83,8 @@ def predict_rows(rows: pd.DataFrame, cfg: dict[str, Any], bundle: str) -> pd.Dat
 
 def run_predict(samples_path: str, bundle: str, out_dir: str, rule: str = "predict_study") -> None:
     """Write ``predictions.parquet`` (sample level) and ``patient_predictions.parquet`` into ``out_dir``."""
-    from cardiolens.train.stage import patient_level, prediction_schema
+    from cardiolens.tables.registry import predictions_schema, regression_predictions_schema
+    from cardiolens.train.stage import patient_level
 
     digest = verify_bundle(bundle)
     cfg = read_config(bundle)
@@ -93,7 +95,15 @@ def run_predict(samples_path: str, bundle: str, out_dir: str, rule: str = "predi
     inputs = provenance.describe_inputs([samples_path, Path(bundle) / "manifest.json"])
     extra = {"bundle_sha256": digest, "bundle_study": cfg["study"], "bundle_fold": cfg["fold"]}
     cslice = {"study": cfg["study"], "bundle_sha256": digest}
-    schema, patients = prediction_schema(task, names), prediction_schema(task, names, "patient")
+    if task == "classification":
+        true = sorted(set(names) | set(preds["y_true"].astype(str)))
+        schema, patients = (predictions_schema(names, level, true) for level in ("sample", "patient"))
+        unseen = sorted(set(true) - set(names))
+        if unseen:
+            log.info("predict %s: %d samples are labelled %s, a class the bundle was not trained on (outputs: %s)",
+                     cfg["study"], int(preds["y_true"].isin(unseen).sum()), ", ".join(unseen), ", ".join(names))
+    else:
+        schema, patients = regression_predictions_schema(names), regression_predictions_schema(names, "patient")
     write_table(preds.reindex(columns=schema.names).sort_values(["role", "sample_id"]), out / "predictions.parquet", schema,
                 provenance.build(rule, inputs, cslice, extra))
     write_table(patient_level(preds, names, task).reindex(columns=patients.names), out / "patient_predictions.parquet",
@@ -118,6 +128,10 @@ def run_predict_attribution(samples_path: str, predictions_path: str, recordings
     acfg, train = cfg["attribute"], cfg["train"]
     rows = bundle_rows(read_table(samples_path, SAMPLES), cfg, bundle)
     task, names, fold = train.get("task", "classification"), cfg["names"], int(cfg["fold"])
+    if task == "classification" and acfg.get("target", "predicted") != "predicted" and not rows["label"].isin(names).all():
+        # A label the model has no output for cannot be explained as the true class.
+        log.info("predict_attribute: labels outside the bundle's classes: explaining the predicted class only")
+        acfg = {**acfg, "target": "predicted"}
     representation = cfg["prepare"]["representation"]
     clip = representation == "clip"
     torch.manual_seed(int(cfg["seed"]) + fold)
@@ -147,6 +161,8 @@ def run_predict_attribution(samples_path: str, predictions_path: str, recordings
     mk = markers(recordings[recordings["recording_id"].isin(rows["recording_id"])])
     if len(table):
         m = meta.loc[table["sample_id"]]
+        if task == "classification":  # the dataset's placeholder class must not count as a true label
+            table["correct"] = table["y_pred"].to_numpy() == m["label"].astype(str).to_numpy()
         table = table.assign(study=cfg["study"], fold=fold, role="test", recording_id=m["recording_id"].values,
                              patient_key=m["patient_key"].values, label=m["label"].values, map_path=str(out / "maps.npy"),
                              map_axes=["input," + a.split(",", 1)[1] if not clip else a for a in m["axes"]],
