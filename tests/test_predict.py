@@ -240,3 +240,21 @@ def test_a_predict_run_prepares_any_subset_of_the_bundles_classes():
     assert predicting["inference"] is True
     assert study_problem(recordings, samples, skipped, "septal_flash", predicting) is None
     assert "receives no sample" in study_problem(recordings, samples.iloc[:0], skipped, "septal_flash", predicting)
+
+
+def test_the_run_configuration_holds_the_bundles_study_alone(tmp_path):
+    from cardiolens.config import validate_config
+    from cardiolens.predict.setup import run_config
+
+    cfg = {"study": "cardiomyopathy", "fold": 1, "seed": 3, "names": ["DCM", "HCM", "NOR"],
+           "prepare": {"label": "cardiomyopathy", "modality": "MR", "representation": "frames",
+                       "frames": {"pixel_mm": 2.0, "crop_px": 64}, "views": ["SAX"]},
+           "train": {"network": "densenet", "dual_input": True, "epochs": 2}, "attribute": {"methods": ["gradcam"]}}
+    entries = [{"name": "new", "adapter": "acdc", "path": str(tmp_path)}]
+    config = validate_config(run_config(str(tmp_path / "b"), cfg, entries, "MY_KEY"))
+    assert config["predict"]["bundle"] == str(tmp_path / "b") and config["cohort"]["source"] == "inputs"
+    assert [s for s, v in config["studies"].items() if v["enabled"]] == ["cardiomyopathy"]
+    study = config["studies"]["cardiomyopathy"]
+    assert study["frames"]["crop_px"] == 64 and study["train"]["dual_input"] and study["views"] == ["SAX"]
+    assert not study.get("classes")  # any label is scored, the outputs stay the bundle's
+    assert config["privacy"]["key_env"] == "MY_KEY" and config["seed"] == 3
