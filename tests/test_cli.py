@@ -6,7 +6,7 @@ import pytest
 
 from cardiolens.cli import build_parser, main
 
-SUBCOMMANDS = ("synth", "ingest", "provenance", "check-config", "audit", "rejected", "diff", "summary")
+SUBCOMMANDS = ("synth", "ingest", "provenance", "check-config", "audit", "rejected", "diff", "summary", "predict")
 
 
 def test_help_on_every_subcommand(capsys):

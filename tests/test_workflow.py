@@ -257,7 +257,9 @@ def test_changing_an_attribution_key_reruns_only_attribution(run_dir):
     (run_dir / "attr.yaml").write_text("studies: {septal_flash: {attribute: {faithfulness_steps: 8}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "attr.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge", "stats_study", "stats_provenance", "summary"}, jobs
+    # the bundle records the attribution settings `cardiolens predict` applies
+    assert set(jobs) - {"all"} == {"attribute_fold", "attribute_merge", "bundle_fold", "stats_study", "stats_provenance",
+                                   "summary"}, jobs
     assert proc.stdout.count("rule stats_study:") == 1  # septal_flash only
 
 
@@ -267,8 +269,8 @@ def test_changing_a_training_key_reruns_that_studys_model_and_what_depends_on_it
     (run_dir / "train.yaml").write_text("studies: {septal_flash: {train: {lr: 0.002}}}\n")
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "train.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
-    assert set(jobs) - {"all"} == {"train_fold", "train_merge", "attribute_fold", "attribute_merge", "stats_study",
-                                   "stats_comparisons", "stats_provenance", "summary"}, jobs
+    assert set(jobs) - {"all"} == {"train_fold", "train_merge", "bundle_fold", "attribute_fold", "attribute_merge",
+                                   "stats_study", "stats_comparisons", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule train_fold:") == 1 and proc.stdout.count("rule stats_study:") == 1  # septal_flash only
 
 

@@ -151,6 +151,24 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from cardiolens.predict.bundle import BundleError
+    from cardiolens.predict.setup import predict
+
+    extra = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+    try:
+        rc = predict(args.model, args.input, args.out, cores=args.cores, key_env=args.key_env, snakemake_args=extra)
+    except BundleError as exc:  # exit status 1: the inputs do not fit the model
+        print(f"cardiolens predict: error: {exc}", file=sys.stderr)
+        return 1
+    if rc != 0:
+        print(f"cardiolens predict: error: the Snakemake run in {args.out} failed (exit status {rc}); see the job log it names",
+              file=sys.stderr)
+        return 1
+    print(f"predictions: {Path(args.out) / 'results' / 'predict'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardiolens",
@@ -248,6 +266,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-networks", action="store_true",
                    help="skip building the networks (a few seconds per study)")
     p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("predict", help="apply a trained model bundle to new recordings (external validation)",
+                       description="Run ingest -> prepare -> predict -> attribute on new recordings with a model bundle "
+                       "(results/train/<study>/fold<k>/bundle of a training run), as a Snakemake run in OUT: the command "
+                       "writes OUT/config.yaml (the bundle's study and preprocessing settings, every new patient in role "
+                       "test, no training) and runs `snakemake --directory OUT`. Results: OUT/results/predict/<study>/ "
+                       "(predictions.parquet, patient_predictions.parquet, attribution.parquet, maps). The recordings need "
+                       "a value in the study's label column (clinical table or ground truth), as for training. Inputs of "
+                       "another modality or representation than the bundle's are refused (exit status 1). The "
+                       "pseudonymisation key comes from the environment (--key-env).")
+    p.add_argument("--model", required=True, metavar="BUNDLE", help="a model bundle folder (with manifest.json)")
+    p.add_argument("--input", required=True, metavar="CONFIG_OR_FOLDER",
+                   help="a YAML file with an `inputs:` list as in config/config.yaml (optionally `modality:` and "
+                   "`representation:`), or a folder of DICOM files (one dicom source)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the run's working directory (created)")
+    p.add_argument("--cores", type=int, default=1, help="Snakemake --cores (default: %(default)s)")
+    p.add_argument("--key-env", default="CARDIOLENS_PSEUDONYM_KEY",
+                   help="environment variable holding the pseudonymisation key (default: %(default)s)")
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="-- SNAKEMAKE_ARGS",
+                   help="further arguments for snakemake after --, e.g. -- --profile profiles/slurm")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -25,6 +25,8 @@ REPORT_INTRO = os.path.join(workflow.basedir, "workflow", "report", "workflow.rs
 
 
 STUDIES = [name for name, study in config["studies"].items() if study["enabled"]]
+# `cardiolens predict` runs: the model bundle applied to new recordings (workflow/rules/predict.smk).
+PREDICT_BUNDLE = config["predict"]["bundle"]
 
 
 wildcard_constraints:
@@ -91,9 +93,30 @@ def final_tables():
     )
 
 
+def predict_targets():
+    """Outputs of a `cardiolens predict` run: predictions and attribution of each study."""
+    return expand(
+        "results/predict/{study}/{table}.parquet",
+        study=STUDIES,
+        table=["predictions", "patient_predictions", "attribution"],
+    )
+
+
+def bundle_targets():
+    """The model bundle of every trained fold."""
+    return [
+        f"results/train/{s}/fold{k}/bundle"
+        for s in STUDIES
+        for k in folds_of(config, s)
+    ]
+
+
 def all_targets():
+    if PREDICT_BUNDLE:
+        return predict_targets()
     return (
         final_tables()
+        + bundle_targets()
         + (["results/stats/provenance.html"] if stats_studies() else [])
         + (["results/summary.parquet", "results/summary.rst"] if STUDIES else [])
     )
@@ -166,6 +189,12 @@ def train_params(study):
     from cardiolens.train.stage import train_slice
 
     return train_slice(config, study)
+
+
+def bundle_params(study):
+    from cardiolens.predict.export import bundle_slice
+
+    return bundle_slice(config, study)
 
 
 def attribute_params(study):

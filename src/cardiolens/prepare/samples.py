@@ -300,7 +300,8 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
                   cfg: dict[str, Any]) -> str | None:
     """Why ``study`` cannot be trained from what ``prepare_study`` built, or None.
 
-    A study needs samples; a classification study (no ``targets``) needs a sample of every
+    A study needs samples; a classification study (no ``targets``) being trained (no
+    ``inference``: `cardiolens predict` scores any subset of a trained model's classes) needs a sample of every
     configured class (``classes``), or at least two classes when none are configured. The
     message names the study, its label and the label values found among the recordings.
     """
@@ -316,7 +317,7 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
             top = skipped["reason"].str.split(":").str[0].value_counts().head(3)
             reasons = f"; {len(skipped)} eligible recordings were skipped ({', '.join(f'{k} {v}' for k, v in top.items())})"
         return f"study {study!r} receives no sample ({where}); values of {label!r} in the recordings: {found}{reasons}"
-    if cfg.get("targets"):
+    if cfg.get("targets") or cfg.get("inference"):
         return None
     have = set(samples["label"].astype(str))
     if cfg.get("classes"):

@@ -224,10 +224,12 @@ def _predictions(level: str, description: str, outputs: tuple[Column, ...]) -> T
     )
 
 
-def predictions_schema(classes: list[str], level: str = "sample") -> TableSchema:
-    """Predictions with one probability column per class (declared per study's classes)."""
+def predictions_schema(classes: list[str], level: str = "sample", true_classes: list[str] | None = None) -> TableSchema:
+    """Predictions with one probability column per class (declared per study's classes).
+    ``true_classes``: the values y_true may take when they are more than the model's classes
+    (`cardiolens predict` on recordings of a class the model was not trained on)."""
     return _predictions(level, "predictions", (
-        Column("y_true", pa.string(), "true class", allowed=tuple(classes)),
+        Column("y_true", pa.string(), "true class", allowed=tuple(true_classes or classes)),
         *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
         Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
     ))

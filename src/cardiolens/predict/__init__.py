@@ -1,0 +1,1 @@
+"""Model bundles of trained folds and ``cardiolens predict`` (prediction on new recordings)."""

@@ -1,0 +1,260 @@
+"""Model bundles and `cardiolens predict`.
+
+The must-show test trains the septal-flash study of the tiny configuration (tinyrun.ONE_STUDY: its
+tables equal the full tiny run's), copies its fold-0 bundle into a fresh folder that has nothing
+else, runs `cardiolens predict` there on copies of the test-role patients' DICOMs, and compares the
+probabilities with the training run's own test-role predictions. The copy is ingested under
+another pseudonymisation key (real inputs may not use the demo key), so recording ids differ and
+samples are matched by their recording's pixel sha256; the ground-truth sidecars are renamed for
+that key, as an annotation tool using the run's key would name them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+import yaml
+
+from cardiolens.config import DEMO_KEY
+from cardiolens.hashing import sha256_file
+from cardiolens.predict.bundle import FILES, BundleError, verify_bundle, write_manifest
+from tinyrun import ONE_STUDY, TINY, snakemake
+
+CLI = str(Path(sys.executable).with_name("cardiolens"))
+NEW_KEY = "predict-test-key-" + "x" * 32
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """Working folder of a tiny septal-flash-only run (with its fold bundle)."""
+    work = tmp_path_factory.mktemp("predict") / "train"
+    work.mkdir()
+    (work / "tiny.yaml").write_text(TINY)
+    (work / "one.yaml").write_text(ONE_STUDY)
+    snakemake(work, "--configfile", "tiny.yaml", "one.yaml")
+    return work
+
+
+def _bundle(run: Path) -> Path:
+    return run / "results" / "train" / "septal_flash" / "fold0" / "bundle"
+
+
+def _test_patient_inputs(run: Path, dst: Path) -> Path:
+    """Copies of the fold-0 test patients' DICOM folders, the clinical table and their ground truth
+    (renamed for NEW_KEY) under ``dst``; returns the `inputs:` YAML file."""
+    from cardiolens import privacy
+    from cardiolens.ingest.truth import sidecar_stem
+
+    splits = pd.read_parquet(run / "results/split/septal_flash/splits.parquet")
+    test = set(splits.loc[(splits["fold"] == 0) & (splits["role"] == "test"), "patient_key"])
+    synthetic = run / "resources" / "synthetic"
+    old_key = DEMO_KEY.encode()
+    for folder in sorted((synthetic / "dicom").iterdir()):
+        if not folder.is_dir():
+            continue
+        files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
+        try:
+            pid = str(pydicom.dcmread(files[0], stop_before_pixels=True).PatientID)
+        except Exception:  # the cohort's deliberately broken export files
+            continue
+        if privacy.patient_key(old_key, pid) in test:
+            shutil.copytree(folder, dst / "dicom" / folder.name)
+    assert (dst / "dicom").is_dir() and test
+    shutil.copy(synthetic / "clinical.csv", dst / "clinical.csv")
+    (dst / "truth").mkdir()
+    uids = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in (dst / "dicom").rglob("*") if f.is_file()}
+    for uid in uids:
+        for ext in (".json", ".npz"):
+            src = synthetic / "truth" / (sidecar_stem(old_key, uid) + ext)
+            if src.exists():
+                shutil.copy(src, dst / "truth" / (sidecar_stem(NEW_KEY.encode(), uid) + ext))
+    spec = dst / "inputs.yaml"
+    spec.write_text(yaml.safe_dump({"inputs": [{
+        "name": "external", "adapter": "dicom", "path": "dicom",
+        "clinical": {"path": "clinical.csv", "id_column": "PatientID", "columns": {}},
+        "options": {"truth_dir": "truth"}}]}))
+    return spec
+
+
+def _by_pixels(run: Path, preds: pd.DataFrame) -> pd.DataFrame:
+    """``preds`` indexed by (recording pixel sha256, the rest of the sample id)."""
+    rec = pd.read_parquet(run / "results/ingest/recordings.parquet", columns=["recording_id", "pixel_sha256"])
+    sha = dict(zip(rec["recording_id"], rec["pixel_sha256"]))
+    keys = [sha[s.split("-", 1)[0]] + "-" + s.split("-", 1)[1] for s in preds["sample_id"]]
+    return preds.set_index(pd.Index(keys, name="key")).sort_index()
+
+
+@pytest.mark.slow
+def test_predict_reproduces_the_training_runs_test_probabilities(trained, tmp_path):
+    from cardiolens.tables import read_provenance
+
+    inputs = tmp_path / "new_recordings"
+    spec = _test_patient_inputs(trained, inputs)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copytree(_bundle(trained), fresh / "bundle")  # nothing else: no results/, no config
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": NEW_KEY}
+    proc = subprocess.run([CLI, "predict", "--model", "bundle", "--input", str(spec), "--out", "out", "--cores", "2"],
+                          cwd=fresh, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = fresh / "out" / "results" / "predict" / "septal_flash"
+    dag = pd.read_parquet(trained / "results/train/septal_flash/predictions.parquet")
+    dag = _by_pixels(trained, dag[(dag["role"] == "test") & (dag["fold"] == 0)])
+    new = _by_pixels(fresh / "out", pd.read_parquet(out / "predictions.parquet"))
+    assert list(new.index) == list(dag.index) and len(new) > 0
+    cols = [c for c in dag.columns if c.startswith("p_")]
+    assert (new[cols] - dag[cols]).abs().to_numpy().max() <= 1e-6
+    assert list(new["y_pred"]) == list(dag["y_pred"]) and list(new["y_true"]) == list(dag["y_true"])
+    assert set(new["role"]) == {"test"} and list(new.columns) == list(dag.columns)
+    digest = sha256_file(fresh / "bundle" / "manifest.json")
+    for table in ("predictions", "patient_predictions", "attribution"):
+        assert read_provenance(out / f"{table}.parquet")["extra"]["bundle_sha256"] == digest
+    attribution = pd.read_parquet(out / "attribution.parquet")
+    assert set(attribution["sample_id"]) == set(pd.read_parquet(out / "predictions.parquet")["sample_id"])
+    assert not (fresh / "results").exists()
+
+
+@pytest.mark.slow
+def test_bundle_contents_and_manifest(trained, tmp_path):
+    bundle = _bundle(trained)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert set(manifest["files"]) == set(FILES)
+    assert all(sha256_file(bundle / f) == s for f, s in manifest["files"].items())
+    assert verify_bundle(bundle) == sha256_file(bundle / "manifest.json")
+    cfg = json.loads((bundle / "config.json").read_text())
+    assert cfg["names"] == ["flash", "none"] and cfg["prepare"]["representation"] == "mmode"
+    assert cfg["prepare"]["modality"] == "US" and cfg["input"]["shape"] == [1, 32, 32]
+    assert cfg["data"]["samples_sha256"] == sha256_file(trained / "results/prepare/septal_flash/samples.parquet")
+    patients = set(pd.read_parquet(trained / "results/ingest/patients.parquet")["patient_key"])
+    for f in FILES[1:]:
+        if f.endswith(".npz"):
+            continue
+        text = (bundle / f).read_text()
+        assert str(trained) not in text and "/tmp" not in text and not any(p in text for p in patients), f
+    card = (bundle / "README.md").read_text()
+    for heading in ("## What it predicts", "## Training data", "## Validation metrics", "## Intended use and limits"):
+        assert heading in card
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    (copy / "metrics.json").write_text("{}")
+    with pytest.raises(BundleError, match="metrics.json differs"):
+        verify_bundle(copy)
+
+
+def _fake_bundle(folder: Path, modality: str = "US", representation: str = "mmode") -> Path:
+    """A bundle folder whose config is all the refusal checks read (they run before any weights load)."""
+    folder.mkdir(parents=True)
+    cfg = {"study": "septal_flash", "fold": 0, "seed": 7, "names": ["flash", "none"],
+           "prepare": {"label": "septal_flash", "modality": modality, "representation": representation}}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    for f in FILES[0], FILES[2], FILES[3], FILES[4]:
+        (folder / f).write_text("x")
+    write_manifest(folder)
+    return folder
+
+
+def test_predict_refuses_another_modality(tmp_path):
+    bundle = _fake_bundle(tmp_path / "bundle")
+    acdc = tmp_path / "acdc"
+    acdc.mkdir()
+    spec = tmp_path / "in.yaml"
+    spec.write_text(yaml.safe_dump({"inputs": [{"name": "mr", "adapter": "acdc", "path": str(acdc)}]}))
+    proc = subprocess.run([CLI, "predict", "--model", str(bundle), "--input", str(spec), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert str(bundle) in lines[0] and "modality 'US'" in lines[0] and "'MR'" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_predict_refuses_another_representation(tmp_path):
+    from cardiolens.predict.setup import check_inputs, read_inputs
+
+    bundle = _fake_bundle(tmp_path / "bundle")
+    (tmp_path / "dicom").mkdir()
+    spec = tmp_path / "in.yaml"
+    spec.write_text(yaml.safe_dump({"representation": "clip",
+                                    "inputs": [{"name": "echo", "adapter": "dicom", "path": "dicom"}]}))
+    entries, declared = read_inputs(spec)
+    assert entries[0]["path"] == str(tmp_path / "dicom")
+    cfg = json.loads((bundle / "config.json").read_text())
+    with pytest.raises(BundleError, match=r"representation 'mmode', the input declares 'clip'"):
+        check_inputs(str(bundle), cfg, entries, declared)
+
+
+def test_predict_refuses_a_dicom_folder_of_another_modality(tmp_path):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from cardiolens.predict.setup import check_inputs, read_inputs
+
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality, ds.SOPInstanceUID = "MR", ds.file_meta.MediaStorageSOPInstanceUID
+    ds.save_as(folder / "IM1", enforce_file_format=True)
+    bundle = _fake_bundle(tmp_path / "bundle")
+    entries, declared = read_inputs(folder)
+    with pytest.raises(BundleError, match=r"modality 'US', input source 'new' has 'MR'"):
+        check_inputs(str(bundle), json.loads((bundle / "config.json").read_text()), entries, declared)
+
+
+def test_a_changed_bundle_is_refused(tmp_path):
+    bundle = _fake_bundle(tmp_path / "bundle")
+    (bundle / "weights.pt").write_text("y")
+    with pytest.raises(BundleError, match="weights.pt differs"):
+        verify_bundle(bundle)
+    (bundle / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="not a cardiolens model bundle"):
+        verify_bundle(bundle)
+
+
+def test_a_predict_run_prepares_any_subset_of_the_bundles_classes():
+    """Training needs every class; new recordings for a trained model may hold one class only."""
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import study_problem
+
+    raw = {"cohort": {"source": "inputs"}, "inputs": [{"name": "new", "adapter": "dicom", "path": "/x"}],
+           "studies": {"septal_flash": {"classes": ["flash", "none"]}}}
+    recordings = pd.DataFrame({"septal_flash": ["flash"]})
+    samples = pd.DataFrame({"label": ["flash"]})
+    skipped = pd.DataFrame(columns=["recording_id", "reason"])
+    training = study_slice(validate_config(raw), "septal_flash")
+    assert "inference" not in training
+    assert "no sample of class(es) ['none']" in study_problem(recordings, samples, skipped, "septal_flash", training)
+    predicting = study_slice(validate_config({**raw, "predict": {"bundle": "/b"}}), "septal_flash")
+    assert predicting["inference"] is True
+    assert study_problem(recordings, samples, skipped, "septal_flash", predicting) is None
+    assert "receives no sample" in study_problem(recordings, samples.iloc[:0], skipped, "septal_flash", predicting)
+
+
+def test_the_run_configuration_holds_the_bundles_study_alone(tmp_path):
+    from cardiolens.config import validate_config
+    from cardiolens.predict.setup import run_config
+
+    cfg = {"study": "cardiomyopathy", "fold": 1, "seed": 3, "names": ["DCM", "HCM", "NOR"],
+           "prepare": {"label": "cardiomyopathy", "modality": "MR", "representation": "frames",
+                       "frames": {"pixel_mm": 2.0, "crop_px": 64}, "views": ["SAX"]},
+           "train": {"network": "densenet", "dual_input": True, "epochs": 2}, "attribute": {"methods": ["gradcam"]}}
+    entries = [{"name": "new", "adapter": "acdc", "path": str(tmp_path)}]
+    config = validate_config(run_config(str(tmp_path / "b"), cfg, entries, "MY_KEY"))
+    assert config["predict"]["bundle"] == str(tmp_path / "b") and config["cohort"]["source"] == "inputs"
+    assert [s for s, v in config["studies"].items() if v["enabled"]] == ["cardiomyopathy"]
+    study = config["studies"]["cardiomyopathy"]
+    assert study["frames"]["crop_px"] == 64 and study["train"]["dual_input"] and study["views"] == ["SAX"]
+    assert not study.get("classes")  # any label is scored, the outputs stay the bundle's
+    assert config["privacy"]["key_env"] == "MY_KEY" and config["seed"] == 3
