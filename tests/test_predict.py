@@ -123,6 +123,36 @@ def test_predict_reproduces_the_training_runs_test_probabilities(trained, tmp_pa
 
 
 @pytest.mark.slow
+def test_predict_scores_new_recordings_without_a_label(trained, tmp_path):
+    """New recordings usually come without a label: the same DICOMs, no clinical table. They are
+    scored (the same probabilities as with their labels) and not judged (y_true and correct null)."""
+    inputs = tmp_path / "unlabelled"
+    spec = _test_patient_inputs(trained, inputs)
+    entry = yaml.safe_load(spec.read_text())["inputs"][0]
+    del entry["clinical"]
+    spec.write_text(yaml.safe_dump({"inputs": [entry]}))
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copytree(_bundle(trained), fresh / "bundle")
+    env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": NEW_KEY}
+    proc = subprocess.run([CLI, "predict", "--model", "bundle", "--input", str(spec), "--out", "out", "--cores", "2"],
+                          cwd=fresh, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = fresh / "out" / "results" / "predict" / "septal_flash"
+    new = _by_pixels(fresh / "out", pd.read_parquet(out / "predictions.parquet"))
+    dag = pd.read_parquet(trained / "results/train/septal_flash/predictions.parquet")
+    dag = _by_pixels(trained, dag[(dag["role"] == "test") & (dag["fold"] == 0)])
+    assert list(new.index) == list(dag.index) and len(new) > 0 and new["y_true"].isna().all()
+    cols = [c for c in dag.columns if c.startswith("p_")]
+    assert (new[cols] - dag[cols]).abs().to_numpy().max() <= 1e-6 and list(new["y_pred"]) == list(dag["y_pred"])
+    attribution = pd.read_parquet(out / "attribution.parquet")
+    assert len(attribution) and attribution["label"].isna().all() and attribution["correct"].isna().all()
+    assert set(attribution["target_kind"]) == {"predicted"}
+    log = (fresh / "out" / "results/logs/prepare_study/septal_flash.log").read_text(encoding="utf-8")
+    assert "have no septal_flash label: scored, not judged" in log
+
+
+@pytest.mark.slow
 def test_bundle_contents_and_manifest(trained, tmp_path):
     bundle = _bundle(trained)
     manifest = json.loads((bundle / "manifest.json").read_text())

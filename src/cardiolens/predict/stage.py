@@ -52,7 +52,7 @@ def dataset(rows: pd.DataFrame, cfg: dict[str, Any], bundle: str):
     # Labels outside the bundle's classes cannot be indexed: such rows get a placeholder class index
     # (unused by the scores; the attribution's `correct` is recomputed from the real label).
     names = cfg["names"]
-    labelled = rows.assign(label=[v if v in names else names[0] for v in rows["label"]]) if classification else rows
+    labelled = rows.assign(label=[v if isinstance(v, str) and v in names else names[0] for v in rows["label"]]) if classification else rows
     return SampleDataset(labelled, names if classification else None, mean, sd, None, int(cfg["seed"]),
                          cfg["prepare"]["representation"] == "clip")
 
@@ -73,7 +73,7 @@ def predict_rows(rows: pd.DataFrame, cfg: dict[str, Any], bundle: str) -> pd.Dat
     for (_, r), p in zip(rows.iterrows(), scores):
         row = {"sample_id": r["sample_id"], "patient_key": r["patient_key"], "fold": int(cfg["fold"]), "role": "test"}
         if task == "classification":
-            row.update({"y_true": r["label"], **{f"p_{c}": float(v) for c, v in zip(names, p)}, "y_pred": names[int(np.argmax(p))]})
+            row.update({"y_true": None if pd.isna(r["label"]) else r["label"], **{f"p_{c}": float(v) for c, v in zip(names, p)}, "y_pred": names[int(np.argmax(p))]})
         else:
             row.update({**{f"true_{n}": float(v) for n, v in zip(names, r["targets"])},
                         **{f"pred_{n}": float(v) for n, v in zip(names, p)}})
@@ -96,7 +96,7 @@ def run_predict(samples_path: str, bundle: str, out_dir: str, rule: str = "predi
     extra = {"bundle_sha256": digest, "bundle_study": cfg["study"], "bundle_fold": cfg["fold"]}
     cslice = {"study": cfg["study"], "bundle_sha256": digest}
     if task == "classification":
-        true = sorted(set(names) | set(preds["y_true"].astype(str)))
+        true = sorted(set(names) | set(preds["y_true"].dropna().astype(str)))
         schema, patients = (predictions_schema(names, level, true) for level in ("sample", "patient"))
         unseen = sorted(set(true) - set(names))
         if unseen:
@@ -162,7 +162,8 @@ def run_predict_attribution(samples_path: str, predictions_path: str, recordings
     if len(table):
         m = meta.loc[table["sample_id"]]
         if task == "classification":  # the dataset's placeholder class must not count as a true label
-            table["correct"] = table["y_pred"].to_numpy() == m["label"].astype(str).to_numpy()
+            labels = m["label"].to_numpy()
+            table["correct"] = [None if pd.isna(t) else bool(p == t) for p, t in zip(table["y_pred"], labels)]
         table = table.assign(study=cfg["study"], fold=fold, role="test", recording_id=m["recording_id"].values,
                              patient_key=m["patient_key"].values, label=m["label"].values, map_path=str(out / "maps.npy"),
                              map_axes=["input," + a.split(",", 1)[1] if not clip else a for a in m["axes"]],

@@ -214,17 +214,25 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     recordings, kept = select_recordings(with_label(recordings, label), cfg)
     for description, before, after in kept:
         log.info("prepare %s: %s kept %d of %d recordings", study, description, after, before)
-    eligible = recordings[recordings[label].notna()] if label in recordings else recordings.iloc[:0]
+    if label not in recordings:
+        recordings = recordings.assign(**{label: None})
+    labelled = recordings[label].notna()
+    # A `cardiolens predict` run (inference) scores recordings without a label too: new recordings
+    # usually have none. Training needs the label.
+    eligible = recordings if cfg.get("inference") else recordings[labelled]
+    if cfg.get("inference") and (~labelled).any():
+        log.info("prepare %s: %d recordings have no %s label: scored, not judged", study, int((~labelled).sum()), label)
     if cfg.get("classes"):
-        other = eligible[~eligible[label].isin(cfg["classes"])]
+        other = eligible[eligible[label].notna() & ~eligible[label].isin(cfg["classes"])]
         if len(other):  # values the study does not list: said, never silently lost
             log.info("prepare %s: %d recordings of %d patients have a value of %s outside classes %s, left out: %s", study,
                      len(other), other["patient_key"].nunique(), label, list(cfg["classes"]), label_values(other, label))
-        eligible = eligible[eligible[label].isin(cfg["classes"])]
+        eligible = eligible[eligible[label].isin(cfg["classes"]) | (eligible[label].isna() & bool(cfg.get("inference")))]
     if cfg.get("modality"):
         eligible = eligible[eligible["modality"] == cfg["modality"]]
     rows = eligible.sort_values("recording_id").to_dict("records")
-    log.info("prepare %s: %d recordings with a %s label, representation %s", study, len(rows), label, rep)
+    log.info("prepare %s: %d recordings %s, representation %s", study, len(rows),
+             f"to score (label {label} or none)" if cfg.get("inference") else f"with a {label} label", rep)
     jobs = [(r, rep, params) for r in rows]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -267,7 +275,7 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
             sid = f"{rid}-{rep}-{s['variant']}-{'' if s['slice_index'] is None else s['slice_index']}-{s['offset']:+d}"
             samples.append({
                 "sample_id": sid, "study": study, "recording_id": rid, "patient_key": rec["patient_key"],
-                "source": rec["source"], "label": rec[label], "representation": rep, "variant": s["variant"],
+                "source": rec["source"], "label": None if pd.isna(rec[label]) else rec[label], "representation": rep, "variant": s["variant"],
                 "offset": int(s["offset"]), "slice_index": s["slice_index"],
                 "array_path": str(out_dir / f"arrays-{shard:03d}.npy"), "array_index": len(buffer_a),
                 "roi_path": str(out_dir / f"rois-{shard:03d}.npy"), "shape": list(s["array"].shape),

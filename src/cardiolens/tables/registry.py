@@ -121,7 +121,8 @@ SAMPLES = TableSchema(
         Column("recording_id", pa.string(), "source recording"),
         Column("patient_key", pa.string(), "pseudonymised patient (splits group by it)"),
         Column("source", pa.string(), "input source of the recording"),
-        Column("label", pa.string(), "class of the study label"),
+        Column("label", pa.string(), "class of the study label (null only in a `cardiolens predict` run: a recording without one)",
+               nullable=True),
         Column("representation", pa.string(), "mmode, frames or clip", allowed=("mmode", "frames", "clip")),
         Column("variant", pa.string(), "original/cropped (mmode), ed_es (frames), cycle (clip)",
                allowed=("original", "cropped", "ed_es", "cycle")),
@@ -227,9 +228,11 @@ def _predictions(level: str, description: str, outputs: tuple[Column, ...]) -> T
 def predictions_schema(classes: list[str], level: str = "sample", true_classes: list[str] | None = None) -> TableSchema:
     """Predictions with one probability column per class (declared per study's classes).
     ``true_classes``: the values y_true may take when they are more than the model's classes
-    (`cardiolens predict` on recordings of a class the model was not trained on)."""
+    (`cardiolens predict` on recordings of a class the model was not trained on); given, y_true
+    may also be null (a `cardiolens predict` run's unlabelled recordings)."""
     return _predictions(level, "predictions", (
-        Column("y_true", pa.string(), "true class", allowed=tuple(true_classes or classes)),
+        Column("y_true", pa.string(), "true class (null: an unlabelled recording of a `cardiolens predict` run)",
+               allowed=tuple(true_classes or classes), nullable=true_classes is not None),
         *(Column(f"p_{c}", pa.float64(), f"probability of {c}", min=0, max=1) for c in classes),
         Column("y_pred", pa.string(), "argmax class", allowed=tuple(classes)),
     ))
@@ -259,7 +262,8 @@ ATTRIBUTION = TableSchema(
         Column("sample_id", pa.string(), "prepared sample"),
         Column("recording_id", pa.string(), "source recording"),
         Column("patient_key", pa.string(), "pseudonymised patient"),
-        Column("label", pa.string(), "true class (classification) or the study label (regression)"),
+        Column("label", pa.string(), "true class (classification) or the study label (regression); null: an unlabelled "
+               "recording of a `cardiolens predict` run", nullable=True),
         Column("y_pred", pa.string(), "predicted class (null for regression)", nullable=True),
         Column("correct", pa.bool_(), "prediction equals the label (null for regression)", nullable=True),
         Column("method", pa.string(), "Captum method", allowed=("gradcam", "gradcampp", "integrated_gradients", "occlusion",
