@@ -17,6 +17,8 @@ privacy: {key: cardiolens-synthetic-demo-key}
 cohort:
   synthetic:
     echo: {rows: 96, cols: 96, spacing_mm: 1.4, cycles: [1, 1], takotsubo_stemi: {patients: 16}}
+studies:
+  takotsubo_stemi: {train: {epochs: 20}}   # 16 patients give ~2 steps an epoch: 8 epochs were too few to learn the marker
 """
 
 

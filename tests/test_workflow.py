@@ -104,6 +104,10 @@ def test_no_phi_anywhere_under_results(run_dir):
         name = str(path.relative_to(run_dir))
         assert not [v for v in values if v in name], f"{name}: a file name holds a source path component"
         blobs = [path.read_bytes()]
+        if path.suffix in (".svg", ".html"):
+            # Embedded images are base64 text, where a 4-letter name turns up by chance ("Yuki" in a
+            # gallery SVG); their pixels are checked by the burned-in-text test, the rest of the page here.
+            blobs = [re.sub(rb"base64,[A-Za-z0-9+/=\s]+", b"base64,", blobs[0])]
         if path.suffix == ".parquet":
             table = pq.read_table(path)
             blobs.append(str(table.to_pylist()).encode())
