@@ -1,0 +1,176 @@
+"""Cardiac phases from the LV cavity area (or volume) curve of a mask sequence (pure functions).
+
+The area-curve method of Zhang et al., Circulation 2018 ("Fully automated echocardiogram
+interpretation in clinical practice") and Ouyang et al., Nature 2020 (EchoNet-Dynamic): ED is the
+largest and ES the smallest segmented LV area of each beat. Departures: the beat length comes from
+the autocorrelation of the detrended, lightly smoothed curve (or from R peaks when given), and a
+recording shorter than ~1.5 beats is one partial cycle (ED the global maximum, ES the minimum after
+it, or before it if none after), as in ED/ES pairs and short clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import detrend, find_peaks, savgol_filter
+
+from cardiolens.labels import LV_CAVITY, UNLABELLED
+
+FloatArray = NDArray[np.float64]
+#: Plausible heart rates (bpm): the dominant period is searched between 60000/200 and 60000/40 ms.
+HEART_RATE_BPM = (40.0, 200.0)
+#: Shortest period searched when the frame time is unknown.
+MIN_PERIOD_FRAMES = 4
+#: R-peak window: ED is the largest area within this fraction of the cycle around each R peak.
+R_PEAK_WINDOW = 0.15
+#: Savitzky-Golay smoothing of the curve before ED/ES: cubic over 1/5 of the period. On raised-cosine
+#: curves (systole 1/3 of the beat, 2-3 beats, 40-150 bpm, 25-100 fps, noise 3 % of the stroke
+#: amplitude) it halves the ED/ES errors of the raw curve at 100 fps (95th percentile 0.065 -> 0.03
+#: period) and biases noise-free peaks by at most 0.013 period; wider windows shift ES.
+SMOOTH_FRACTION = 1 / 5
+POLYORDER = 3
+
+
+@dataclass(frozen=True)
+class Phases:
+    """ED/ES frames, cycles as (start, stop) frames (stop exclusive; ED to next ED or R peak to next
+    R peak), the dominant period in frames and the curve's autocorrelation at it (None when not
+    found), and ``method``: ``autocorrelation``, ``r_peaks``, ``partial`` (fewer than two EDs) or
+    ``flat`` (constant curve: no phases)."""
+
+    ed: tuple[int, ...]
+    es: tuple[int, ...]
+    cycles: tuple[tuple[int, int], ...]
+    period_frames: float | None
+    periodicity: float | None
+    method: str
+    n_frames: int
+    frame_time_ms: float | None = None
+
+    @property
+    def period_ms(self) -> float | None:
+        ok = self.period_frames is not None and self.frame_time_ms is not None
+        return self.period_frames * self.frame_time_ms if ok else None  # type: ignore[operator]
+
+    @property
+    def n_cycles(self) -> float | None:
+        """Number of periods the recording covers (None without a period)."""
+        return self.n_frames / self.period_frames if self.period_frames else None
+
+
+def lv_area_curve(masks: NDArray, spacing: tuple[float, ...], label: int = LV_CAVITY) -> FloatArray:
+    """(T,) LV cavity area in mm² of masks (T, H, W), or LV volume in ml of stacks (T, S, H, W).
+
+    ``spacing`` is in ITK order: (dx = column, dy = row) mm, plus dz mm between slices for stacks; a
+    trailing frame time (the canonical image's last spacing entry) is ignored. A frame with an
+    UNLABELLED pixel has an unknown area: NaN."""
+    masks = np.asarray(masks)
+    if masks.ndim not in (3, 4):
+        raise ValueError(f"masks of shape {masks.shape}: expected (T, H, W) or (T, S, H, W)")
+    n = masks.ndim - 1  # spatial entries needed
+    if len(spacing) not in (n, n + 1) or not all(np.isfinite(s) and s > 0 for s in spacing[:n]):
+        raise ValueError(f"spacing {tuple(spacing)} for masks of shape {masks.shape}: expected {n} positive "
+                         f"entries (x, y{', z' if n == 3 else ''}), optionally followed by the frame time")
+    unit = float(np.prod(spacing[:n])) / (1000.0 if n == 3 else 1.0)
+    axes = tuple(range(1, masks.ndim))
+    area = (masks == label).sum(axis=axes).astype(np.float64) * unit
+    area[(masks == UNLABELLED).any(axis=axes)] = np.nan
+    return area
+
+
+def smooth(area: FloatArray, window: float) -> FloatArray:
+    """Cubic Savitzky-Golay smoothing over ~``window`` frames (made odd; none under 7 frames)."""
+    window = min(int(round(window)) | 1, len(area) - 1 + len(area) % 2)
+    return savgol_filter(area, window, POLYORDER, mode="interp") if window >= POLYORDER + 3 else area.astype(np.float64)
+
+
+def dominant_period(area: FloatArray, frame_time_ms: float | None = None,
+                    heart_rate_bpm: tuple[float, float] = HEART_RATE_BPM,
+                    min_cycles: float = 1.5) -> tuple[float | None, float | None]:
+    """Dominant period (frames, parabolic sub-frame refinement) of a curve (T,) and the Pearson
+    autocorrelation of the detrended, lightly smoothed curve at it; (None, None) when none is found.
+
+    Candidates are the autocorrelation peaks after its first negative value (a beat empties and
+    refills the LV; a drifting curve never decorrelates), within the plausible heart rates and at
+    most T / ``min_cycles`` frames; the period is the first one reaching 0.8 of the highest (its
+    multiples score alike)."""
+    t = len(area)
+    lo = int(np.floor(60_000 / heart_rate_bpm[1] / frame_time_ms)) if frame_time_ms else MIN_PERIOD_FRAMES
+    hi = int(np.ceil(60_000 / heart_rate_bpm[0] / frame_time_ms)) if frame_time_ms else t
+    lags = np.arange(1, min(hi, int(t / min_cycles)) + 2)
+    if len(lags) < 3 or lags[-1] >= t - 1:
+        return None, None
+    x = detrend(smooth(np.asarray(area, dtype=np.float64), lo / 3))  # light: 1/3 of the shortest period
+    r = np.array([_pearson(x[:-k], x[k:]) for k in lags])
+    negative = np.flatnonzero(r < 0)
+    peaks, _ = find_peaks(r)
+    peaks = peaks[(r[peaks] > 0) & (lags[peaks] >= lo) & (peaks > (negative[0] if len(negative) else t))]
+    if not len(peaks):
+        return None, None
+    k = int(peaks[np.argmax(r[peaks] >= 0.8 * r[peaks].max())])
+    a, b, c = r[k - 1], r[k], r[k + 1]
+    shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+    return float(lags[k] + shift), float(b)
+
+
+def _pearson(a: FloatArray, b: FloatArray) -> float:
+    sa, sb = a.std(), b.std()
+    return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+
+
+def cardiac_phases(area: FloatArray, frame_time_ms: float | None = None,
+                   r_peak_frames: tuple[int, ...] | list[int] = ()) -> Phases:
+    """ED and ES frames and cycles of an LV area (or volume) curve (T,); see the module docstring.
+
+    Without R peaks, EDs are the smoothed curve's maxima at least 0.6 period apart with a
+    prominence of 1/4 of its range (the first and last frames count when they are a maximum over
+    the next or last 15 % of a period at ED height). With R peaks (ascending frame indices), ED is
+    the largest area within ±15 % of the cycle around each R peak and the cycles run from R peak to
+    R peak. ES is the smallest area between consecutive EDs."""
+    x = np.asarray(area, dtype=np.float64)
+    if x.ndim != 1 or not len(x):
+        raise ValueError(f"area curve of shape {x.shape}: expected (T,) with T >= 1")
+    if not np.isfinite(x).all():
+        raise ValueError(f"area curve not finite at frames {np.flatnonzero(~np.isfinite(x)).tolist()}")
+    if frame_time_ms is not None and not frame_time_ms > 0:
+        raise ValueError(f"frame_time_ms {frame_time_ms}: expected a positive number or None")
+    r = [int(f) for f in r_peak_frames]
+    if any(f < 0 or f >= len(x) for f in r) or np.any(np.diff(r) <= 0):
+        raise ValueError(f"r_peak_frames {r}: expected ascending frames in [0, {len(x)})")
+    period, rho = dominant_period(x, frame_time_ms)
+    base = dict(n_frames=len(x), frame_time_ms=frame_time_ms, periodicity=rho)
+    if np.ptp(x) == 0:
+        return Phases((), (), (), period, method="flat", **base)
+    if len(r) >= 2:
+        period = float(np.median(np.diff(r)))
+    s = smooth(x, (period or len(x)) * SMOOTH_FRACTION)
+    if r:
+        half = R_PEAK_WINDOW * (period or len(x))
+        ed = [max(0, int(f - half)) + int(np.argmax(s[max(0, int(f - half)):int(f + half) + 1])) for f in r]
+    elif period:
+        ed = _ed_peaks(s, period)
+    else:
+        ed = []
+    if len(ed) < 2:
+        top = ed[0] if ed else int(np.argmax(s))
+        es = top + 1 + int(np.argmin(s[top + 1:])) if top + 1 < len(s) else int(np.argmin(s[:top]))
+        return Phases((top,), (es,) if es != top else (), ((0, len(x)),), period, method="partial", **base)
+    es = [a + int(np.argmin(s[a:b])) for a, b in zip(ed[:-1], ed[1:])]
+    bounds = r if r else ed
+    cycles = tuple(zip(bounds[:-1], bounds[1:]))
+    return Phases(tuple(ed), tuple(es), cycles, period, method="r_peaks" if r else "autocorrelation", **base)
+
+
+def _ed_peaks(s: FloatArray, period: float) -> list[int]:
+    """Frames of the ED maxima of a smoothed curve with a known period (see cardiac_phases)."""
+    peaks, _ = find_peaks(s, distance=max(1, int(0.6 * period)), prominence=0.25 * np.ptp(s))
+    ed = [int(p) for p in peaks]
+    w = max(2, int(round(0.15 * period)))
+    level = (min(s[ed]) if ed else s.max()) - 0.1 * np.ptp(s)
+    if s[0] >= max(level, s[1:w].max()) and (not ed or ed[0] >= 0.6 * period):
+        ed.insert(0, 0)
+    if s[-1] >= max(level, s[-w:-1].max()) and (not ed or len(s) - 1 - ed[-1] >= 0.6 * period):
+        ed.append(len(s) - 1)
+    return ed
