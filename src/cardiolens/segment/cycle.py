@@ -125,8 +125,8 @@ def cardiac_phases(area: FloatArray, frame_time_ms: float | None = None,
     """ED and ES frames and cycles of an LV area (or volume) curve (T,); see the module docstring.
 
     Without R peaks, EDs are the smoothed curve's maxima at least 0.6 period apart with a
-    prominence of 1/4 of its range (the first and last frames count when they are a maximum over
-    the next or last 15 % of a period at ED height). With R peaks (ascending frame indices), ED is
+    prominence of 1/4 of its range (those within 15 % of a period of either end only at ED height:
+    within 15 % of the range of the median ED). With R peaks (ascending frame indices), ED is
     the largest area within ±15 % of the cycle around each R peak and the cycles run from R peak to
     R peak. ES is the smallest area between consecutive EDs."""
     x = np.asarray(area, dtype=np.float64)
@@ -165,12 +165,12 @@ def cardiac_phases(area: FloatArray, frame_time_ms: float | None = None,
 
 def _ed_peaks(s: FloatArray, period: float) -> list[int]:
     """Frames of the ED maxima of a smoothed curve with a known period (see cardiac_phases)."""
-    peaks, _ = find_peaks(s, distance=max(1, int(0.6 * period)), prominence=0.25 * np.ptp(s))
-    ed = [int(p) for p in peaks]
-    w = max(2, int(round(0.15 * period)))
-    level = (min(s[ed]) if ed else s.max()) - 0.1 * np.ptp(s)
-    if s[0] >= max(level, s[1:w].max()) and (not ed or ed[0] >= 0.6 * period):
-        ed.insert(0, 0)
-    if s[-1] >= max(level, s[-w:-1].max()) and (not ed or len(s) - 1 - ed[-1] >= 0.6 * period):
-        ed.append(len(s) - 1)
-    return ed
+    low = np.full(1, s.min())  # padding: a maximum near or at either end keeps its full prominence
+    peaks, _ = find_peaks(np.concatenate([low, s, low]), distance=max(1, int(0.6 * period)),
+                          prominence=0.25 * np.ptp(s))
+    peaks = peaks - 1
+    edge = (peaks < 0.15 * period) | (peaks > len(s) - 1 - 0.15 * period)
+    if edge.any() and not edge.all():  # a beat cut short at either end: its maximum must reach ED height
+        level = np.median(s[peaks[~edge]]) - 0.15 * np.ptp(s)
+        peaks = peaks[~edge | (s[peaks] >= level)]
+    return [int(p) for p in peaks]
