@@ -191,8 +191,9 @@ ACDC = SHARED_DATA / "acdc" / "training"
 
 
 @pytest.mark.skipif(not ACDC.is_dir(), reason=f"ACDC training data {ACDC} is absent (../shared/data beside the repo)")
-@pytest.mark.parametrize("patient", ["patient001", "patient021"])
+@pytest.mark.parametrize("patient", ["patient001", "patient021", "patient041", "patient061", "patient081"])  # one per group
 def test_acdc_expert_masks_meet_their_class(patient: str) -> None:
+    """Patients the benchmark (benchmarks/acdc_indices.py) found meeting their Info.cfg class."""
     from cardiolens.measure.acdc_expert import expert_row
 
     row, group = expert_row(ACDC / patient)
