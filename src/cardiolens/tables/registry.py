@@ -595,6 +595,51 @@ MOTION_GROUPS = TableSchema(
        _c("n_samples", _I, "recordings behind those patients' values", min=0)),
 )
 
+_VOLUME = "at {phase}, voxel count x dx*dy*dz over the measured slices (Simpson's summation), ml"
+_PER_M2 = "divided by bsa_m2 (null without height or weight)"
+
+INDICES = TableSchema(
+    name="indices",
+    version=1,
+    description="Cardiac indices of a short-axis cine-MR stack, one row per patient (cardiolens.measure.indices): LV and RV "
+                "volumes and ejection fractions, LV mass, wall thickness along rays from the LV-cavity centroid, indexed by "
+                "body-surface area (Mosteller). Slices with unlabelled pixels at ED or ES are left out of both frames.",
+    key=("patient_key",),
+    columns=(
+        _c("patient_key", _S, "pseudonymised patient", unique=True),
+        _c("recording_id", _S, "short-axis recording measured"),
+        _c("mask_source", _S, "expert (the dataset's ground truth) or predicted (a segmentation model's)",
+           allowed=("expert", "predicted")),
+        _c("ed_frame", _I, "0-based end-diastolic frame of the recording", min=0),
+        _c("es_frame", _I, "0-based end-systolic frame of the recording", min=0),
+        _c("n_slices", _I, "slices measured: labelled at both ED and ES", min=1),
+        _c("height_cm", _F, "height, cm", True, min=30, max=260),
+        _c("weight_kg", _F, "weight, kg", True, min=1, max=400),
+        _c("bsa_m2", _F, "body-surface area sqrt(height_cm * weight_kg / 3600), m^2 (Mosteller, NEJM 1987); null without "
+           "height or weight", True, min=0),
+        _c("lv_edv_ml", _F, "LV end-diastolic volume: LV cavity " + _VOLUME.format(phase="ED"), min=0),
+        _c("lv_esv_ml", _F, "LV end-systolic volume: LV cavity " + _VOLUME.format(phase="ES"), min=0),
+        _c("lv_sv_ml", _F, "LV stroke volume lv_edv_ml - lv_esv_ml, ml (negative: ES mask larger than ED)"),
+        _c("lv_ef_percent", _F, "LV ejection fraction 100 * lv_sv_ml / lv_edv_ml, % (negative: ES mask larger)", max=100),
+        _c("rv_edv_ml", _F, "RV end-diastolic volume: RV cavity " + _VOLUME.format(phase="ED"), min=0),
+        _c("rv_esv_ml", _F, "RV end-systolic volume: RV cavity " + _VOLUME.format(phase="ES"), min=0),
+        _c("rv_ef_percent", _F, "RV ejection fraction, % (null without RV at ED)", True, max=100),
+        _c("lv_mass_g", _F, "LV mass: ED myocardium (septum included) volume x 1.05 g/ml, g", min=0),
+        _c("myo_thickness_max_mm", _F, "largest ED wall thickness of any ray of any slice (the maximum over slices of the "
+           "per-slice maximum), mm; radial, so an upper bound where a ray crosses the wall obliquely (null: no ray measured)",
+           True, min=0),
+        _c("myo_thickness_mean_mm", _F, "mean ED wall thickness over all measured rays, mm", True, min=0),
+        _c("myo_thickness_max_es_mm", _F, "largest ES wall thickness, mm", True, min=0),
+        _c("rv_lv_edv_ratio", _F, "rv_edv_ml / lv_edv_ml (null without RV at ED)", True, min=0),
+        _c("lv_mass_edv_ratio", _F, "lv_mass_g / lv_edv_ml, g/ml", min=0),
+        _c("lv_edv_ml_per_m2", _F, "lv_edv_ml " + _PER_M2 + ", ml/m^2", True, min=0),
+        _c("lv_esv_ml_per_m2", _F, "lv_esv_ml " + _PER_M2 + ", ml/m^2", True, min=0),
+        _c("rv_edv_ml_per_m2", _F, "rv_edv_ml " + _PER_M2 + ", ml/m^2", True, min=0),
+        _c("rv_esv_ml_per_m2", _F, "rv_esv_ml " + _PER_M2 + ", ml/m^2", True, min=0),
+        _c("lv_mass_g_per_m2", _F, "lv_mass_g " + _PER_M2 + ", g/m^2", True, min=0),
+    ),
+)
+
 SUMMARY = TableSchema(
     name="summary",
     version=1,
@@ -634,4 +679,4 @@ SUMMARY = TableSchema(
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
                              ATTRIBUTION_SUMMARY, PERFORMANCE,
                              CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
-                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, SUMMARY)}
+                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, INDICES, SUMMARY)}
