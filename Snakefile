@@ -1,5 +1,5 @@
 # cardiolens: reproducible, explainable deep learning for cardiac imaging studies.
-# Stages: synth (when cohort.source is synthetic) -> ingest -> prepare -> split -> train -> attribute
+# Stages: synth (when cohort.source is synthetic) -> ingest -> segment -> prepare -> split -> train -> attribute
 # -> measure -> stats -> summary; `snakemake --report results/report.html` builds the report.
 # The default workflow profile (workflow/profiles/default, found through ./profiles) applies to every
 # plain `snakemake` call. See README.md and docs/.
@@ -27,6 +27,7 @@ report: FRONT_PAGE
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"

@@ -255,7 +255,18 @@ def class_problems(config: Mapping[str, Any]) -> list[str]:
 
 def parse_time_problems(config: Mapping[str, Any]) -> list[str]:
     """The checks cheap enough for every Snakemake parse (no file read, no network built)."""
-    return class_problems(config)
+    return class_problems(config) + segment_problems(config)
+
+
+def segment_problems(config: Mapping[str, Any]) -> list[str]:
+    """segment.masks predicted needs each patient held out by one fold (kfold); a model's classes
+    must be known structures (the schema's enum says which)."""
+    seg = config.get("segment") or {}
+    out = []
+    if seg.get("masks") == "predicted" and (seg.get("split") or {}).get("scheme") != "kfold":
+        out.append("segment.masks: predicted gives every patient the masks of the model that held it out: it needs "
+                   f"segment.split.scheme: kfold (got {(seg.get('split') or {}).get('scheme')!r})")
+    return out
 
 
 def clinical_class_problems(config: Mapping[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ rule attribute_fold:
         splits=rules.split_study.output.splits,
         normalisation=rules.split_study.output.normalisation,
         predictions=rules.train_fold.output.predictions,
-        recordings="results/ingest/recordings.parquet",
+        recordings=RECORDINGS,
     output:
         table="results/attribute/{study}/fold{fold}/attribution.parquet",
         sanity="results/attribute/{study}/fold{fold}/sanity.parquet",

@@ -25,6 +25,9 @@ REPORT_INTRO = os.path.join(workflow.basedir, "workflow", "report", "workflow.rs
 
 
 STUDIES = [name for name, study in config["studies"].items() if study["enabled"]]
+SEGMENT_MODELS = sorted(m for m, c in config["segment"]["models"].items() if c.get("enabled", True))
+# Every stage after segment reads this table: ingest's, with predicted masks, ED/ES and QC added.
+RECORDINGS = "results/segment/recordings.parquet"
 # `cardiolens predict` runs: the model bundle applied to new recordings (workflow/rules/predict.smk).
 PREDICT_BUNDLE = config["predict"]["bundle"]
 
@@ -33,6 +36,7 @@ wildcard_constraints:
     source="[a-z][a-z0-9_]{1,31}",
     study="[a-z][a-z0-9_]{1,31}",
     fold="[0-9]+",
+    model="[a-z][a-z0-9_]{1,31}",
 
 
 def motion_studies():
@@ -62,6 +66,8 @@ def final_tables():
             "results/ingest/{table}.parquet",
             table=["recordings", "patients", "rejected"],
         )
+        + ["results/segment/recordings.parquet", "results/segment/qc.parquet"]
+        + expand("results/segment/{model}/summary.parquet", model=SEGMENT_MODELS)
         + expand(
             "results/split/{study}/{table}.parquet",
             study=STUDIES,
@@ -201,6 +207,18 @@ def attribute_params(study):
     from cardiolens.attribute.stage import attribute_slice
 
     return attribute_slice(config, study)
+
+
+def segment_gpus():
+    from cardiolens.train.stage import gpus_requested
+
+    return gpus_requested(config["segment"]["train"])
+
+
+def segment_params(model):
+    from cardiolens.segment.stage import segment_slice
+
+    return segment_slice(config, model)
 
 
 def train_gpus(study):

@@ -1,7 +1,7 @@
 rule measure_motion:
     """Regional motion of one study's echo recordings: A4C segments tracked over one cycle."""
     input:
-        recordings=rules.ingest_merge.output.recordings,
+        recordings=RECORDINGS,
         data=expand("results/ingest/{source}/data", source=list(SOURCES)),
     output:
         motion="results/measure/{study}/motion.parquet",

@@ -34,7 +34,7 @@ rule predict_attribute:
     input:
         samples=rules.prepare_study.output.samples,
         predictions=rules.predict_study.output.predictions,
-        recordings=rules.ingest_merge.output.recordings,
+        recordings=RECORDINGS,
         manifest=f"{PREDICT_BUNDLE}/manifest.json" if PREDICT_BUNDLE else [],
     output:
         table="results/predict/{study}/attribution.parquet",

@@ -1,7 +1,7 @@
 rule prepare_study:
     """Model inputs of one study (M-modes, ED/ES frames or clips) in shards, and samples.parquet."""
     input:
-        recordings=rules.ingest_merge.output.recordings,
+        recordings=RECORDINGS,
         data=expand("results/ingest/{source}/data", source=list(SOURCES)),
     output:
         samples="results/prepare/{study}/samples.parquet",

@@ -3,7 +3,7 @@ rule split_study:
     input:
         samples=rules.prepare_study.output.samples,
         patients=rules.ingest_merge.output.patients,
-        recordings=rules.ingest_merge.output.recordings,
+        recordings=RECORDINGS,
     output:
         splits="results/split/{study}/splits.parquet",
         leakage="results/split/{study}/leakage.parquet",

@@ -6,7 +6,7 @@ rule stats_study:
         predictions=rules.train_merge.output.predictions,
         patient_predictions=rules.train_merge.output.patients,
         patients="results/ingest/patients.parquet",
-        recordings="results/ingest/recordings.parquet",
+        recordings=RECORDINGS,
         samples=rules.prepare_study.output.samples,
         attribution=lambda wildcards: (
             f"results/attribute/{wildcards.study}/attribution.parquet"

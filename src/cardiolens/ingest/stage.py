@@ -321,6 +321,10 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
             if r[k]:
                 r[k] = str(final / Path(r[k]).relative_to(partial))
         r["source_sha256"] = sha256_of_hashes(hashes[f] for f in r["source_files"])
+        # What the segment stage may add (cardiolens.segment.apply): ingest knows only the source's.
+        r.update(mask_source="expert" if r["mask_path"] else None, segment_model=None, qc_pass=None, qc_reasons=None,
+                 ed_es_source="source" if r["ed_frame"] is not None else None,
+                 cycle_frames=list(r["r_peak_frames"]) if len(r["r_peak_frames"]) >= 2 else [])
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
     patients = _patients(disc.clinical, recordings, key, name, max_age)
     if len(recordings):

@@ -24,6 +24,8 @@ def study_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
            rep: cfg[rep], "shard_size": config["prepare"]["shard_size"]}
     # Only when set, so the slices (and the hashes that decide reruns) of existing studies keep their value.
     out.update({k: cfg[k] for k in ("classes", "targets", *SELECTION_KEYS) if cfg.get(k)})
+    if not config["segment"]["qc"]["exclude"]:
+        out["keep_failed_qc"] = True
     if (config.get("predict") or {}).get("bundle"):
         out["inference"] = True  # new recordings for a trained model: any subset of its classes will do
     return out

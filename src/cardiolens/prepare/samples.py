@@ -67,13 +67,18 @@ def _mmode_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
         raise ValueError("M-mode needs a 2D+t recording")
     sp = tuple(float(s) for s in image.GetSpacing())  # x, y, t
     peaks = list(row["r_peak_frames"])
+    cycles = list(row.get("cycle_frames") if row.get("cycle_frames") is not None else [])
     if len(peaks) >= 2:
         f0, f1, cycle = peaks[0], peaks[1], "r_peak_to_r_peak"
+    elif len(cycles) >= 2:  # no ECG: ED to ED of the segmented LV area curve (segment stage)
+        f0, f1, cycle = cycles[0], cycles[1], "lv_curve_ed_to_ed"
     else:
         f0, f1, cycle = 0, vol.shape[0], "whole_recording"
     ed = f0 if row["ed_frame"] is None or pd.isna(row["ed_frame"]) else int(row["ed_frame"])
     truth = json.loads(Path(row["truth_path"]).read_text()) if row["truth_path"] else {}
-    if "septal_contour_ed" in truth:
+    # Predicted masks stand for anatomy nobody annotated: the contour then comes from them, even
+    # where a synthetic truth has one (segment.masks: predicted validates exactly that).
+    if "septal_contour_ed" in truth and row.get("mask_source") != "predicted":
         contour = np.column_stack([truth["septal_contour_ed"]["x_mm"], truth["septal_contour_ed"]["y_mm"]])
         contour_source = "annotation"
     elif masks is not None:
@@ -230,6 +235,12 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
         eligible = eligible[eligible[label].isin(cfg["classes"]) | (eligible[label].isna() & bool(cfg.get("inference")))]
     if cfg.get("modality"):
         eligible = eligible[eligible["modality"] == cfg["modality"]]
+    if "qc_pass" in eligible and not cfg.get("keep_failed_qc"):
+        failed = eligible["qc_pass"].eq(False)
+        if failed.any():  # predicted masks that failed the segment stage's QC: never used silently
+            log.info("prepare %s: %d recordings left out: their predicted masks failed quality control "
+                     "(results/segment/qc.parquet; segment.qc.exclude: false keeps them)", study, int(failed.sum()))
+            eligible = eligible[~failed]
     rows = eligible.sort_values("recording_id").to_dict("records")
     log.info("prepare %s: %d recordings %s, representation %s", study, len(rows),
              f"to score (label {label} or none)" if cfg.get("inference") else f"with a {label} label", rep)

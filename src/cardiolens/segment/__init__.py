@@ -1,1 +1,1 @@
-"""Segment stage: label masks predicted for recordings without expert masks, their cardiac phases and QC."""
+"""The segment stage: masks, ED/ES and landmarks for recordings that come without them."""

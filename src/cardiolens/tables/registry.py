@@ -73,6 +73,21 @@ RECORDINGS = TableSchema(
                "(HMAC-SHA256, 16 hex) of its path relative to the source root, never the path itself (folder names may name "
                "patients); <privacy.private_dir>/<source>/paths.csv maps them back, for the data owner"),
         Column("source_sha256", pa.string(), "sha256 over the sorted sha256 of the source files"),
+        # Written by the segment stage (results/segment/recordings.parquet); ingest fills what it knows.
+        Column("mask_source", pa.string(), "where mask_path comes from: expert (masks that came with the data: expert "
+               "annotations, the synthetic generator's truth) or predicted (the segment stage's model, segment_model); null "
+               "without masks", nullable=True, allowed=("expert", "predicted")),
+        Column("segment_model", pa.string(), "the segmentation model behind predicted masks: <model>:<fold0, ensemble>:"
+               "<sha256 of its weights, 16 hex>; null for expert masks", nullable=True),
+        Column("ed_es_source", pa.string(), "where ed_frame and es_frame come from: source (the dataset, ECG or header) or "
+               "lv_area_curve (largest and smallest segmented LV area of the first cycle); null when unknown",
+               nullable=True, allowed=("source", "lv_area_curve")),
+        Column("cycle_frames", pa.list_(pa.int64()), "0-based frames that start cardiac cycles: the R peaks when the "
+               "source has at least two, else the ED frames of the segmented LV area curve (may be empty)"),
+        Column("qc_pass", pa.bool_(), "whether predicted masks passed the segment stage's quality control (null for expert "
+               "or no masks); a failed recording is left out of the studies unless segment.qc.exclude is false", nullable=True),
+        Column("qc_reasons", pa.string(), "codes of the failed checks, JSON list (results/segment/qc.parquet has the "
+               "measurements)", nullable=True),
     ),
 )
 
@@ -319,6 +334,70 @@ SANITY = TableSchema(
                "as a failed check", nullable=True, min=-1, max=1),
         Column("randomisation", pa.string(), "which weights were re-initialised", allowed=("full",)),
         Column("checkpoint_sha256", pa.string(), "sha256 of the trained weights"),
+    ),
+)
+
+SEGMENT_SUMMARY = TableSchema(
+    name="segment_summary",
+    version=1,
+    description="Held-out segmentation accuracy per model, phase (ED, ES, other, all) and structure; patient-level means "
+                "(a patient's frames averaged first).",
+    columns=(
+        Column("model", pa.string(), "segmentation model"),
+        Column("phase", pa.string(), "ED, ES, other or all", allowed=("ED", "ES", "other", "all")),
+        Column("structure", pa.string(), "structure"),
+        Column("patients", pa.int64(), "held-out patients (the unit)", min=0),
+        Column("frames", pa.int64(), "held-out frames x slices", min=0),
+        Column("dice_mean", pa.float64(), "mean over patients of the patient's mean Dice", nullable=True),
+        Column("dice_median", pa.float64(), "median over patients of the patient's mean Dice", nullable=True),
+        Column("hd95_mean_mm", pa.float64(), "mean over patients of the patient's mean HD95, mm", nullable=True),
+        Column("hd95_median_mm", pa.float64(), "median over patients of the patient's mean HD95, mm", nullable=True),
+    ),
+)
+
+SEGMENT_QC = TableSchema(
+    name="segment_qc",
+    version=1,
+    description="One row per recording given predicted masks: the model, the LV curve's phases and the quality control "
+                "(cardiolens.segment.qc).",
+    key=("recording_id",),
+    columns=(
+        Column("recording_id", pa.string(), "recording", unique=True),
+        Column("patient_key", pa.string(), "patient"),
+        Column("source", pa.string(), "input source"),
+        Column("model", pa.string(), "segment_model (see recordings)"),
+        Column("phase_method", pa.string(), "how ED/ES were found: r_peaks, autocorrelation, partial or flat"),
+        Column("ed_frames", pa.list_(pa.int64()), "ED frames (largest LV area per cycle)"),
+        Column("es_frames", pa.list_(pa.int64()), "ES frames (smallest LV area per cycle)"),
+        Column("period_ms", pa.float64(), "dominant period of the LV curve, ms", nullable=True),
+        Column("qc_pass", pa.bool_(), "all checks passed"),
+        Column("qc_reasons", pa.string(), "failed checks, JSON list of [code, message]"),
+        Column("metrics", pa.string(), "QC measurements, JSON object (fac, periodicity, component shares, frame Dice)"),
+        Column("figure", pa.string(), "LV area curve figure (PNG), when drawn", nullable=True),
+    ),
+)
+
+
+SEGMENT_METRICS = TableSchema(
+    name="segment_metrics",
+    version=1,
+    description="Held-out segmentation accuracy: one row per model, fold, held-out frame (and slice) and structure, "
+                "on the source grid (cardiolens.segment.evaluate).",
+    columns=(
+        Column("model", pa.string(), "segmentation model (segment.models.<name>)"),
+        Column("fold", pa.int64(), "fold whose model never saw this patient", min=0),
+        Column("patient_key", pa.string(), "held-out patient"),
+        Column("recording_id", pa.string(), "recording"),
+        Column("source", pa.string(), "input source"),
+        Column("frame", pa.int64(), "0-based frame", min=0),
+        Column("slice", pa.int64(), "slice (0 for 2D+t)", min=0),
+        Column("phase", pa.string(), "ED, ES or other", allowed=("ED", "ES", "other")),
+        Column("structure", pa.string(), "structure (cardiolens.labels names; the septum counts as myocardium)"),
+        Column("dice", pa.float64(), "Dice coefficient; null when the structure is in neither mask", nullable=True, min=0, max=1),
+        Column("hd95_mm", pa.float64(), "95th-percentile Hausdorff distance, mm (pixels when the source has no spacing); "
+               "null when either mask lacks the structure", nullable=True, min=0),
+        Column("ref_pixels", pa.int64(), "pixels of the structure in the reference", min=0),
+        Column("pred_pixels", pa.int64(), "pixels of the structure in the prediction", min=0),
     ),
 )
 
@@ -676,7 +755,7 @@ SUMMARY = TableSchema(
     ),
 )
 
-ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
+ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SEGMENT_METRICS, SEGMENT_SUMMARY, SEGMENT_QC, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
                              ATTRIBUTION_SUMMARY, PERFORMANCE,
                              CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
                              COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, INDICES, SUMMARY)}

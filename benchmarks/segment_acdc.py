@@ -1,0 +1,73 @@
+"""ACDC segmentation benchmark: train on patients 001-080, Dice/HD95 on 081-100 at ED and ES.
+
+The recordings come from an ingest run of the ACDC training folder (`config/acdc.yaml`'s input);
+patient numbers are read back from the data owner's private path mapping (private/acdc/paths.csv),
+the way a data owner would define a split by patient. Published reference (ACDC challenge test
+set): nnU-Net 0.95 / 0.90 / 0.93 for LV / myocardium / RV (Isensee et al., Nature Methods 2021).
+
+    python benchmarks/segment_acdc.py RUN_DIR [--epochs 50] [--spacing 1.5] [--size 160]
+
+RUN_DIR holds results/ingest/recordings.parquet and private/acdc/paths.csv of that ingest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def roles_by_patient(run: Path, recordings: pd.DataFrame) -> pd.Series:
+    """'train' for ACDC patients 001-080, 'test' for 081-100, per recording."""
+    paths = pd.read_csv(run / "private" / "acdc" / "paths.csv")
+    number = {k: int(m.group(1)) for k, p in zip(paths["path_key"], paths["path"])
+              if (m := re.match(r"patient(\d{3})/", p))}
+    out = []
+    for files in recordings["source_files"]:
+        n = {number[f] for f in files if f in number}
+        out.append("train" if max(n) <= 80 else "test")
+    return pd.Series(out, index=recordings.index)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--spacing", type=float, default=1.5)
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--channels", default="16,32,64,128")
+    ap.add_argument("--res-units", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/segment_acdc"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from cardiolens.segment import evaluate as E
+    from cardiolens.segment.fit import fit_model
+
+    rec = pd.read_parquet(args.run / "results" / "ingest" / "recordings.parquet")
+    rec = rec.assign(acdc_role=roles_by_patient(args.run, rec),
+                     image_path=[str(args.run / p) for p in rec["image_path"]],
+                     mask_path=[str(args.run / p) if p else None for p in rec["mask_path"]])
+    model = {"modality": "MR", "views": ["SAX", "unknown"], "classes": ["rv_cavity", "myocardium", "lv_cavity"],
+             "size": [args.size, args.size], "spacing_mm": args.spacing, "keep_largest": True}
+    cfg = {"split": {"scheme": "predefined", "column": "acdc_role", "val_fraction": 0.1, "k": 5, "test_fraction": 0.2},
+           "frames_per_recording": 2,
+           "train": {"epochs": args.epochs, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-5,
+                     "channels": [int(c) for c in args.channels.split(",")], "num_res_units": args.res_units,
+                     "augment": {"prob": 0.5, "rotation_deg": 15, "zoom": 0.15, "shift_px": 10, "noise": 0.03},
+                     "accelerator": "auto"}}
+    t0 = time.time()
+    out = fit_model(rec, "acdc_sax", model, cfg, 20261122, args.out)
+    seconds = time.time() - t0
+    args.out.mkdir(parents=True, exist_ok=True)
+    out["metrics"].to_parquet(args.out / "metrics.parquet")
+    summary = E.summarise(E.all_phases(out["metrics"]))
+    print(summary.to_string())
+    print(f"train + evaluate: {seconds:.0f} s; held-out patients {out['metrics']['patient_key'].nunique()}")
+
+
+if __name__ == "__main__":
+    main()

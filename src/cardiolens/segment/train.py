@@ -1,0 +1,93 @@
+"""Training one segmentation model (one fold) through Lightning: seeded and deterministic on CPU.
+
+Training frames are augmented with MONAI's dictionary transforms, the same geometric transform
+for image and label (rotation, scaling, translation; labels by nearest neighbour) plus
+intensity (contrast, Gaussian noise). The checkpoint with the best validation Dice is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+
+from cardiolens.logs import adopt_library_loggers
+from cardiolens.segment.module import SegSystem, make_unet
+from cardiolens.train.run import trainer_kwargs
+
+log = logging.getLogger(__name__)
+
+
+def _transforms(augment: dict[str, float], seed: int):
+    from monai.transforms import Compose, RandAdjustContrastd, RandAffined, RandGaussianNoised
+
+    t = Compose([
+        RandAffined(keys=("image", "label"), prob=augment["prob"], rotate_range=np.radians(augment["rotation_deg"]),
+                    scale_range=augment["zoom"], translate_range=augment["shift_px"], mode=("bilinear", "nearest"),
+                    padding_mode="zeros"),
+        RandAdjustContrastd(keys="image", prob=augment["prob"], gamma=(0.7, 1.5)),
+        RandGaussianNoised(keys="image", prob=augment["prob"], std=augment["noise"]),
+    ])
+    t.set_random_state(seed)
+    return t
+
+
+class _Frames(torch.utils.data.Dataset):
+    """(image (1, H, W) float32, label (1, H, W) int64) pairs, augmented when ``transform`` is set."""
+
+    def __init__(self, images: NDArray, labels: NDArray, transform=None):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        item = {"image": self.images[i][None].astype(np.float32), "label": self.labels[i][None].astype(np.float32)}
+        if self.transform is not None:
+            item = self.transform(item)
+        image = torch.as_tensor(np.asarray(item["image"]), dtype=torch.float32)
+        label = torch.as_tensor(np.asarray(item["label"])).round().long()
+        return image, label
+
+
+def train_model(images: NDArray, labels: NDArray, roles: NDArray, n_classes: int, cfg: dict[str, Any], seed: int,
+                out_dir: str | Path) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train on frames with role 'train', pick the epoch by Dice on role 'val'.
+
+    images (N, H, W) float32, labels (N, H, W) channel indices, roles (N,) 'train' / 'val' / other.
+    Returns the best network (CPU, eval mode) and the history (epoch, stage, metric, value)."""
+    adopt_library_loggers()
+    L.seed_everything(seed, workers=True)
+    train = roles == "train"
+    val = roles == "val"
+    if not train.any():
+        raise ValueError("no training frame: no patient of this model has annotated frames in the train role")
+    if not val.any():  # a tiny cohort: monitor on the training frames rather than not at all
+        val = train
+    net = make_unet(n_classes, cfg["channels"], cfg["num_res_units"])
+    system = SegSystem(net, n_classes + 1, cfg["lr"], cfg["weight_decay"])
+    g = torch.Generator().manual_seed(seed)
+    train_dl = torch.utils.data.DataLoader(_Frames(images[train], labels[train], _transforms(cfg["augment"], seed)),
+                                           batch_size=cfg["batch_size"], shuffle=True, generator=g, num_workers=0)
+    val_dl = torch.utils.data.DataLoader(_Frames(images[val], labels[val]), batch_size=cfg["batch_size"] * 2,
+                                         shuffle=False, num_workers=0)
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    best = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max",
+                                               enable_version_counter=False)
+    trainer = L.Trainer(max_epochs=cfg["epochs"], logger=False, callbacks=[best], enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(out_dir),
+                        **trainer_kwargs(cfg))
+    trainer.fit(system, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    history = pd.DataFrame(system.history, columns=["epoch", "stage", "metric", "value"])
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+    system.load_state_dict(state)
+    net = system.net.to("cpu").float().eval()
+    for p in ckpt_dir.glob("*.ckpt"):  # the weights are kept as model.pt by the caller
+        p.unlink()
+    return net, history

@@ -1,0 +1,162 @@
+"""The segment stage: model grid, class mapping, held-out metrics, training, prediction and QC wiring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cardiolens import labels as L
+from cardiolens.segment import evaluate as E
+from cardiolens.segment import grid as G
+from cardiolens.segment import labels as SL
+from cardiolens.segment.frames import pick_frames
+
+
+def test_placement_resamples_to_spacing_then_centre_crops():
+    # 200 x 100 px at 1.0 x 2.0 mm -> 1.5 mm: 133 x 133 px; on a 128 grid: crop 2 rows/cols each side... (133-128)//2 = 2
+    p = G.placement((200, 100), (1.0, 2.0), (128, 128), 1.5)
+    assert p.scaled == (133, 133)
+    assert p.src == (2, 130, 2, 130) and p.dst == (0, 128, 0, 128)
+    # smaller than the grid: centred with zero padding
+    q = G.placement((40, 60), (1.5, 1.5), (128, 128), 1.5)
+    assert q.scaled == (40, 60) and q.src == (0, 40, 0, 60) and q.dst == (44, 84, 34, 94)
+    # no spacing: the whole frame is resized
+    assert G.placement((112, 112), None, (128, 128), 1.5).scaled == (128, 128)
+
+
+def test_grid_round_trip_keeps_a_disc_where_it_was():
+    yy, xx = np.mgrid[:90, :120]
+    disc = ((yy - 40) ** 2 + (xx - 70) ** 2 <= 15 ** 2)
+    p = G.placement(disc.shape, (1.2, 0.9), (96, 96), 1.5)
+    on_grid = G.to_grid(disc[None].astype(np.uint8), p, (96, 96), label=True)[0]
+    probs = torch.from_numpy(np.stack([1.0 - on_grid, on_grid]).astype(np.float32))[None]
+    back = G.from_grid(probs, p)[0].argmax(0).numpy().astype(bool)
+    inter = (back & disc).sum()
+    assert 2 * inter / (back.sum() + disc.sum()) > 0.95
+    assert abs(np.argwhere(back).mean(0) - np.array([40, 70])).max() < 1.0
+
+
+def test_normalise_scales_each_frame_between_its_percentiles():
+    frames = np.stack([np.linspace(0, 100, 10000).reshape(100, 100), np.full((100, 100), 7.0)])
+    out = G.normalise(frames)
+    assert out[0].min() == 0.0 and out[0].max() == 1.0
+    assert abs(float(np.median(out[0])) - 0.5) < 0.01
+    assert (out[1] == 0).all()  # a constant frame does not divide by zero
+
+
+def test_classes_merge_septum_into_myocardium_and_drop_other_structures():
+    codes = SL.class_codes(["lv_cavity", "myocardium", "left_atrium"])
+    mask = np.array([[L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.SEPTUM, L.RV_CAVITY, L.LEFT_ATRIUM, L.RIGHT_ATRIUM]], np.uint8)
+    ch = SL.to_channels(mask, codes)
+    assert ch.tolist() == [[0, 1, 2, 2, 0, 3, 0]]
+    assert SL.to_codes(ch, codes).tolist() == [[0, L.LV_CAVITY, L.MYOCARDIUM, L.MYOCARDIUM, 0, L.LEFT_ATRIUM, 0]]
+    with pytest.raises(ValueError, match="septum"):
+        SL.class_codes(["septum"])
+
+
+def test_a_source_without_a_structure_is_named():
+    codes = SL.class_codes(["rv_cavity", "myocardium", "lv_cavity"])
+    sunnybrook_like = np.full((2, 1, 8, 8), L.UNLABELLED, np.uint8)
+    sunnybrook_like[0, 0] = L.BACKGROUND
+    sunnybrook_like[0, 0, 2:4, 2:4] = L.LV_CAVITY
+    sunnybrook_like[0, 0, 1, 1:5] = L.MYOCARDIUM
+    assert SL.has_every_class(sunnybrook_like, codes) == ["rv_cavity"]
+
+
+def test_annotated_frames_and_their_choice():
+    mask = np.zeros((5, 4, 4), np.uint8)
+    mask[[1, 3]] = L.UNLABELLED
+    assert SL.annotated_frames(mask).tolist() == [True, False, True, False, True]
+    annotated = np.ones(20, bool)
+    assert pick_frames(annotated, 4, (7, 13)) == [0, 7, 13, 19]
+    assert pick_frames(np.array([False, True, False, True]), 4) == [1, 3]
+
+
+def test_dice_and_hd95_by_hand():
+    ref = np.zeros((20, 20), np.uint8)
+    ref[5:15, 5:15] = L.LV_CAVITY                  # 100 px
+    pred = np.zeros_like(ref)
+    pred[5:15, 7:17] = L.LV_CAVITY                 # shifted 2 columns: overlap 80 px
+    rows = {r["structure"]: r for r in E.frame_metrics(pred, ref, [L.LV_CAVITY, L.MYOCARDIUM], (1.0, 0.5))}
+    assert rows["lv_cavity"]["dice"] == pytest.approx(2 * 80 / 200)
+    # every border point moves at most 2 columns = 1.0 mm at 0.5 mm per column
+    assert rows["lv_cavity"]["hd95_mm"] == pytest.approx(1.0)
+    assert np.isnan(rows["myocardium"]["dice"])    # in neither mask: no Dice
+
+
+def test_summary_averages_frames_within_a_patient_first():
+    m = pd.DataFrame({"model": "m", "phase": "ED", "structure": "lv_cavity", "patient_key": ["a", "a", "a", "b"],
+                      "dice": [0.9, 0.9, 0.9, 0.5], "hd95_mm": [1.0, 1.0, 1.0, 3.0]})
+    s = E.summarise(m).iloc[0]
+    assert s["patients"] == 2 and s["frames"] == 4
+    assert s["dice_mean"] == pytest.approx(0.7)    # (0.9 + 0.5) / 2, not the frame mean 0.8
+    assert s["hd95_mean_mm"] == pytest.approx(2.0)
+
+
+def test_largest_component_keeps_the_biggest_blob_of_each_class():
+    from cardiolens.segment.infer import largest_components
+
+    frame = np.zeros((1, 10, 10), np.uint8)
+    frame[0, 1:4, 1:4] = 1   # 9 px
+    frame[0, 7:9, 7:9] = 1   # 4 px: dropped
+    frame[0, 6, 1] = 2       # a single class-2 pixel is its own largest component
+    out = largest_components(frame, 2)
+    assert (out[0, 7:9, 7:9] == 0).all() and (out[0, 1:4, 1:4] == 1).all() and out[0, 6, 1] == 2
+
+
+def test_unet_is_seeded_the_same_on_every_build():
+    from cardiolens.segment.module import make_unet
+
+    torch.manual_seed(3)
+    a = make_unet(3, [8, 16, 32], 1)
+    torch.manual_seed(3)
+    b = make_unet(3, [8, 16, 32], 1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert a(torch.zeros(2, 1, 32, 32)).shape == (2, 4, 32, 32)
+
+
+def test_training_learns_discs_and_the_prediction_returns_to_the_source_grid(tmp_path):
+    """A tiny U-Net learns dark discs (LV) in bright rings (myocardium) on noise; predicted on a frame
+    of another size and spacing, the disc comes back where it is (Dice > 0.8)."""
+    from cardiolens.segment.infer import segment_volume
+    from cardiolens.segment.train import train_model
+
+    rng = np.random.default_rng(0)
+
+    def phantom(n, shape, centre, r, wall=4):
+        yy, xx = np.mgrid[: shape[0], : shape[1]]
+        d = np.hypot(yy - centre[0], xx - centre[1])
+        lab = np.where(d <= r, 1, np.where(d <= r + wall, 2, 0)).astype(np.uint8)
+        img = np.where(lab == 1, 0.2, np.where(lab == 2, 0.9, 0.4)) + rng.normal(0, 0.08, (n, *shape))
+        return img.astype(np.float32), np.broadcast_to(lab, (n, *shape)).copy()
+
+    imgs, labs = [], []
+    for k in range(24):
+        i, lab = phantom(1, (32, 32), (10 + k % 12, 10 + (k * 5) % 12), 5 + k % 4)
+        imgs.append(G.normalise(i)[0])
+        labs.append(lab[0])
+    images, labels = np.stack(imgs), np.stack(labs)
+    roles = np.array(["train"] * 20 + ["val"] * 4)
+    cfg = {"epochs": 25, "batch_size": 8, "lr": 0.01, "weight_decay": 0.0, "channels": [8, 16, 32], "num_res_units": 1,
+           "augment": {"prob": 0.0, "rotation_deg": 0.0, "zoom": 0.0, "shift_px": 0.0, "noise": 0.0},
+           "accelerator": "cpu"}
+    net, history = train_model(images, labels, roles, 2, cfg, 0, tmp_path)
+    assert set(history["metric"]) >= {"loss", "dice"}
+    # the same anatomy at twice the resolution, on a larger frame: 80 x 64 px at 0.75 mm -> 40 x 32 on
+    # the 1.5 mm grid, centre-cropped to 32 x 32; predictions go back to 80 x 64
+    image, lab = phantom(2, (80, 64), (38, 34), 14, 8)
+    masks, _ = segment_volume([net], image[:, None], (0.75, 0.75), SL.class_codes(["lv_cavity", "myocardium"]),
+                              (32, 32), 1.5)
+    assert masks.shape == (2, 1, 80, 64)
+    lv_pred, lv_ref = masks[0, 0] == L.LV_CAVITY, lab[0] == 1
+    assert 2 * (lv_pred & lv_ref).sum() / (lv_pred.sum() + lv_ref.sum()) > 0.8
+
+
+def test_predicted_masks_need_kfold():
+    from cardiolens.config_check import segment_problems
+
+    assert segment_problems({"segment": {"masks": "predicted", "split": {"scheme": "holdout"}}})
+    assert not segment_problems({"segment": {"masks": "predicted", "split": {"scheme": "kfold"}}})
+    assert not segment_problems({"segment": {"masks": "expert", "split": {"scheme": "holdout"}}})
