@@ -44,8 +44,14 @@ def load_models(model_dir: Path, model: dict[str, Any]) -> dict[int, torch.nn.Mo
     for path in sorted(model_dir.glob("fold*/model.pt")):
         net = make_unet(len(model["classes"]), model["train"]["channels"], model["train"]["num_res_units"])
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        nets[int(path.parent.name[4:])] = net.eval()
+        nets[int(path.parent.name[4:])] = net.eval().to(inference_device(model["train"]))
     return nets
+
+
+def inference_device(train: dict[str, Any]) -> str:
+    """'cuda' when the model's training would use a GPU (accelerator gpu, or auto with one present)."""
+    accelerator = train.get("accelerator") or "auto"
+    return "cuda" if accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def nets_for(row: dict[str, Any], nets: dict[int, torch.nn.Module], folds: pd.DataFrame,

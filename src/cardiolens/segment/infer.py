@@ -22,10 +22,12 @@ def probabilities(nets: list[torch.nn.Module], image: NDArray, spacing_yx: tuple
     p = G.placement(image.shape[-2:], spacing_yx, size, spacing_mm)
     x = torch.from_numpy(G.to_grid(G.normalise(image), p, size))[:, None]
     out = []
+    device = next(nets[0].parameters()).device  # the networks' device (a GPU when the stage put them there)
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            probs = torch.stack([net(x[i:i + batch]).softmax(dim=1) for net in nets]).mean(dim=0)
-            out.append(G.from_grid(probs, p))
+            xb = x[i:i + batch].to(device)
+            probs = torch.stack([net(xb).softmax(dim=1) for net in nets]).mean(dim=0)
+            out.append(G.from_grid(probs.float().cpu(), p))
     return torch.cat(out)
 
 
