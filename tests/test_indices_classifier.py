@@ -148,6 +148,14 @@ def test_measure_stage_one_row_per_patient_and_every_stack_left_out_has_a_reason
     assert len(table2) == 2
     assert [r["recording_id"] for r in left2["skipped"]] == [first] and "no label map" in left2["skipped"][0]["reason"]
     assert [r["patient_key"] for r in left2["patients_without_row"]] == [table["patient_key"].iloc[0]]
+    # predicted masks that failed QC are left out (qc_pass is a nullable boolean: null for expert masks)
+    rec3 = rec.copy()
+    rec3["qc_pass"] = pd.array([None] * len(rec3), dtype="boolean")
+    rec3.loc[rec3["recording_id"] == first, ["mask_source", "qc_pass"]] = ["predicted", False]
+    table3, left3 = study_indices(rec3, patients, cslice)
+    assert len(table3) == 2 and "failed the segment stage's QC" in left3["skipped"][0]["reason"]
+    table4, _ = study_indices(rec3, patients, {**cslice, "keep_failed_qc": True})
+    assert len(table4) == 3 and (table4["mask_source"] == "predicted").sum() == 1
     # several stacks of one patient: expert first, then the most slices, then the smallest id
     rows = [{"patient_key": "P", "recording_id": "R2", "mask_source": "expert", "n_slices": 8},
             {"patient_key": "P", "recording_id": "R1", "mask_source": "predicted", "n_slices": 9},

@@ -66,7 +66,8 @@ def candidate_stacks(recordings: pd.DataFrame, cslice: dict[str, Any]) -> tuple[
         (rec["qc_pass"].eq(False) & (not cslice.get("keep_failed_qc")), "predicted masks failed the segment stage's QC"),
     ]
     for bad, why in checks:
-        fill = bad.to_numpy() & (reason == "").to_numpy()
+        # nullable columns (qc_pass is null for expert masks) compare to NA: not a reason
+        fill = bad.fillna(False).to_numpy(dtype=bool) & (reason == "").to_numpy()
         reason[fill] = [why.format(**r) for r in rec[fill].to_dict("records")]
     ok = (reason == "").to_numpy()
     left_out = rec.loc[~ok, ["recording_id", "patient_key"]].assign(reason=reason[~ok].to_numpy())
