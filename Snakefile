@@ -35,6 +35,7 @@ include: "workflow/rules/attribute.smk"
 include: "workflow/rules/bundle.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/measure.smk"
+include: "workflow/rules/indices.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/summary.smk"
 

@@ -211,8 +211,9 @@ def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
     # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
     # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,
-    # 2 image quality, 1 comparisons; motion: 1 measure + 2 stats (Takotsubo/STEMI); the results summary
-    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3 + 1
+    # 2 image quality, 1 comparisons; motion: 1 measure + 2 stats (Takotsubo/STEMI); the results summary;
+    # indices (cardiomyopathy): 1 measure, 3 train, 3 stats
+    assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3 + 1 + 7
     for rel in tables:
         assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
@@ -283,7 +284,7 @@ def test_changing_a_statistics_key_reruns_only_statistics(run_dir):
     proc = snakemake(run_dir, "--configfile", "tiny.yaml", "stats.yaml", "-n")
     jobs = re.findall(r"^rule (\w+):", proc.stdout, flags=re.M)
     # the confidence level also sets the comparisons' DeLong interval
-    assert set(jobs) - {"all"} == {"stats_study", "stats_comparisons", "stats_provenance", "summary"}, jobs
+    assert set(jobs) - {"all"} == {"stats_study", "stats_comparisons", "stats_indices", "stats_provenance", "summary"}, jobs
     assert proc.stdout.count("rule stats_study:") == 5
 
 
@@ -332,6 +333,30 @@ def test_stats_tables_for_every_study_and_the_comparison(run_dir):
     for name in ("performance", "subgroups"):  # every CI says how it was obtained, or why there is none
         assert read_table(run_dir / "results/stats/septal_flash" / f"{name}.parquet",
                           PERFORMANCE if name == "performance" else SUBGROUPS)["ci_method"].str.len().gt(0).all()
+
+
+def test_indices_tables_one_row_per_patient_and_the_classifier_paired_with_the_image_model(run_dir):
+    from cardiolens.tables.registry import (COMPARISONS, INDICES, INDICES_DIAGNOSES, INDICES_EXPLANATIONS, PERFORMANCE,
+                                            SPLITS)
+
+    indices = read_table(run_dir / "results/measure/cardiomyopathy/indices.parquet", INDICES)
+    splits = read_table(run_dir / "results/split/cardiomyopathy/splits.parquet", SPLITS)
+    assert set(indices["patient_key"]) == set(splits["patient_key"]) and (indices["mask_source"] == "expert").all()
+    d = run_dir / "results/train/cardiomyopathy/indices"
+    image = pd.read_parquet(run_dir / "results/train/cardiomyopathy/patient_predictions.parquet")
+    preds = pd.read_parquet(d / "patient_predictions.parquet")
+    assert list(preds.columns) == list(image.columns)  # the image model's format: the stats code scores both
+    assert set(zip(preds["patient_key"], preds["fold"], preds["role"])) == set(zip(image["patient_key"], image["fold"], image["role"]))
+    expl = read_table(d / "explanations.parquet", INDICES_EXPLANATIONS)
+    diag = read_table(d / "diagnoses.parquet", INDICES_DIAGNOSES)
+    assert len(diag) == len(preds) and diag["explanation"].str.match(r"^(NOR|HCM|DCM) \(p \d\.\d\d\): ").all()
+    assert set(expl["feature"]) and expl.groupby(["patient_key", "fold", "target_kind"])["rank"].min().eq(1).all()
+    s = run_dir / "results/stats/cardiomyopathy/indices"
+    perf = read_table(s / "performance.parquet", PERFORMANCE)
+    assert set(perf["level"]) == {"patient"} and "accuracy" in set(perf["metric"])
+    comp = read_table(s / "comparison.parquet", COMPARISONS)
+    mcnemar = comp[comp["test"] == "mcnemar"]
+    assert len(mcnemar) == 1 and mcnemar["n_units"].iloc[0] == (image["role"] == "test").sum()
 
 
 def test_motion_tables_account_for_every_recording_and_join_the_saliency(run_dir):

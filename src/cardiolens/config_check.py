@@ -255,7 +255,21 @@ def class_problems(config: Mapping[str, Any]) -> list[str]:
 
 def parse_time_problems(config: Mapping[str, Any]) -> list[str]:
     """The checks cheap enough for every Snakemake parse (no file read, no network built)."""
-    return class_problems(config) + segment_problems(config)
+    return class_problems(config) + segment_problems(config) + indices_problems(config)
+
+
+def indices_problems(config: Mapping[str, Any]) -> list[str]:
+    """The indices classifier needs a classification study whose recordings can be cine-MR."""
+    out = []
+    for name, study in enabled_studies(config).items():
+        if not (study.get("indices") or {}).get("enabled"):
+            continue
+        key = f"config key 'studies.{name}.indices.enabled'"
+        if study.get("targets") or (study.get("train") or {}).get("task", "classification") != "classification":
+            out.append(f"{key}: the indices classifier predicts a class; study {name!r} is a regression study")
+        if study.get("modality") not in (None, "MR"):
+            out.append(f"{key}: indices are measured on short-axis cine-MR; study {name!r} has modality {study['modality']!r}")
+    return out
 
 
 def segment_problems(config: Mapping[str, Any]) -> list[str]:

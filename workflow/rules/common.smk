@@ -25,7 +25,9 @@ REPORT_INTRO = os.path.join(workflow.basedir, "workflow", "report", "workflow.rs
 
 
 STUDIES = [name for name, study in config["studies"].items() if study["enabled"]]
-SEGMENT_MODELS = sorted(m for m, c in config["segment"]["models"].items() if c.get("enabled", True))
+SEGMENT_MODELS = sorted(
+    m for m, c in config["segment"]["models"].items() if c.get("enabled", True)
+)
 # Every stage after segment reads this table: ingest's, with predicted masks, ED/ES and QC added.
 RECORDINGS = "results/segment/recordings.parquet"
 # `cardiolens predict` runs: the model bundle applied to new recordings (workflow/rules/predict.smk).
@@ -47,6 +49,22 @@ def motion_params(study):
     from cardiolens.measure.stage import motion_slice
 
     return motion_slice(config, study)
+
+
+def indices_studies():
+    return [s for s in STUDIES if config["studies"][s]["indices"]["enabled"]]
+
+
+def indices_params(study):
+    from cardiolens.measure.indices_stage import indices_slice
+
+    return indices_slice(config, study)
+
+
+def indices_model_params(study):
+    from cardiolens.train.indices_stage import indices_model_slice
+
+    return indices_model_slice(config, study)
 
 
 def motion_stats_params(study):
@@ -84,6 +102,17 @@ def final_tables():
             table=["performance", "confusion", "subgroups", "cohort"],
         )
         + expand("results/measure/{study}/motion.parquet", study=motion_studies())
+        + expand("results/measure/{study}/indices.parquet", study=indices_studies())
+        + expand(
+            "results/train/{study}/indices/{table}.parquet",
+            study=indices_studies(),
+            table=["patient_predictions", "explanations", "diagnoses"],
+        )
+        + expand(
+            "results/stats/{study}/indices/{table}.parquet",
+            study=[s for s in indices_studies() if s in stats_studies()],
+            table=["performance", "confusion", "comparison"],
+        )
         + expand(
             "results/stats/{study}/{table}.parquet",
             study=[

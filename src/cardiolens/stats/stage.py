@@ -314,3 +314,49 @@ def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str
     settings = {"comparisons": comparisons, "roles": roles, "confidence": confidence}
     write_table(out.reindex(columns=COMPARISONS.names), out_path, COMPARISONS,
                 provenance.build(rule, provenance.describe_inputs(sorted(inputs)), settings))
+
+
+def run_indices(image_patient: str, image_sample: str, indices_patient: str, out_dir: str, cslice: dict[str, Any],
+                rule: str = "stats_indices") -> None:
+    """The indices classifier of one study scored like a study, and paired with the image model
+    (``results/stats/<study>/indices/``): ``performance`` and ``confusion`` at the patient level
+    (accuracy with its Wilson interval, per fold and pooled), and ``comparison``: McNemar (and
+    DeLong per class) of the image model (a) against the indices model (b), paired on patient and
+    fold, per role of ``stats.roles`` (:func:`cardiolens.stats.compare.compare`)."""
+    from cardiolens.stats.compare import compare
+    from cardiolens.stats.performance import confusion_table, performance
+
+    out = Path(out_dir)
+    study, cfg, seed = cslice["study"], cslice["stats"], int(cslice["seed"])
+    boot = cfg["bootstrap"]
+    indices = read_predictions(indices_patient, "patient")
+    image = read_predictions(image_patient, "patient")
+    samples = read_predictions(image_sample, "sample")
+    perf = performance({"patient": indices}, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
+    conf = confusion_table({"patient": indices}, study, cfg["roles"])
+    keys = ["patient_key", "fold"]
+    parts = []
+    for role in cfg["roles"]:
+        a, b = image[image["role"] == role], indices[indices["role"] == role]
+        if a.empty or b.empty:
+            log.warning("%s: no %s-role predictions of the %s model: no comparison", study, role, "image" if a.empty else "indices")
+            continue
+        r = compare(f"{study}_image_vs_indices", image, indices, keys, "patient", role, boot["confidence"])
+        paired = a.merge(b[keys], on=keys)
+        n_samples = int(samples.merge(paired[keys], on=keys).shape[0])
+        parts.append(r.assign(study_a=study, study_b=f"{study}:indices", n_samples=n_samples))
+        paired_b = b.merge(paired[keys], on=keys)
+        acc_a = float((paired["y_true"] == paired["y_pred"]).mean())
+        acc_b = float((paired_b["y_true"] == paired_b["y_pred"]).mean())
+        for x in r[r["test"] == "mcnemar"].itertuples():
+            log.info("%s %s: image %.3f vs indices %.3f patient accuracy (%d paired patients); McNemar p %.4g", study, role,
+                     acc_a, acc_b, x.n_units, x.p_value)
+    comparison = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMPARISONS.names)
+    for r in perf[perf["class"].isna() & (perf["metric"] == "accuracy") & (perf["scope"] != "fold")].itertuples():
+        log.info("%s indices model %s %s accuracy %.3f (%s)", study, r.role, r.scope, r.value,
+                 f"SD {r.sd:.3f}" if r.scope == "across_folds" else
+                 f"CI {r.ci_low:.3f}-{r.ci_high:.3f}" if pd.notna(r.ci_low) else r.ci_method)
+    prov = provenance.build(rule, provenance.describe_inputs([image_patient, image_sample, indices_patient]), cslice)
+    for name, (df, schema) in {"performance": (perf, PERFORMANCE), "confusion": (conf, CONFUSION),
+                               "comparison": (comparison, COMPARISONS)}.items():
+        write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, prov)

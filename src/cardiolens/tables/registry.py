@@ -719,6 +719,45 @@ INDICES = TableSchema(
     ),
 )
 
+_ROLE = _c("role", _S, "role of the patient in this fold (val or test: the classifier learnt from the others)", allowed=("val", "test"))
+
+INDICES_EXPLANATIONS = TableSchema(
+    name="indices_explanations",
+    version=1,
+    description="Per patient, fold and class explained: how each cardiac index moved the indices classifier's probability "
+                "(cardiolens.attribute.feature_ablation): p(class | patient) - p(class | patient with the index replaced by "
+                "the training median), Captum FeatureAblation. The predicted class of every val/test patient; the true "
+                "class too where the prediction is wrong.",
+    key=("study", "patient_key", "fold", "role", "target_kind", "feature"),
+    columns=(_c("study", _S, "study name"), _c("patient_key", _S, "patient"), _c("fold", _I, "fold", min=0), _ROLE,
+             _c("y_true", _S, "true class"), _c("y_pred", _S, "predicted class"),
+             _c("target_kind", _S, "which class is explained", allowed=("predicted", "true")),
+             _c("target", _S, "class explained"), _c("score", _F, "probability of that class", min=0, max=1),
+             _c("feature", _S, "index (a column of the indices table)"), _c("name", _S, "the index as a clinician reads it"),
+             _c("value", _F, "the patient's value (null: not measured, imputed by the training median)", True),
+             _c("unit", _S, "unit of value and reference ('' for a ratio)"),
+             _c("reference", _F, "median of the index over the fold's training patients (the ablation baseline)", True),
+             _c("contribution", _F, "score minus the class probability with the index set to the reference: > 0 moves "
+                "the prediction towards the class", min=-1, max=1),
+             _c("rank", _I, "1 = the largest contribution of this patient, fold and class", min=1)),
+)
+
+INDICES_DIAGNOSES = TableSchema(
+    name="indices_diagnoses",
+    version=1,
+    description="Per patient and fold: the indices classifier's diagnosis and why, in a line a clinician reads (the indices "
+                "that moved the prediction most towards the predicted class, with their values and the training medians).",
+    key=("study", "patient_key", "fold", "role"),
+    columns=(_c("study", _S, "study name"), _c("patient_key", _S, "patient"), _c("fold", _I, "fold", min=0), _ROLE,
+             _c("y_true", _S, "true class"), _c("y_pred", _S, "predicted class"),
+             _c("probability", _F, "probability of the predicted class", min=0, max=1),
+             _c("correct", _B, "y_pred equals y_true"),
+             _c("explanation", _S, "e.g. 'DCM (p 0.91): LV EF 16.0 % (median 55.2, +0.31), ...': the top indices with value, "
+                "unit, training median and contribution"),
+             _c("model_sha256", _S, "sha256 of the fold's fitted classifier")),
+)
+
+
 SUMMARY = TableSchema(
     name="summary",
     version=1,
@@ -758,4 +797,5 @@ SUMMARY = TableSchema(
 ALL = {s.name: s for s in (RECORDINGS, PATIENTS, REJECTED, SEGMENT_METRICS, SEGMENT_SUMMARY, SEGMENT_QC, SAMPLES, SPLITS, LEAKAGE, BALANCE, HISTORY, ATTRIBUTION, SANITY,
                              ATTRIBUTION_SUMMARY, PERFORMANCE,
                              CONFUSION, SUBGROUPS, COHORT, ATTRIBUTION_TESTS, ATTRIBUTION_GROUPS, QUALITY, QUALITY_CORRELATION,
-                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, INDICES, SUMMARY)}
+                             COMPARISONS, MOTION, MOTION_PATIENTS, MOTION_GROUPS, INDICES, INDICES_EXPLANATIONS, INDICES_DIAGNOSES,
+                             SUMMARY)}
