@@ -118,7 +118,8 @@ def main() -> None:
     env = {**os.environ, "CARDIOLENS_PSEUDONYM_KEY": os.environ.get("CARDIOLENS_PSEUDONYM_KEY", "benchmark-" + "0" * 40)}
     t0 = time.time()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(run), "--cores", "2",
-                    "results/segment/recordings.parquet", "--configfile", str(run / "config.yaml")],
+                    "results/segment/recordings.parquet", "--configfile", str(REPO / "config" / "config.yaml"),
+                    str(run / "config.yaml")],
                    check=True, env=env, cwd=REPO)
     print(f"run: {time.time() - t0:.0f} s")
     metrics = pd.read_parquet(run / "results" / "segment" / "echo_apical" / "metrics.parquet")

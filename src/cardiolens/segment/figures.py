@@ -20,7 +20,7 @@ def area_curve_figure(area: NDArray[np.float64], phases: Phases, frame_time_ms: 
     scale = frame_time_ms or 1.0
     t = np.arange(len(area)) * scale
     fig, ax = pyplot().subplots(figsize=(7, 3))
-    ax.plot(t, area, color="0.3", lw=1.2, label="LV area" if unit == "mm²" else "LV volume")
+    ax.plot(t, area, color="0.3", lw=1.2, label="LV volume" if unit == "ml" else "LV area")
     if phases.ed:
         ed = np.array(phases.ed)
         ax.plot(t[ed], area[ed], "v", color="tab:red", ms=8, ls="none", label="ED")
@@ -35,6 +35,6 @@ def area_curve_figure(area: NDArray[np.float64], phases: Phases, frame_time_ms: 
         period += f" ({60_000 / phases.period_ms:.0f} bpm)"
     ax.set_title(f"{title} — {phases.method}, {period}" if title else f"{phases.method}, {period}")
     ax.set_xlabel("time (ms)" if frame_time_ms else "frame")
-    ax.set_ylabel(f"LV {'area' if unit == 'mm²' else 'volume'} ({unit})")
+    ax.set_ylabel(f"LV {'volume' if unit == 'ml' else 'area'} ({unit})")
     ax.legend(loc="best", fontsize="small")
     return fig

@@ -152,7 +152,7 @@ def run_apply(recordings_path: str, cslice: dict[str, Any], model_dirs: dict[str
             if n < cslice["figures"] or not qc.passed:
                 frame_ms = None if pd.isna(row["frame_time_ms"]) else float(row["frame_time_ms"])
                 fig = area_curve_figure(area, phases, frame_ms, f"{rid} ({name})",
-                                        unit="ml" if masks.shape[1] > 1 else ("mm²" if row["spacing_x_mm"] else "px"))
+                                        unit="ml" if masks.shape[1] > 1 else ("mm²" if not pd.isna(row["spacing_x_mm"]) else "px²"))
                 figure = str(save_figure(fig, fig_dir / f"{rid}_lv_curve")[0])
             rows[by_id[rid]].update(update)
             done.add(rid)
