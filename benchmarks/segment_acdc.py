@@ -66,6 +66,8 @@ def main() -> None:
     out["metrics"].to_parquet(args.out / "metrics.parquet")
     summary = E.summarise(E.all_phases(out["metrics"]))
     print(summary.to_string())
+    print("3-D Dice (the challenge's metric: every slice of a patient's ED or ES stack pooled), mean over patients:")
+    print(summary.pivot(index="structure", columns="phase", values="dice_volume_mean").round(3).to_string())
     print(f"train + evaluate: {seconds:.0f} s; held-out patients {out['metrics']['patient_key'].nunique()}")
 
 

@@ -88,7 +88,8 @@ def test_dice_and_hd95_by_hand():
 
 def test_summary_averages_frames_within_a_patient_first():
     m = pd.DataFrame({"model": "m", "phase": "ED", "structure": "lv_cavity", "patient_key": ["a", "a", "a", "b"],
-                      "dice": [0.9, 0.9, 0.9, 0.5], "hd95_mm": [1.0, 1.0, 1.0, 3.0]})
+                      "recording_id": ["r", "r", "r", "s"], "frame": [0, 1, 2, 0], "dice": [0.9, 0.9, 0.9, 0.5],
+                      "hd95_mm": [1.0, 1.0, 1.0, 3.0], "ref_pixels": 100, "pred_pixels": 100})
     s = E.summarise(m).iloc[0]
     assert s["patients"] == 2 and s["frames"] == 4
     assert s["dice_mean"] == pytest.approx(0.7)    # (0.9 + 0.5) / 2, not the frame mean 0.8
@@ -160,3 +161,13 @@ def test_predicted_masks_need_kfold():
     assert segment_problems({"segment": {"masks": "predicted", "split": {"scheme": "holdout"}}})
     assert not segment_problems({"segment": {"masks": "predicted", "split": {"scheme": "kfold"}}})
     assert not segment_problems({"segment": {"masks": "expert", "split": {"scheme": "holdout"}}})
+
+
+def test_volume_dice_pools_the_slices_of_a_stack():
+    # slice 0: ref 100 px, pred 100 px, Dice 0.8 (overlap 80); slice 1: ref 10, pred 0 (Dice 0)
+    m = pd.DataFrame({"model": "m", "patient_key": "a", "recording_id": "r", "frame": 0, "phase": "ED",
+                      "structure": "lv_cavity", "slice": [0, 1], "dice": [0.8, 0.0], "hd95_mm": [1.0, np.nan],
+                      "ref_pixels": [100, 10], "pred_pixels": [100, 0]})
+    v = E.volume_dice(m)
+    assert len(v) == 1 and v["dice_volume"].iloc[0] == pytest.approx(2 * 80 / 210)
+    assert E.summarise(m)["dice_volume_mean"].iloc[0] == pytest.approx(2 * 80 / 210)   # per-slice mean is 0.4

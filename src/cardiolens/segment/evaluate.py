@@ -49,18 +49,34 @@ def frame_metrics(pred: NDArray, ref: NDArray, codes: list[int], spacing_yx: tup
     return rows
 
 
-def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per model, phase and structure: patients, frames, mean and median Dice and HD95.
+def volume_dice(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Dice of whole frames: the slices of one recording's time point pooled (a stack's 3-D Dice,
+    the ACDC challenge's metric; a 2-D frame's own Dice). One row per model, patient, recording,
+    frame, phase and structure, with ``dice_volume`` = 2 sum(overlap) / sum(ref + pred) over the
+    slices; the overlap of a slice is Dice x (ref + pred) / 2."""
+    m = metrics.assign(_overlap=metrics["dice"].fillna(0.0) * (metrics["ref_pixels"] + metrics["pred_pixels"]) / 2,
+                       _total=metrics["ref_pixels"] + metrics["pred_pixels"])
+    keys = ["model", "patient_key", "recording_id", "frame", "phase", "structure"]
+    g = m.groupby(keys, dropna=False)[["_overlap", "_total"]].sum().reset_index()
+    g["dice_volume"] = np.where(g["_total"] > 0, 2 * g["_overlap"] / g["_total"].where(g["_total"] > 0, 1), np.nan)
+    return g.drop(columns=["_overlap", "_total"])
 
-    A patient's Dice is first averaged over its frames (the patient is the unit), then over
-    patients; ``dice_mean`` is that patient-level mean."""
+
+def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per model, phase and structure: patients, frames, mean and median Dice and HD95, and the
+    mean volume Dice (:func:`volume_dice`).
+
+    A patient's values are first averaged over its frames (the patient is the unit), then over
+    patients; ``dice_mean`` is that patient-level mean of per-slice Dice."""
     per_patient = (metrics.groupby(["model", "phase", "structure", "patient_key"], dropna=False)[["dice", "hd95_mm"]]
                    .mean().reset_index())
     out = per_patient.groupby(["model", "phase", "structure"]).agg(
         patients=("patient_key", "nunique"), dice_mean=("dice", "mean"), dice_median=("dice", "median"),
         hd95_mean_mm=("hd95_mm", "mean"), hd95_median_mm=("hd95_mm", "median")).reset_index()
+    vol = volume_dice(metrics).groupby(["model", "phase", "structure", "patient_key"], dropna=False)["dice_volume"].mean()
+    vol = vol.groupby(["model", "phase", "structure"]).mean().rename("dice_volume_mean").reset_index()
     frames = metrics.groupby(["model", "phase", "structure"]).size().rename("frames").reset_index()
-    return out.merge(frames, on=["model", "phase", "structure"])
+    return out.merge(frames, on=["model", "phase", "structure"]).merge(vol, on=["model", "phase", "structure"], how="left")
 
 
 def all_phases(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -352,6 +352,8 @@ SEGMENT_SUMMARY = TableSchema(
         Column("dice_median", pa.float64(), "median over patients of the patient's mean Dice", nullable=True),
         Column("hd95_mean_mm", pa.float64(), "mean over patients of the patient's mean HD95, mm", nullable=True),
         Column("hd95_median_mm", pa.float64(), "median over patients of the patient's mean HD95, mm", nullable=True),
+        Column("dice_volume_mean", pa.float64(), "mean over patients of the Dice of whole frames, all slices of a stack's "
+               "time point pooled (3-D Dice, the ACDC challenge's metric; equals the frame Dice for 2-D)", nullable=True),
     ),
 )
 
