@@ -62,7 +62,7 @@ def pydicom_figure(run: Path, out: Path) -> None:
     vol = itk.array_from_image(image)
     masks = itk.array_from_image(itk.imread(str(run / row["mask_path"])))
     sx, sy, st = (float(s) for s in image.GetSpacing())
-    ed, es = int(row["ed_frame"]), int(row["es_frame"])
+    ed = int(row["ed_frame"])
     contour = septal_contour_from_mask(masks[ed], (sx, sy))
     r, c = np.nonzero(masks[ed] == 1)
     line = septal_line(contour, (float(c.mean() * sx), float(r.mean() * sy)), 40.0, (10, 20))

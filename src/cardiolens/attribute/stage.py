@@ -78,9 +78,8 @@ def load_model(ckpt: Path, train_cfg: dict[str, Any], shape: tuple[int, ...], n_
 def run_attribution(samples_path: str, splits_path: str, normalisation_path: str, predictions_path: str, recordings_path: str,
                     cslice: dict[str, Any], fold: int, out_dir: str, rule: str = "attribute_fold") -> None:
     import torch
-    from torch.utils.data import DataLoader
 
-    from cardiolens.attribute.run import FoldAttribution, run_fold, sanity_check
+    from cardiolens.attribute.run import FoldAttribution, sanity_check
     from cardiolens.train.dataset import SampleDataset, target_names
     from cardiolens.train.stage import weights_sha256
 
@@ -107,27 +106,14 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
     clip = representation == "clip"
     torch.manual_seed(cslice["seed"] + fold)
     ds = SampleDataset(rows, names if task == "classification" else None, mean, sd, None, cslice["seed"], clip)
-    black = None
-    if mean is not None and mean.size:
-        black = torch.as_tensor(-np.asarray(mean, np.float32) / sd)
-        black = black[None] if clip else black
+    black = black_input(mean, sd, clip)
     example = ds[0][0][None] if len(ds) else torch.zeros((1, 1, *shape) if clip else (1, *shape))
     device = attribution_device(train_cfg)
     fa = FoldAttribution(model.to(device), task, names, cfg, example.to(device), None if black is None else black.to(device))
     log.info("attribute %s fold %d on %s: %d samples of roles %s, methods %s, layers %s", cslice["study"], fold, device,
              len(rows), cfg["roles"], cfg["methods"], fa.layer_names)
-    shards: dict[str, np.ndarray] = {}
-    rois = []
-    for path, idx in zip(rows["roi_path"], rows["array_index"]):
-        if path not in shards:
-            shards[path] = np.load(path, mmap_mode="r")
-        rois.append(np.asarray(shards[path][int(idx)]))
-    loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=cfg["batch_size"], shuffle=False))
-    table, maps, raw = run_fold(fa, loader, rows, rois, representation, bool(train_cfg.get("dual_input")))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_array(maps, out / "maps.npy")
-    save_array(raw, out / "raw_maps.npy")
+    table = attribute_samples(fa, ds, rows, representation, bool(train_cfg.get("dual_input")), cfg["batch_size"], device, out)
     meta = rows.set_index("sample_id")
     recordings = read_table(recordings_path, RECORDINGS)
     mk = markers(recordings[recordings["recording_id"].isin(rows["recording_id"])])
@@ -158,6 +144,42 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
     write_table(sanity.reindex(columns=SANITY.names), out / "sanity.parquet", SANITY, provenance.build(rule, inputs, cslice, extra))
     write_table(table.reindex(columns=ATTRIBUTION.names), out / "attribution.parquet", ATTRIBUTION,
                 provenance.build(rule, inputs, cslice, extra))
+
+
+
+def black_input(mean: np.ndarray | None, sd: float, clip: bool):
+    """The all-black input after mean-image normalisation (the baseline of path methods), shaped
+    like one sample (a channel axis added for clips), a tensor; None without mean-image subtraction."""
+    import torch
+
+    if mean is None or not mean.size:
+        return None
+    black = torch.as_tensor(-np.asarray(mean, np.float32) / sd)
+    return black[None] if clip else black
+
+
+def attribute_samples(fa, ds, rows: pd.DataFrame, representation: str, dual_input: bool,
+                      batch_size: int, device, out: Path) -> pd.DataFrame:
+    """Attribute every sample of ``ds`` (rows of the samples table, with their ROI shards) with
+    ``fa`` (a :class:`~cardiolens.attribute.run.FoldAttribution`), write ``maps.npy`` and
+    ``raw_maps.npy`` under ``out`` and return the attribution rows of
+    :func:`~cardiolens.attribute.run.run_fold` (the caller adds study, fold and provenance)."""
+    from torch.utils.data import DataLoader
+
+    from cardiolens.attribute.run import run_fold
+
+    shards: dict[str, np.ndarray] = {}
+    rois = []
+    for path, idx in zip(rows["roi_path"], rows["array_index"]):
+        if path not in shards:
+            shards[path] = np.load(path, mmap_mode="r")
+        rois.append(np.asarray(shards[path][int(idx)]))
+    loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False))
+    table, maps, raw = run_fold(fa, loader, rows, rois, representation, dual_input)
+    out.mkdir(parents=True, exist_ok=True)
+    save_array(maps, out / "maps.npy")
+    save_array(raw, out / "raw_maps.npy")
+    return table
 
 
 def summarise(table: pd.DataFrame, sanity: pd.DataFrame, threshold: float) -> pd.DataFrame:

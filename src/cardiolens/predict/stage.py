@@ -118,10 +118,9 @@ def run_predict_attribution(samples_path: str, predictions_path: str, recordings
     no randomisation check: that concerns the model, checked when it was trained); writes
     ``attribution.parquet`` and ``maps.npy`` / ``raw_maps.npy`` into ``out_dir``."""
     import torch
-    from torch.utils.data import DataLoader
 
-    from cardiolens.attribute.run import FoldAttribution, run_fold
-    from cardiolens.attribute.stage import attribution_device, markers, save_array
+    from cardiolens.attribute.run import FoldAttribution
+    from cardiolens.attribute.stage import attribute_samples, attribution_device, black_input, markers
 
     digest = verify_bundle(bundle)
     cfg = read_config(bundle)
@@ -137,25 +136,12 @@ def run_predict_attribution(samples_path: str, predictions_path: str, recordings
     torch.manual_seed(int(cfg["seed"]) + fold)
     ds = dataset(rows, cfg, bundle)
     mean, sd = read_normalisation(bundle)
-    black = None
-    if mean is not None and mean.size:
-        black = torch.as_tensor(-np.asarray(mean, np.float32) / sd)
-        black = black[None] if clip else black
+    black = black_input(mean, sd, clip)
     device = attribution_device(train)
     fa = FoldAttribution(load_network(bundle, cfg).to(device), task, names, acfg, ds[0][0][None].to(device),
                          None if black is None else black.to(device))
-    shards: dict[str, np.ndarray] = {}
-    rois = []
-    for path, idx in zip(rows["roi_path"], rows["array_index"]):
-        if path not in shards:
-            shards[path] = np.load(path, mmap_mode="r")
-        rois.append(np.asarray(shards[path][int(idx)]))
-    loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=acfg["batch_size"], shuffle=False))
-    table, maps, raw = run_fold(fa, loader, rows, rois, representation, bool(train.get("dual_input")))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_array(maps, out / "maps.npy")
-    save_array(raw, out / "raw_maps.npy")
+    table = attribute_samples(fa, ds, rows, representation, bool(train.get("dual_input")), acfg["batch_size"], device, out)
     meta = rows.set_index("sample_id")
     recordings = read_table(recordings_path, RECORDINGS)
     mk = markers(recordings[recordings["recording_id"].isin(rows["recording_id"])])

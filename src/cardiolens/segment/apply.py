@@ -28,7 +28,6 @@ import torch
 
 from cardiolens.segment import labels as SL
 from cardiolens.segment.cycle import Phases, cardiac_phases, lv_area_curve
-from cardiolens.segment.fit import family
 from cardiolens.segment.frames import read_volume
 from cardiolens.segment.infer import segment_volume
 from cardiolens.segment.qc import QCResult, mask_qc
