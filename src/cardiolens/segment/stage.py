@@ -55,7 +55,7 @@ def model_config(seg: dict[str, Any], name: str) -> dict[str, Any]:
 
 def run_fit(recordings_path: str, cslice: dict[str, Any], out_dir: str, rule: str = "segment_fit") -> None:
     """Fit model ``cslice['model']`` on the ingest recordings; write its tables and weights."""
-    from cardiolens.segment.fit import fit_model
+    from cardiolens.segment.fit import family, fit_model
 
     recordings = read_table(recordings_path, RECORDINGS)
     model = cslice["model"]
@@ -63,8 +63,12 @@ def run_fit(recordings_path: str, cslice: dict[str, Any], out_dir: str, rule: st
     out = Path(out_dir)
     for old in out.glob("fold*"):
         shutil.rmtree(old)
-    if not cslice["enabled"]:
-        log.info("segment: disabled (segment.enabled false): no model %s", name)
+    covered = family(recordings, model)
+    needed = cslice["masks"] == "predicted" or (~covered["mask_path"].fillna("").astype(bool)).any()
+    if not cslice["enabled"] or (cslice["train_when"] == "needed" and not needed):
+        log.info("segment: model %s not trained: %s", name, "segment.enabled is false" if not cslice["enabled"] else
+                 f"every one of its {len(covered)} recordings has masks (segment.train_when: always trains it anyway, "
+                 "for held-out metrics on your masks)")
         tables = {"folds": pd.DataFrame(), "metrics": pd.DataFrame(), "history": pd.DataFrame(), "left_out": pd.DataFrame()}
     else:
         cfg = {"split": cslice["split"], "frames_per_recording": cslice["frames_per_recording"], "train": model["train"]}
