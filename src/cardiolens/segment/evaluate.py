@@ -82,7 +82,3 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 def all_phases(metrics: pd.DataFrame) -> pd.DataFrame:
     """``metrics`` plus the same rows with phase 'all' (for the summary of every annotated frame)."""
     return pd.concat([metrics, metrics.assign(phase="all")], ignore_index=True)
-
-
-def mean_dice(metrics: pd.DataFrame) -> float:
-    return float(np.nanmean(metrics["dice"])) if len(metrics) else float("nan")

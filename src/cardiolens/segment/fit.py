@@ -13,7 +13,6 @@ column (e.g. a clinical table's column naming each patient train or test).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -97,10 +96,6 @@ def evaluation_rows(net: torch.nn.Module, volumes: list[Volume], model: dict[str
                                  "recording_id": v.row["recording_id"], "source": v.row["source"], "frame": t,
                                  "slice": s, "phase": phase_of(t, v.row), **r})
     return rows
-
-
-def weights_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fit_model(recordings: pd.DataFrame, name: str, model: dict[str, Any], cfg: dict[str, Any], seed: int,

@@ -109,7 +109,8 @@ def run_apply(recordings_path: str, cslice: dict[str, Any], model_dirs: dict[str
     from cardiolens.plotting import save_figure
     from cardiolens.segment.apply import load_models, nets_for, needs_prediction, segment_recording
     from cardiolens.segment.figures import area_curve_figure
-    from cardiolens.segment.fit import family, weights_sha256
+    from cardiolens.hashing import sha256_file
+    from cardiolens.segment.fit import family
 
     recordings = read_table(recordings_path, RECORDINGS)
     out = Path(out_dir)
@@ -135,7 +136,7 @@ def run_apply(recordings_path: str, cslice: dict[str, Any], model_dirs: dict[str
                      "they stay without masks", name, len(todo), ", ".join(model["classes"]))
             continue
         folds = read_table(model_dir / "folds.parquet", SPLITS)
-        hashes = {k: weights_sha256(model_dir / f"fold{k}" / "model.pt")[:16] for k in nets}
+        hashes = {k: sha256_file(model_dir / f"fold{k}" / "model.pt")[:16] for k in nets}
         inputs += [model_dir / f"fold{k}" / "model.pt" for k in sorted(nets)]
         log.info("segment %s: predicting masks of %d recordings (masks: %s)", name, len(todo), mode)
         for n, row in enumerate(todo):
