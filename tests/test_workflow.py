@@ -206,6 +206,37 @@ def test_rerun_with_nothing_changed_runs_no_job(run_dir):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def describe_difference(a: Path, b: Path, tables: list[Path]) -> list[str]:
+    """One line per differing table (its differing columns, rows and largest difference), then the
+    trained weights that differ in the folds of the studies concerned: what a failure of the
+    reproducibility test needs to be traced without the two working folders."""
+    import torch
+
+    lines = []
+    for rel in tables:
+        ta, tb = pd.read_parquet(a / rel), pd.read_parquet(b / rel)
+        if ta.shape != tb.shape or list(ta.columns) != list(tb.columns):
+            lines.append(f"{rel}: shape {ta.shape} vs {tb.shape}")
+            continue
+        cols = []
+        for c in ta.columns:
+            x, y = ta[c], tb[c]
+            same = (x.astype(str) == y.astype(str)).to_numpy()
+            if not same.all():
+                num = pd.api.types.is_float_dtype(x) and pd.api.types.is_float_dtype(y)
+                worst = f", max |diff| {float((x - y).abs().max()):.3g}" if num else ""
+                cols.append(f"{c} ({int((~same).sum())} of {len(x)} rows{worst})")
+        lines.append(f"{rel}: " + (", ".join(cols) or "same values, different bytes"))
+    studies = sorted({rel.parts[2] for rel in tables if len(rel.parts) > 3 and rel.parts[1] == "train"})
+    for study in studies:
+        for ckpt in sorted((a / "results/train" / study).glob("fold*/checkpoints/last.ckpt")):
+            wa = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+            wb = torch.load(b / ckpt.relative_to(a), map_location="cpu", weights_only=False)["state_dict"]
+            diff = [f"{k} ({int((wa[k] != wb[k]).sum())} of {wa[k].numel()})" for k in wa if not torch.equal(wa[k], wb[k])]
+            lines.append(f"{ckpt.relative_to(a)}: weights differ in {', '.join(diff) or 'no tensor'}")
+    return lines
+
+
 def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     other = run_tiny(tmp_path / "b")
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
@@ -215,8 +246,8 @@ def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
     # indices (cardiomyopathy): 1 measure, 3 train, 3 stats; segment: 2 models x (metrics, summary, history, folds),
     # recordings, qc
     assert len(tables) == 3 + 3 + 5 + 15 + 15 + 14 + 12 + 12 + 20 + 8 + 2 + 1 + 3 + 1 + 7 + 10
-    for rel in tables:
-        assert (run_dir / rel).read_bytes() == (other / rel).read_bytes(), rel
+    differing = [rel for rel in tables if (run_dir / rel).read_bytes() != (other / rel).read_bytes()]
+    assert not differing, "tables that differ between two runs:\n" + "\n".join(describe_difference(run_dir, other, differing))
     images = sorted(p.relative_to(run_dir) for p in (run_dir / "results/ingest/synthetic/data").rglob("*.mha"))
     assert images and all((run_dir / p).read_bytes() == (other / p).read_bytes() for p in images)
     shards = sorted(p.relative_to(run_dir) for p in (run_dir / "results/prepare").rglob("*.npy"))
