@@ -162,3 +162,30 @@ def test_measure_stage_one_row_per_patient_and_every_stack_left_out_has_a_reason
             {"patient_key": "P", "recording_id": "R3", "mask_source": "expert", "n_slices": 8}]
     kept, not_used = one_per_patient(rows)
     assert [r["recording_id"] for r in kept] == ["R2"] and [r["recording_id"] for r in not_used] == ["R3", "R1"]
+
+
+def test_report_page_gives_pooled_accuracy_with_its_wilson_interval_counts_and_each_reason(tmp_path):
+    """Four test patients over two folds, three right: pooled accuracy 3/4 with the Wilson interval
+    [0.301, 0.954] (p 0.75, n 4, z 1.96, by hand); the confusion counts each patient once, not once
+    per fold plus once pooled; every patient's explanation line is on the page."""
+    import re
+
+    from cardiolens.stats.pages import indices_page
+    from cardiolens.stats.performance import confusion_table, performance
+    from cardiolens.tables.registry import COMPARISONS
+
+    truth_pred = [("P1", 0, "DCM", "DCM"), ("P2", 0, "NOR", "NOR"), ("P3", 1, "HCM", "NOR"), ("P4", 1, "NOR", "NOR")]
+    preds = pd.DataFrame([{"study": "s", "patient_key": k, "fold": f, "role": "test", "y_true": t, "y_pred": p,
+                           **{f"p_{c}": 0.8 if c == p else 0.1 for c in ("DCM", "HCM", "NOR")}, "checkpoint_sha256": "x"}
+                          for k, f, t, p in truth_pred])
+    performance({"patient": preds}, "s", ["test"], 200, 0.95, 0).to_parquet(tmp_path / "performance.parquet")
+    confusion_table({"patient": preds}, "s", ["test"]).to_parquet(tmp_path / "confusion.parquet")
+    pd.DataFrame(columns=COMPARISONS.names).to_parquet(tmp_path / "comparison.parquet")
+    diagnoses = pd.DataFrame([{"study": "s", "patient_key": k, "fold": f, "role": "test", "y_true": t, "y_pred": p,
+                               "probability": 0.8, "correct": t == p, "explanation": f"{p} (p 0.80): LV EF {20 + i} %",
+                               "model_sha256": "m"} for i, (k, f, t, p) in enumerate(truth_pred)])
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", indices_page(tmp_path, "s", diagnoses).read_text(encoding="utf-8")))
+    assert re.search(r"patient test accuracy 0\.750 \[0\.301, 0\.954\] Wilson score interval .* 4 ", text), text[:1500]
+    assert "true \\ predicted DCM HCM NOR DCM 1 0 0 HCM 0 0 1 NOR 0 0 2 " in text, text
+    for i, (k, f, t, p) in enumerate(truth_pred):
+        assert f"{k} {f} test {t} {p} 0.80 {'yes' if t == p else 'no'} {p} (p 0.80): LV EF {20 + i} %" in text

@@ -67,15 +67,23 @@ rule train_indices:
 
 
 rule stats_indices:
-    """The indices classifier scored (patient level) and paired with the image model (McNemar)."""
+    """The indices classifier scored (patient level) and paired with the image model (McNemar);
+    a report page with each patient's diagnosis and the indices behind it."""
     input:
         image_patient=rules.train_merge.output.patients,
         image_sample=rules.train_merge.output.predictions,
         indices_patient=rules.train_indices.output.patients,
+        diagnoses=rules.train_indices.output.diagnoses,
     output:
         performance="results/stats/{study}/indices/performance.parquet",
         confusion="results/stats/{study}/indices/confusion.parquet",
         comparison="results/stats/{study}/indices/comparison.parquet",
+        page=report(
+            "results/stats/{study}/indices/diagnoses.html",
+            caption="../report/stats_indices.rst",
+            category="Tables",
+            subcategory="{study}",
+        ),
     log:
         "results/logs/stats_indices/{study}.log",
     benchmark:
@@ -89,7 +97,10 @@ rule stats_indices:
         gpu=0,
     params:
         code=stage_code_hash(
-            "stats/stage.py", "stats/performance.py", "stats/compare.py"
+            "stats/stage.py",
+            "stats/performance.py",
+            "stats/compare.py",
+            "stats/pages.py",
         ),
         slice=lambda wildcards: stats_params(wildcards.study),
     script:

@@ -9,7 +9,8 @@ from cardiolens.stats.stage import run_indices
 def main(smk) -> None:
     with log_to(smk.log[0]):
         run_indices(smk.input.image_patient, smk.input.image_sample, smk.input.indices_patient,
-                    str(Path(smk.output.performance).parent), smk.params.slice, rule=smk.rule)
+                    str(Path(smk.output.performance).parent), smk.params.slice, rule=smk.rule,
+                    diagnoses=smk.input.diagnoses)
 
 
 main(snakemake)  # noqa: F821

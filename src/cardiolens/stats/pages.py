@@ -101,6 +101,43 @@ def motion_page(out_dir: Path, study: str) -> Path:
     return path
 
 
+def confusion_wide(confusion: pd.DataFrame, role: str = "test") -> pd.DataFrame:
+    """Counts summed across folds (the ``CONFUSION`` rows whose fold is null), true class (rows) by
+    predicted class (columns), of one role."""
+    c = confusion[(confusion["role"] == role) & confusion["fold"].isna()]
+    if c.empty:
+        return pd.DataFrame()
+    wide = c.pivot_table(index="true", columns="pred", values="count", aggfunc="sum", fill_value=0)
+    return wide.rename_axis(index="true \\ predicted", columns=None).reset_index()
+
+
+def indices_page(out_dir: Path, study: str, diagnoses: pd.DataFrame) -> Path:
+    """``diagnoses.html`` of a study's indices classifier (``out_dir`` = ``results/stats/<study>/indices``):
+    its patient-level performance with the CIs and n of ``performance.parquet``, the confusion
+    matrix, the paired comparison with the image model, then one row per patient with the
+    diagnosis and the indices that moved it (``INDICES_DIAGNOSES.explanation``, e.g. "DCM (p 0.91):
+    LV EF 28.0 % (median 61.2, +0.30), ...")."""
+    sections = []
+    perf = pd.read_parquet(out_dir / "performance.parquet")
+    sections.append(("Performance (patient level, pooled over folds)", performance_summary(perf).to_html(index=False)))
+    conf = confusion_wide(pd.read_parquet(out_dir / "confusion.parquet"))
+    if len(conf):
+        sections.append(("Confusion, test patients of every fold", conf.to_html(index=False)))
+    comp = pd.read_parquet(out_dir / "comparison.parquet")
+    if len(comp):
+        sections.append(("Image model (a) vs indices model (b), paired on patients",
+                         comp[["role", "test", "class", "n_pairs", "estimate_a", "estimate_b", "a_only_correct", "b_only_correct",
+                               "statistic", "p_value"]].to_html(index=False, float_format=lambda v: f"{v:.3g}")))
+    per = diagnoses.sort_values(["role", "fold", "patient_key"], kind="stable")
+    per = per.assign(p=per["probability"].map(lambda v: f"{v:.2f}"), correct=per["correct"].map({True: "yes", False: "no"}))
+    sections.append(("Per patient: the diagnosis and the indices behind it",
+                     per[["patient_key", "fold", "role", "y_true", "y_pred", "p", "correct", "explanation"]]
+                     .rename(columns={"y_true": "truth", "y_pred": "diagnosis"}).to_html(index=False)))
+    path = out_dir / "diagnoses.html"
+    write_html(path, f"{study}: diagnosis from cardiac indices", sections)
+    return path
+
+
 def provenance_page(path: Path, config: dict[str, Any], tables: list[str]) -> None:
     """The configuration (key redacted) and, per table, its producing rule, config hash, code
     version and input files with sha256 (from the Parquet schema metadata)."""

@@ -317,12 +317,14 @@ def run_comparisons(comparisons: list[dict[str, Any]], files: dict[str, dict[str
 
 
 def run_indices(image_patient: str, image_sample: str, indices_patient: str, out_dir: str, cslice: dict[str, Any],
-                rule: str = "stats_indices") -> None:
+                rule: str = "stats_indices", diagnoses: str | None = None) -> None:
     """The indices classifier of one study scored like a study, and paired with the image model
     (``results/stats/<study>/indices/``): ``performance`` and ``confusion`` at the patient level
     (accuracy with its Wilson interval, per fold and pooled), and ``comparison``: McNemar (and
     DeLong per class) of the image model (a) against the indices model (b), paired on patient and
-    fold, per role of ``stats.roles`` (:func:`cardiolens.stats.compare.compare`)."""
+    fold, per role of ``stats.roles`` (:func:`cardiolens.stats.compare.compare`). With ``diagnoses``
+    (the ``INDICES_DIAGNOSES`` table), also the report page ``diagnoses.html``
+    (:func:`cardiolens.stats.pages.indices_page`)."""
     from cardiolens.stats.compare import compare
     from cardiolens.stats.performance import confusion_table, performance
 
@@ -360,3 +362,8 @@ def run_indices(image_patient: str, image_sample: str, indices_patient: str, out
     for name, (df, schema) in {"performance": (perf, PERFORMANCE), "confusion": (conf, CONFUSION),
                                "comparison": (comparison, COMPARISONS)}.items():
         write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, prov)
+    if diagnoses is not None:
+        from cardiolens.stats.pages import indices_page
+        from cardiolens.tables.registry import INDICES_DIAGNOSES
+
+        indices_page(out, study, read_table(diagnoses, INDICES_DIAGNOSES))
