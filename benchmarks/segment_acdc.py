@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--channels", default="16,32,64,128")
     ap.add_argument("--res-units", type=int, default=1)
+    ap.add_argument("--lr-schedule", choices=["constant", "poly"], default="constant")
     ap.add_argument("--out", type=Path, default=Path("/tmp/segment_acdc"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -55,7 +56,7 @@ def main() -> None:
              "size": [args.size, args.size], "spacing_mm": args.spacing, "keep_largest": True}
     cfg = {"split": {"scheme": "predefined", "column": "acdc_role", "val_fraction": 0.1, "k": 5, "test_fraction": 0.2},
            "frames_per_recording": 2,
-           "train": {"epochs": args.epochs, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-5,
+           "train": {"epochs": args.epochs, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-5, "lr_schedule": args.lr_schedule,
                      "channels": [int(c) for c in args.channels.split(",")], "num_res_units": args.res_units,
                      "augment": {"prob": 0.5, "rotation_deg": 15, "zoom": 0.15, "shift_px": 10, "noise": 0.03},
                      "accelerator": "auto"}}

@@ -171,3 +171,22 @@ def test_volume_dice_pools_the_slices_of_a_stack():
     v = E.volume_dice(m)
     assert len(v) == 1 and v["dice_volume"].iloc[0] == pytest.approx(2 * 80 / 210)
     assert E.summarise(m)["dice_volume_mean"].iloc[0] == pytest.approx(2 * 80 / 210)   # per-slice mean is 0.4
+
+
+def test_poly_learning_rate_follows_nnunet_schedule_and_constant_stays():
+    # lr (1 - e / E)^0.9 with lr 0.002, E 4: 0.002, 0.002 * 0.75^0.9 = 0.0015438, 0.002 * 0.5^0.9 = 0.0010718, 0.002 * 0.25^0.9 = 0.00057435
+    from cardiolens.segment.module import SegSystem, make_unet
+
+    net = make_unet(2, [4, 8], 0)
+    poly = SegSystem(net, 3, lr=0.002, lr_schedule="poly", epochs=4).configure_optimizers()
+    opt, sched = poly["optimizer"], poly["lr_scheduler"]["scheduler"]
+    assert poly["lr_scheduler"]["interval"] == "epoch"
+    seen = []
+    for _ in range(4):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([0.002, 0.0015438, 0.0010718, 0.00057435], rel=1e-4)
+    assert isinstance(SegSystem(net, 3, lr=0.002).configure_optimizers(), torch.optim.Adam)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        SegSystem(net, 3, lr_schedule="cosine").configure_optimizers()

@@ -36,7 +36,8 @@ def make_unet(n_classes: int, channels: list[int], num_res_units: int) -> nn.Mod
 class SegSystem(L.LightningModule):
     """``net`` maps (B, 1, H, W) images to (B, C, H, W) logits; batches are (image, label (B, 1, H, W))."""
 
-    def __init__(self, net: nn.Module, n_channels: int, lr: float = 1e-3, weight_decay: float = 1e-5):
+    def __init__(self, net: nn.Module, n_channels: int, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 lr_schedule: str = "constant", epochs: int = 1):
         super().__init__()
         from monai.losses import DiceCELoss
         from monai.metrics import DiceMetric
@@ -82,4 +83,13 @@ class SegSystem(L.LightningModule):
             self.history.append({"epoch": epoch, "stage": "val", "metric": f"dice_{k}", "value": float(v)})
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        """Adam; with ``lr_schedule`` poly, nnU-Net's schedule: lr (1 - epoch / epochs)^0.9, stepped
+        per epoch (Isensee et al., "nnU-Net", Nature Methods 2021)."""
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if self.hparams.lr_schedule == "constant":
+            return opt
+        if self.hparams.lr_schedule != "poly":
+            raise ValueError(f"segment.train.lr_schedule {self.hparams.lr_schedule!r}: expected constant or poly")
+        epochs = max(1, int(self.hparams.epochs))
+        poly = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(0.0, 1.0 - e / epochs) ** 0.9)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": poly, "interval": "epoch"}}

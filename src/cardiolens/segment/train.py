@@ -71,7 +71,7 @@ def train_model(images: NDArray, labels: NDArray, roles: NDArray, n_classes: int
     if not val.any():  # a tiny cohort: monitor on the training frames rather than not at all
         val = train
     net = make_unet(n_classes, cfg["channels"], cfg["num_res_units"])
-    system = SegSystem(net, n_classes + 1, cfg["lr"], cfg["weight_decay"])
+    system = SegSystem(net, n_classes + 1, cfg["lr"], cfg["weight_decay"], cfg.get("lr_schedule", "constant"), cfg["epochs"])
     g = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(_Frames(images[train], labels[train], _transforms(cfg["augment"], seed)),
                                            batch_size=cfg["batch_size"], shuffle=True, generator=g, num_workers=0)
