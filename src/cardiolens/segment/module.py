@@ -20,9 +20,13 @@ from torch import nn
 def make_unet(n_classes: int, channels: list[int], num_res_units: int) -> nn.Module:
     """(B, 1, H, W) -> (B, n_classes + 1, H, W) logits; built and initialised in float64 then
     rounded to float32, so a seed gives the same initial weights on every CPU
-    (see :func:`cardiolens.train.networks.make_network`)."""
+    (see :func:`cardiolens.train.networks.make_network`), after MKL's vector math is warmed up
+    on one thread (`cardiolens.torch_threads`)."""
     from monai.networks.nets import UNet
 
+    from cardiolens.torch_threads import warm_up_vector_math
+
+    warm_up_vector_math()
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cardiolens.torch_threads import warm_up_vector_math
+
 DENSENETS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201"}
 RESNETS = ("resnet10", "resnet18", "resnet34", "resnet50")
 EFFICIENTNETS = tuple(f"efficientnet-b{i}" for i in range(8))
@@ -199,7 +201,10 @@ def make_network(cfg: dict[str, Any], sample_shape: tuple[int, ...], n_outputs: 
     on the kernel the CPU dispatches to: measured on the 3-D DenseNet's first convolution, 1,910 of
     its 5,488 weights differ between the AVX-512 and the default kernels, and a model trained from
     them differs in its scores' last bits. The float64 draw is the same under every kernel.
+    MKL's vector math is warmed up on one thread first (`cardiolens.torch_threads`): every model
+    is built before its first elementwise ``sqrt``/``exp``/``log``.
     """
+    warm_up_vector_math()
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
