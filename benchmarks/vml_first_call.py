@@ -6,7 +6,7 @@ one-thread warm-up of `cardiolens.torch_threads` (the cause of two failed reprod
 Each process sets ``--threads`` threads, optionally warms up, and takes the square root of 262,144
 floats once; it counts as approximate when any value is more than 1.2e-7 (relative) off the
 correctly rounded root. Measured on the 2-core machine (PyTorch 2.13.0, MKL 2024.2), 64 threads,
-4 processes at a time: 6 of 150 approximate without the warm-up (relative error up to 2.6e-4),
+4 processes at a time: 10 of 150 approximate without the warm-up (relative error up to 3e-4),
 0 of 150 with it.
 """
 

@@ -10,7 +10,7 @@ import torch
 from cardiolens.torch_threads import VML_FUNCTIONS, use_threads, warm_up_vector_math
 
 # A fresh process: 64 threads, the warm-up, then the process's first parallel sqrt of 262,144
-# floats, against the correctly rounded root. Without the warm-up 6 of 150 such processes had a
+# floats, against the correctly rounded root. Without the warm-up 10 of 150 such processes had a
 # chunk computed with a 12-bit approximation (relative error ~1e-4); MKL's high-accuracy sqrt is
 # within one unit in the last place (relative 1.2e-7).
 FIRST_SQRT = """

@@ -6,11 +6,10 @@ tensor. MKL chooses each function's implementation on its first call; when that 
 on several threads at once, one thread can run it with a 12-bit approximation, once. Measured
 with PyTorch 2.13.0 (MKL 2024.2) on a 2-core machine:
 
-- In a fresh process with 64 threads, the first ``torch.sqrt`` of 262,144 floats gave a chunk
-  of approximations (most of its values off the correctly rounded root) in 6 of 150 processes,
-  and in 2 of 260 with 16 threads.
-- After one ``torch.sqrt`` on a single thread, the approximation did not occur in 150 of 150
-  processes.
+- In a fresh process with 64 threads, the first ``torch.sqrt`` of 262,144 floats was off the
+  correctly rounded root by up to 3e-4 (relative) in 10 of 150 processes
+  (``benchmarks/vml_first_call.py``), and in 2 of 260 with 16 threads.
+- After the warm-up below, 0 of 150 processes were.
 - In a training job this is the first step of Adam, whose ``exp_avg_sq.sqrt()`` is the job's
   first VML call. The CI's reproducibility test failed twice this way: run a's first convolution
   (5,488 weights, 2 threads) had its first 2,744 weights updated with ``v * rsqrtps(v)``
