@@ -21,7 +21,7 @@ parallel call; :func:`use_threads` does that and then sets the thread count. Bot
 
 from __future__ import annotations
 
-#: The unary functions PyTorch sends to MKL VML (ATen ``cpu/vml.h``), called once each, on one thread.
+#: The unary functions of ATen's ``cpu/vml.h`` (MKL VML calls where PyTorch has MKL), called once each, on one thread.
 VML_FUNCTIONS = ("abs", "acos", "asin", "atan", "cos", "erf", "erfc", "exp", "expm1", "log", "log10", "log1p",
                  "log2", "sin", "sqrt", "tan", "tanh", "trunc", "rsqrt", "reciprocal")
 
