@@ -21,8 +21,8 @@ CHILD = """
 import sys, numpy as np, torch
 torch.set_num_threads({threads})
 if {warm}:
-    from cardiolens.torch_threads import use_threads
-    use_threads({threads})
+    from cardiolens.torch_threads import warm_up_vector_math
+    warm_up_vector_math()
 v = torch.linspace(1e-9, 1e-6, {threads} * 4096)
 root = v.sqrt().numpy().astype(np.float64)
 exact = np.sqrt(v.numpy().astype(np.float64))

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from cardiolens.torch_threads import VML_FUNCTIONS, use_threads, warm_up_vector_math
+from cardiolens.torch_threads import VML_FUNCTIONS, warm_up_vector_math
 
 # A fresh process: 64 threads, the warm-up, then the process's first parallel sqrt of 262,144
 # floats, against the correctly rounded root. Without the warm-up 10 of 150 such processes had a
@@ -15,8 +15,9 @@ from cardiolens.torch_threads import VML_FUNCTIONS, use_threads, warm_up_vector_
 # within one unit in the last place (relative 1.2e-7).
 FIRST_SQRT = """
 import numpy as np, torch
-from cardiolens.torch_threads import use_threads
-use_threads(64)
+from cardiolens.torch_threads import warm_up_vector_math
+torch.set_num_threads(64)
+warm_up_vector_math()
 v = torch.linspace(1e-9, 1e-6, 64 * 4096)
 root = v.sqrt().numpy().astype(np.float64)
 exact = np.sqrt(v.numpy().astype(np.float64))
@@ -33,15 +34,6 @@ def test_warm_up_keeps_the_thread_count_and_the_random_stream():
     assert torch.equal(torch.random.get_rng_state(), state)
     assert {"sqrt", "exp", "log", "tanh", "erf"} <= set(VML_FUNCTIONS)
     assert all(callable(getattr(torch, f)) for f in VML_FUNCTIONS)
-
-
-def test_use_threads_sets_the_count():
-    before = torch.get_num_threads()
-    try:
-        use_threads(1)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_first_parallel_sqrt_after_the_warm_up_is_exact_on_every_thread():

@@ -1,4 +1,4 @@
-"""Thread setup for the stages that run PyTorch, and the warm-up that keeps their numbers exact.
+"""The warm-up of MKL's vector math that keeps the numbers of every PyTorch job exact.
 
 PyTorch's CPU build computes ``sqrt``, ``exp``, ``log`` and other elementwise functions of float
 tensors with MKL's vector math library (VML), one call per thread on that thread's share of the
@@ -16,7 +16,8 @@ with PyTorch 2.13.0 (MKL 2024.2) on a 2-core machine:
   (2,693 of 2,744 reproduced exactly); run b's were exact.
 
 :func:`warm_up_vector_math` calls each of those functions once, on one thread, before any
-parallel call; :func:`use_threads` does that and then sets the thread count. Both are idempotent.
+parallel call. It is idempotent, and every network is built through
+`cardiolens.train.networks.make_network` or `cardiolens.segment.module.make_unet`, which call it.
 """
 
 from __future__ import annotations
@@ -48,11 +49,3 @@ def warm_up_vector_math() -> None:
         torch.set_num_threads(threads)
     _warmed = True
 
-
-def use_threads(n: int) -> None:
-    """Warm up MKL's vector math on one thread (:func:`warm_up_vector_math`), then let PyTorch use
-    ``n`` threads (a job's Snakemake ``threads``)."""
-    import torch
-
-    warm_up_vector_math()
-    torch.set_num_threads(int(n))

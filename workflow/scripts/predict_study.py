@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
+import torch
+
 from cardiolens.logs import log_to
-from cardiolens.torch_threads import use_threads
 from cardiolens.predict.stage import run_predict
 
 
 def main(smk) -> None:
     with log_to(smk.log[0]):
-        use_threads(smk.threads)
+        torch.set_num_threads(smk.threads)
         run_predict(smk.input.samples, smk.params.bundle, str(Path(smk.output.predictions).parent), rule=smk.rule)
 
 
