@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cardiolens.labels import LV_CAVITY, MYOCARDIUM, UNLABELLED
-from cardiolens.segment.cycle import cardiac_phases, dominant_period, lv_area_curve
+from cardiolens.segment.cycle import (cardiac_phases, dominant_period, es_onset, lv_area_curve, noise_sd,
+                                      smoothing_gain)
 from cardiolens.segment.qc import QC_DEFAULTS, dice, largest_component_share, mask_qc
 
 ED_AREA, STROKE = 2000.0, 800.0  # mm²: FAC 0.4
@@ -95,6 +96,39 @@ def test_short_systole_puts_es_at_a_third_not_half_the_beat():
     ph = cardiac_phases(area, ft)
     for a, s in zip(ph.ed, ph.es):
         assert (s - a) / period == pytest.approx(1 / 3, abs=1.5 / period)
+
+
+def test_es_onset_is_the_first_frame_of_the_minimum_plateau_by_hand():
+    # Range 4, so the floor is 2 % x 4 = 0.08: frames 3-5 are within 1.08 of the minimum (frame 5).
+    assert es_onset(np.array([5.0, 4.0, 3.0, 1.05, 1.02, 1.0, 2.0, 3.0]), 0.0) == 3
+    assert es_onset(np.array([5.0, 4.0, 3.0, 1.05, 1.02, 1.0, 2.0, 3.0]), 0.03) == 3
+    assert es_onset(np.array([5.0, 1.01, 1.5, 1.0, 3.0]), 0.0) == 3  # a rise above the tolerance ends the run
+    assert es_onset(np.array([1.0, 1.0, 3.0]), 0.0) == 0
+
+
+def test_noise_sd_and_smoothing_gain():
+    x = np.linspace(0, 100, 4000) + np.random.default_rng(0).normal(0, 2.0, 4000)  # a line: 2nd differences are noise
+    assert noise_sd(x) == pytest.approx(2.0, rel=0.05)
+    assert smoothing_gain(100, 11) == pytest.approx(np.sqrt(267 / 1287))  # m = 5: 3(75 + 15 - 1) / (9 x 11 x 13)
+    assert smoothing_gain(100, 4) == 1.0  # under 7 frames: not smoothed
+
+
+@pytest.mark.parametrize("hr", [55, 75, 95])
+def test_es_at_aortic_valve_closure_not_inside_isovolumic_relaxation(hr):
+    # The synthetic generator's LV: minimum from aortic valve closure (ES) through 80 ms of isovolumic
+    # relaxation, 4.8 frames at 60 fps. ES must be the plateau's onset: within 1 frame of valve closure
+    # for every beat (the arg-min of the smoothed curve lands 2-3.6 frames late).
+    from cardiolens.synth.cycle import CycleTiming, contraction
+
+    t = CycleTiming.from_heart_rate(hr, 50.0)
+    ft = 1000 / 60
+    frames = np.arange(int(3.2 * t.rr_ms / ft))
+    phi0 = 0.37
+    area = ED_AREA - STROKE * contraction(np.mod(phi0 + frames * ft / t.rr_ms, 1.0), t)
+    valve_closure = (np.arange(-1, 5) + t.es - phi0) * t.rr_ms / ft
+    ph = cardiac_phases(area, ft)
+    assert len(ph.es) >= 2
+    assert all(np.min(np.abs(valve_closure - e)) <= 1.0 for e in ph.es)
 
 
 def test_partial_cycle_of_30_frames():
