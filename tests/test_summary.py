@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cardiolens.split.balance import balance_table, describe_imbalance, largest_imbalance
-from cardiolens.summary import attribution_verdict, summarise_study, summary_lines, summary_rst
+from cardiolens.summary import attribution_verdict, summarise_indices, summarise_study, summary_lines, summary_rst
 
 CFG = {"label": "septal_flash", "split": {"scheme": "holdout"}, "train": {"task": "classification"},
        "attribute": {"methods": ["gradcam", "gradcampp"], "gallery": {"method": "gradcampp"},
@@ -81,10 +81,27 @@ def test_terminal_and_report_renderings_carry_the_ci_and_the_warnings():
     attribution = pd.DataFrame([_attribution("gradcampp", 0.0, 0.96, 88, True)])
     table = summarise_study("s", CFG, perf, attribution, None, SPLITS, "test")
     lines = summary_lines(table)
-    assert lines[3].split() == ["s", "patient", "8p", "accuracy", "0.750", "[0.500,", "1.000],", "auc", "0.900",
+    assert lines[3].split() == ["s", "image", "patient", "8p", "accuracy", "0.750", "[0.500,", "1.000],", "auc", "0.900",
                                 "[0.700,", "1.000]", "gradcampp:", "sanity", "ok,", "outside", "0.00,", "pointing", "0.96"]
     rst = summary_rst(table, "Intro.\n")
     assert rst.startswith("Intro.") and "accuracy 0.750 [0.500, 1.000]" in rst and ".. list-table::" in rst
+
+
+def test_the_indices_classifier_gets_its_own_patient_row_on_the_front_page():
+    # A study with cardiac indices: its classifier's pooled test accuracy 3/4 (Wilson 0.301-0.954) beside the network's.
+    image = summarise_study("s", CFG, _perf("patient", (0.5, 0.2, 0.8), (0.6, 0.4, 0.8), 4, 4), None, None, SPLITS, "test")
+    perf = pd.concat([_perf("patient", (0.75, 0.301, 0.954), (0.8, 0.5, 1.0), 4, 4),
+                      _perf("sample", (0.7, 0.5, 0.9), (0.8, 0.6, 0.9), 40, 4)])  # a sample level is not a headline here
+    ind = summarise_indices("s", CFG, perf, SPLITS, "test")
+    assert len(ind) == 1
+    r = ind.iloc[0]
+    assert (r["model"], r["level"], r["value"], r["ci_low"], r["ci_high"], r["n_scored"]) == ("indices", "patient", 0.75, 0.301, 0.954, 4)
+    assert r["attribution_method"] is None and r["warnings"] == [] and r["n_patients"] == 10
+    table = pd.concat([image, ind], ignore_index=True)
+    lines = summary_lines(table)
+    assert lines[3].split()[:5] == ["s", "image", "patient", "4p", "accuracy"]
+    assert lines[4].split()[:7] == ["s", "indices", "patient", "4p", "accuracy", "0.750", "[0.301,"]
+    assert "results/stats/s/indices/diagnoses.html" in summary_rst(table, "Intro.\n")
 
 
 def test_smd_of_constant_groups_is_infinite_when_they_differ_and_zero_when_equal():

@@ -174,7 +174,8 @@ def test_the_terminal_leads_with_progress_and_results_not_library_noise(run_dir)
     assert len(progress) == total
     text = "\n".join(lines)
     assert "cardiolens results (results/summary.parquet" in text
-    assert re.search(r"^septal_flash +patient +\d+p +accuracy \d\.\d{3}", text, re.MULTILINE), text[-3000:]
+    assert re.search(r"^septal_flash +image +patient +\d+p +accuracy \d\.\d{3}", text, re.MULTILINE), text[-3000:]
+    assert re.search(r"^cardiomyopathy +indices +patient +\d+p +accuracy \d\.\d{3}", text, re.MULTILINE), text[-3000:]
 
 
 def test_training_logs_one_line_per_epoch(run_dir):

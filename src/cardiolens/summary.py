@@ -1,4 +1,8 @@
-"""The run's headline: one row per study and level, from the tables the run already wrote.
+"""The run's headline: one row per study, model and level, from the tables the run already wrote.
+
+Model ``image`` is the study's network; a study with cardiac indices (``studies.<name>.indices``)
+adds a row for the classifier on them (model ``indices``, patient level, the same splits and
+role; its explanations are the per-patient feature attributions of the diagnoses page, not maps).
 
 ``results/summary.parquet`` (schema ``cardiolens.tables.registry.SUMMARY``) answers "what did each
 study find?" without opening a notebook: cohort size, the headline metrics of the final split role
@@ -197,8 +201,23 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
     imbalance = largest_imbalance(balance) if balance is not None and len(balance) else None
     warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING, degenerate_maps(maps))
     n_patients = int(splits["patient_key"].nunique())
-    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "split": split, "n_patients": n_patients,
-                          **verdict, "warnings": warnings} for r in rows])
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": "image", "split": split,
+                          "n_patients": n_patients, **verdict, "warnings": warnings} for r in rows])
+
+
+def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, splits: pd.DataFrame,
+                      role: str) -> pd.DataFrame:
+    """The row of a study's indices classifier (model ``indices``): its patient-level headline of
+    ``role`` from ``results/stats/<study>/indices/performance.parquet``; no attribution verdict
+    (its explanations are per-patient feature attributions); warnings: a degenerate interval."""
+    n_folds = int(splits["fold"].nunique())
+    split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
+    rows = [r for r in headline_rows(study, str(cfg["label"]), perf, role) if r["level"] == "patient"]
+    warnings = study_warnings(study, rows, {}, [], None, 0.0)
+    none = attribution_verdict(None, [])
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": "indices", "split": split,
+                          "n_patients": int(splits["patient_key"].nunique()), **none, "warnings": warnings}
+                         for r in rows])
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -214,7 +233,7 @@ def _ci(value: Any, low: Any, high: Any) -> str:
 
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
-    """Plain-text table of the summary for the terminal: one line per study and level, then its flags."""
+    """Plain-text table of the summary for the terminal: one line per study, model and level, then its flags."""
     if summary.empty:
         return ["cardiolens results: the summary has no study (every study is disabled)"]
     cells = []
@@ -229,12 +248,13 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
             attr = f"{r.attribution_method}: {sanity}, outside {_fmt(r.outside_heart_rate, 2)}"
             if not _missing(r.pointing_hit_rate):
                 attr += f", pointing {_fmt(r.pointing_hit_rate, 2)}"
-        cells.append((r.study, r.level, n, head, attr))
-    names = ("study", "level", "n", "headline (95% CI)", "attribution")
-    widths = [max(len(names[i]), *(len(c[i]) for c in cells)) for i in range(4)]
+        cells.append((r.study, r.model, r.level, n, head, attr))
+    names = ("study", "model", "level", "n", "headline (95% CI)", "attribution")
+    widths = [max(len(names[i]), *(len(c[i]) for c in cells)) for i in range(5)]
 
     def line(c: tuple[str, ...]) -> str:
-        return f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:>{widths[2]}}  {c[3]:<{widths[3]}}  {c[4]}".rstrip()
+        return (f"{c[0]:<{widths[0]}}  {c[1]:<{widths[1]}}  {c[2]:<{widths[2]}}  {c[3]:>{widths[3]}}  "
+                f"{c[4]:<{widths[4]}}  {c[5]}").rstrip()
 
     header = line(names)
     lines = ["cardiolens results (results/summary.parquet; role scored: " + ", ".join(sorted(set(summary["role"])))
@@ -252,9 +272,10 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
 def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None = None) -> str:
     """The report's front page: ``intro`` (the workflow description), the summary as an RST table,
     each study's warnings as a list, then the rejected input files counted by reason."""
-    cols = ["study", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
+    cols = ["study", "model", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
-           "One row per study and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it); "
+           "One row per study, model and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it): "
+           "model image is the study's network, indices the classifier on its cardiac indices; "
            "the role scored is the last of ``stats.roles``. CIs count patients (Wilson for a proportion of patients, "
            "else a bootstrap that resamples patients; ``ci_method`` in the table says which); "
            "n counts patients, or samples / patients.", "",
@@ -262,12 +283,14 @@ def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None
     out.append("   * - " + "\n     - ".join(cols))
     for r in summary.itertuples(index=False):
         attr = "not attributed"
-        if not _missing(r.attribution_method):
+        if r.model == "indices":
+            attr = f"per-patient feature attributions: results/stats/{r.study}/indices/diagnoses.html"
+        elif not _missing(r.attribution_method):
             sanity = "?" if _missing(r.sanity_passed) else ("passed" if bool(r.sanity_passed) else "failed")
             attr = (f"{r.attribution_method}: sanity {sanity}; outside the heart {_fmt(r.outside_heart_rate, 2)}; "
                     f"pointing game {_fmt(r.pointing_hit_rate, 2)}")
         n = f"{r.n_scored} patients" if r.level == "patient" else f"{r.n_scored} samples / {r.n_patients_scored} patients"
-        cells = [f"{r.study} ({r.split})", r.level, n, f"{r.metric} {_ci(r.value, r.ci_low, r.ci_high)}",
+        cells = [f"{r.study} ({r.split})", r.model, r.level, n, f"{r.metric} {_ci(r.value, r.ci_low, r.ci_high)}",
                  f"{r.metric_2} {_ci(r.value_2, r.ci_low_2, r.ci_high_2)}", attr]
         out.append("   * - " + "\n     - ".join(_rst_text(c) for c in cells))
     out += ["", "Warnings", "~~~~~~~~", ""]
@@ -338,7 +361,8 @@ def read_summary(path: str | Path) -> pd.DataFrame:
 def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Mapping[str, str | None]], role: str,
                 out_table: str, out_rst: str, intro_path: str, rule: str = "summary",
                 rejected_path: str | None = None) -> pd.DataFrame:
-    """Read each study's tables (``files[study]``: performance, attribution, maps, balance, splits), write
+    """Read each study's tables (``files[study]``: performance, attribution, maps, balance, splits and
+    indices_performance, each None where the run has none), write
     the summary table and the report's front page (with the rejected inputs of ``rejected_path``
     counted by reason); returns the table."""
     from cardiolens import provenance
@@ -352,8 +376,10 @@ def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Ma
         perf = read_table(f["performance"], PERFORMANCE) if f.get("performance") else None
         attribution = read_table(f["attribution"], ATTRIBUTION_SUMMARY) if f.get("attribution") else None
         maps = read_table(f["maps"], ATTRIBUTION)[["method", "entropy"]] if f.get("maps") else None
-        parts.append(summarise_study(study, cfg, perf, attribution, read_table(f["balance"], BALANCE),
-                                     read_table(f["splits"], SPLITS), role, maps))
+        splits = read_table(f["splits"], SPLITS)
+        parts.append(summarise_study(study, cfg, perf, attribution, read_table(f["balance"], BALANCE), splits, role, maps))
+        if f.get("indices_performance"):
+            parts.append(summarise_indices(study, cfg, read_table(f["indices_performance"], PERFORMANCE), splits, role))
     table = pd.concat(parts, ignore_index=True).reindex(columns=SUMMARY.names)
     table["n_scored"] = table["n_scored"].astype("int64")
     table["n_patients_scored"] = table["n_patients_scored"].astype("int64")

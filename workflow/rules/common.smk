@@ -181,13 +181,18 @@ def summary_studies():
 
 
 def summary_inputs(wildcards):
-    """Per study: performance (stats on), attribution summary and table (attribution on), balance, splits."""
+    """Per study: performance (stats on; with indices on, the indices classifier's too), attribution
+    summary and table (attribution on), balance, splits."""
     files = {}
     for s in STUDIES:
         files[f"{s}__splits"] = f"results/split/{s}/splits.parquet"
         files[f"{s}__balance"] = f"results/split/{s}/balance.parquet"
         if config["studies"][s]["stats"]["enabled"]:
             files[f"{s}__performance"] = f"results/stats/{s}/performance.parquet"
+            if config["studies"][s]["indices"]["enabled"]:
+                files[f"{s}__indices_performance"] = (
+                    f"results/stats/{s}/indices/performance.parquet"
+                )
         if config["studies"][s]["attribute"]["enabled"]:
             files[f"{s}__attribution"] = f"results/attribute/{s}/summary.parquet"
             files[f"{s}__maps"] = f"results/attribute/{s}/attribution.parquet"

@@ -762,13 +762,15 @@ INDICES_DIAGNOSES = TableSchema(
 
 SUMMARY = TableSchema(
     name="summary",
-    version=1,
-    description="The run's headline: one row per study and level (patient; sample where the study has several samples "
-                "per patient): cohort, headline metrics of the final role with their CI, the attribution verdict and "
-                "the warnings a reader must see. First page of the report; printed by `cardiolens summary`.",
-    key=("study", "level"),
+    version=2,
+    description="The run's headline: one row per study, model and level (patient; sample where the study has several "
+                "samples per patient): cohort, headline metrics of the final role with their CI, the attribution verdict "
+                "and the warnings a reader must see. First page of the report; printed by `cardiolens summary`.",
+    key=("study", "model", "level"),
     columns=(
         _c("study", _S, "study name"),
+        _c("model", _S, "image: the study's network on its samples; indices: the classifier on the cardiac indices "
+                        "(studies.<name>.indices), on the same splits", allowed=("image", "indices")),
         _c("task", _S, "classification or regression", allowed=("classification", "regression")),
         _c("label", _S, "the study's label (column of the clinical table or dataset metadata)"),
         _c("level", _S, "unit the metrics are computed on", allowed=("sample", "patient")),
