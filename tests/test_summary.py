@@ -102,6 +102,8 @@ def test_the_indices_classifier_gets_its_own_patient_row_on_the_front_page():
     assert lines[3].split()[:5] == ["s", "image", "patient", "4p", "accuracy"]
     assert lines[4].split()[:7] == ["s", "indices", "patient", "4p", "accuracy", "0.750", "[0.301,"]
     assert "results/stats/s/indices/diagnoses.html" in summary_rst(table, "Intro.\n")
+    perfect = summarise_indices("s", CFG, _perf("patient", (1.0, 1.0, 1.0), (1.0, 0.8, 1.0), 4, 4), SPLITS, "test")
+    assert perfect.iloc[0]["warnings"][0].startswith("indices classifier: degenerate interval")
 
 
 def test_smd_of_constant_groups_is_infinite_when_they_differ_and_zero_when_equal():

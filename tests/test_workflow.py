@@ -190,6 +190,13 @@ def test_summary_table_and_command(run_dir):
     summary = read_summary(run_dir / "results")
     assert set(summary["study"]) == {"septal_flash", "septal_flash_b", "cardiomyopathy", "takotsubo_stemi", "regional_quality"}
     sf = summary[(summary["study"] == "septal_flash") & (summary["level"] == "patient")].iloc[0]
+    assert sf["model"] == "image"
+    indices = summary[summary["model"] == "indices"]  # the tiny config turns the indices on for cardiomyopathy only
+    assert indices[["study", "level"]].values.tolist() == [["cardiomyopathy", "patient"]]
+    ind_perf = pd.read_parquet(run_dir / "results/stats/cardiomyopathy/indices/performance.parquet")
+    ind_acc = ind_perf[(ind_perf["level"] == "patient") & (ind_perf["role"] == "test") & (ind_perf["scope"] == "pooled")
+                       & (ind_perf["metric"] == "accuracy") & ind_perf["class"].isna()]
+    assert indices.iloc[0]["value"] == ind_acc["value"].iloc[0] and indices.iloc[0]["n_scored"] == ind_acc["n_patients"].iloc[0]
     perf = pd.read_parquet(run_dir / "results/stats/septal_flash/performance.parquet")
     row = perf[(perf["level"] == "patient") & (perf["role"] == "test") & (perf["metric"] == "accuracy") & perf["class"].isna()]
     assert (sf["value"], sf["ci_low"], sf["ci_high"]) == tuple(row[["value", "ci_low", "ci_high"]].iloc[0])
@@ -197,8 +204,8 @@ def test_summary_table_and_command(run_dir):
     assert summary.loc[summary["study"] == "septal_flash_b", "attribution_method"].isna().all()
     cli = str(Path(sys.executable).with_name("cardiolens"))
     out = subprocess.run([cli, "summary", str(run_dir / "results")], capture_output=True, text=True, check=True).stdout
-    for study in summary["study"]:  # every study's headline, with its CI where the bootstrap gives one
-        assert re.search(rf"^{study} +patient +\d+p +(accuracy \d\.\d{{3}} \[\d\.\d{{3}}, \d\.\d{{3}}\]|mae \d+\.\d{{3}})",
+    for study, model in zip(summary["study"], summary["model"]):  # every headline, with its CI where the bootstrap gives one
+        assert re.search(rf"^{study} +{model} +patient +\d+p +(accuracy \d\.\d{{3}} \[\d\.\d{{3}}, \d\.\d{{3}}\]|mae \d+\.\d{{3}})",
                          out, re.MULTILINE), out
 
 
@@ -507,7 +514,7 @@ def test_report_opens_in_headless_chromium_with_every_figure(run_dir):
         page.wait_for_load_state("networkidle")
         front = page.inner_text("body")
         assert "Results summary" in front, front[:2000]
-        assert re.search(r"septal_flash \(holdout, 1 fold\)\s+patient\s+\d+ patients\s+accuracy \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]",
+        assert re.search(r"septal_flash \(holdout, 1 fold\)\s+image\s+patient\s+\d+ patients\s+accuracy \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]",
                          front), front[:3000]
 
         def open_listing(category: str, study: str):

@@ -209,11 +209,12 @@ def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, sp
                       role: str) -> pd.DataFrame:
     """The row of a study's indices classifier (model ``indices``): its patient-level headline of
     ``role`` from ``results/stats/<study>/indices/performance.parquet``; no attribution verdict
-    (its explanations are per-patient feature attributions); warnings: a degenerate interval."""
+    (its explanations are per-patient feature attributions); warnings: a degenerate interval,
+    prefixed ``indices classifier:``."""
     n_folds = int(splits["fold"].nunique())
     split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
     rows = [r for r in headline_rows(study, str(cfg["label"]), perf, role) if r["level"] == "patient"]
-    warnings = study_warnings(study, rows, {}, [], None, 0.0)
+    warnings = [f"indices classifier: {w}" for w in study_warnings(study, rows, {}, [], None, 0.0)]
     none = attribution_verdict(None, [])
     return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": "indices", "split": split,
                           "n_patients": int(splits["patient_key"].nunique()), **none, "warnings": warnings}
