@@ -1,24 +1,39 @@
 """Septal landmarks of an apical four-chamber view derived from a label mask.
 
 Used when a recording has masks but no annotated septal contour (CAMUS, EchoNet with tracings
-of the LV only cannot give one). Heuristic, documented so it can be judged:
+of the LV only cannot give one, predicted masks). Heuristic, documented so it can be judged:
 
-1. LV long axis: from the apex - the LV-cavity pixel nearest the transducer (smallest y) - to
-   the base midpoint - the mean of the LV-cavity pixels touching the left atrium when the mask
-   has one, else of the LV pixels in the 5 % of the cavity farthest from the apex.
+1. LV long axis (:func:`principal_long_axis`): the principal axis of the LV cavity's pixels (holes
+   filled), pointing towards the transducer; the apex and the base are the centroids of the
+   cavity's pixels in its apical and basal 5 % along that axis (the base is then the middle of the
+   mitral plane, whether or not the mask has a left atrium). Every pixel of the cavity counts, so
+   the axis does not move with one pixel at the apex or with a ragged LV-LA border, as a
+   predicted mask has.
 2. Septal side: the side of the long axis on the image's left (smaller x), as in the standard
    A4C display (ASE: LV on the right of the screen); ``side="right"`` for mirrored displays.
 3. Contour: at N levels from 2 % to 90 % of the axis (base to apex), the endocardial border
-   point on the septal side: the last LV-cavity sample when walking from the axis outwards
-   along the axis normal (0.1-pixel steps, nearest-neighbour lookup).
+   point on the septal side: walking from the axis outwards along the axis normal (0.1-pixel
+   steps), the first point where the cavity indicator, smoothed by a Gaussian of 1 pixel and
+   interpolated bilinearly, falls below 0.5: a sub-pixel border, not the pixel staircase.
 Returned points are physical (mm) coordinates of the canonical image (pixel (i, j) at
 (j * dx, i * dy)), base first, like the synthetic generator's 62-point contour.
+
+Measured on the synthetic cohort (107 A4C recordings; ``benchmarks/segment_validation.py``): the
+M-mode line placed from this contour is a median 0.67 mm from the line on the generator's own
+contour with the generator's masks, 1.88 mm with cross-fitted U-Net masks; with the earlier
+heuristic (apex the top cavity pixel, base the LV pixels touching the atrium, pixel borders)
+1.01 and 3.40 mm, and 6 of 105 predicted masks gave no contour, against 1 now.
+
+:func:`long_axis` (the apex the cavity pixel nearest the transducer, the base the mean of the LV
+pixels touching the atrium) is kept for the stages that place regions along the axis (quality
+regions, wall motion, clip crops) on expert masks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from cardiolens import labels as L
 
@@ -55,29 +70,53 @@ def long_axis(mask: NDArray[np.uint8], spacing: tuple[float, float]) -> tuple[ND
     return apex, base
 
 
+def principal_long_axis(mask: NDArray[np.uint8], spacing: tuple[float, float],
+                        end_fraction: float = 0.05) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(apex, base) physical points of the LV long axis from a 2-D label mask (H, W): the cavity's
+    principal axis, apex and base the centroids of its apical and basal ``end_fraction`` (step 1
+    of the module docstring). Raises :class:`LandmarkError` for a cavity under 20 pixels or an axis
+    shorter than 10 pixels."""
+    cavity = ndimage.binary_fill_holes(mask == L.LV_CAVITY)
+    rows, cols = np.nonzero(cavity)
+    if len(rows) < 20:
+        raise LandmarkError(f"LV cavity has {len(rows)} pixels; need at least 20")
+    pts = np.column_stack([cols * spacing[0], rows * spacing[1]])
+    centre = pts.mean(axis=0)
+    _, vectors = np.linalg.eigh(np.cov((pts - centre).T))
+    axis = vectors[:, -1] if vectors[1, -1] <= 0 else -vectors[:, -1]  # towards the transducer (smaller y)
+    s = (pts - centre) @ axis
+    span = s.max() - s.min()
+    apex = pts[s >= s.max() - end_fraction * span].mean(axis=0)
+    base = pts[s <= s.min() + end_fraction * span].mean(axis=0)
+    if np.linalg.norm(base - apex) < 10 * max(spacing):
+        raise LandmarkError("LV long axis shorter than 10 pixels")
+    return apex, base
+
+
 def septal_contour_from_mask(mask: NDArray[np.uint8], spacing: tuple[float, float], n_points: int = 62,
                              side: str = "left") -> NDArray[np.float64]:
     """(n_points, 2) septal endocardial contour (mm), base first; see the module docstring."""
-    apex, base = long_axis(mask, spacing)
+    apex, base = principal_long_axis(mask, spacing)
     axis = (apex - base) / np.linalg.norm(apex - base)
     normal = np.array([-axis[1], axis[0]])
     if (normal[0] > 0) == (side == "left"):
         normal = -normal  # point towards the septal side
     length = np.linalg.norm(apex - base)
-    h, w = mask.shape
+    cavity = ndimage.gaussian_filter(ndimage.binary_fill_holes(mask == L.LV_CAVITY).astype(np.float64), 1.0)
     step = 0.1 * min(spacing)
     walk = np.arange(0, 80.0, step)
     out = []
     for f in np.linspace(0.02, 0.9, n_points):
         centre = base + f * length * axis
         p = centre[None] + walk[:, None] * normal[None]
-        c = np.round(p[:, 0] / spacing[0]).astype(int)
-        r = np.round(p[:, 1] / spacing[1]).astype(int)
-        ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        inside = np.zeros(len(walk), bool)
-        inside[ok] = mask[r[ok], c[ok]] == L.LV_CAVITY
-        if not inside[0]:
+        inside = ndimage.map_coordinates(cavity, [p[:, 1] / spacing[1], p[:, 0] / spacing[0]], order=1, cval=0.0)
+        if inside[0] < 0.5:
             raise LandmarkError(f"the long axis leaves the LV cavity at {f:.0%} of its length")
-        k = int(np.argmin(inside)) - 1 if not inside.all() else len(walk) - 1
-        out.append(centre + walk[k] * normal)
+        below = np.flatnonzero(inside < 0.5)
+        if len(below):  # the 0.5 crossing, interpolated between the last sample inside and the first outside
+            k = int(below[0])
+            t = walk[k - 1] + (inside[k - 1] - 0.5) / (inside[k - 1] - inside[k]) * step
+        else:
+            t = walk[-1]
+        out.append(centre + t * normal)
     return np.array(out)
