@@ -104,6 +104,10 @@ def test_the_indices_classifier_gets_its_own_patient_row_on_the_front_page():
     assert "results/stats/s/indices/diagnoses.html" in summary_rst(table, "Intro.\n")
     perfect = summarise_indices("s", CFG, _perf("patient", (1.0, 1.0, 1.0), (1.0, 0.8, 1.0), 4, 4), SPLITS, "test")
     assert perfect.iloc[0]["warnings"][0].startswith("indices classifier: degenerate interval")
+    combined = summarise_indices("s", CFG, _perf("patient", (1.0, 1.0, 1.0), (1.0, 0.8, 1.0), 4, 4), SPLITS, "test",
+                                 "combined")
+    assert combined.iloc[0]["model"] == "combined"
+    assert combined.iloc[0]["warnings"][0].startswith("combined model: degenerate interval")
 
 
 def test_smd_of_constant_groups_is_infinite_when_they_differ_and_zero_when_equal():

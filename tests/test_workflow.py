@@ -191,8 +191,10 @@ def test_summary_table_and_command(run_dir):
     assert set(summary["study"]) == {"septal_flash", "septal_flash_b", "cardiomyopathy", "takotsubo_stemi", "regional_quality"}
     sf = summary[(summary["study"] == "septal_flash") & (summary["level"] == "patient")].iloc[0]
     assert sf["model"] == "image"
-    indices = summary[summary["model"] == "indices"]  # the tiny config turns the indices on for cardiomyopathy only
-    assert indices[["study", "level"]].values.tolist() == [["cardiomyopathy", "patient"]]
+    # the tiny config turns the indices on for cardiomyopathy only: its classifier and the soft vote get a row each
+    assert summary.loc[summary["model"] != "image", ["study", "model", "level"]].values.tolist() == [
+        ["cardiomyopathy", "indices", "patient"], ["cardiomyopathy", "combined", "patient"]]
+    indices = summary[summary["model"] == "indices"]
     ind_perf = pd.read_parquet(run_dir / "results/stats/cardiomyopathy/indices/performance.parquet")
     ind_acc = ind_perf[(ind_perf["level"] == "patient") & (ind_perf["role"] == "test") & (ind_perf["scope"] == "pooled")
                        & (ind_perf["metric"] == "accuracy") & ind_perf["class"].isna()]
@@ -396,7 +398,11 @@ def test_indices_tables_one_row_per_patient_and_the_classifier_paired_with_the_i
     assert set(perf["level"]) == {"patient"} and "accuracy" in set(perf["metric"])
     comp = read_table(s / "comparison.parquet", COMPARISONS)
     mcnemar = comp[comp["test"] == "mcnemar"]
-    assert len(mcnemar) == 1 and mcnemar["n_units"].iloc[0] == (image["role"] == "test").sum()
+    assert sorted(mcnemar["comparison"]) == ["cardiomyopathy_image_vs_combined", "cardiomyopathy_image_vs_indices",
+                                             "cardiomyopathy_indices_vs_combined"]
+    assert (mcnemar["n_units"] == (image["role"] == "test").sum()).all()
+    combined = read_table(s / "combined_performance.parquet", PERFORMANCE)
+    assert set(combined["level"]) == {"patient"} and "accuracy" in set(combined["metric"])
 
 
 def test_motion_tables_account_for_every_recording_and_join_the_saliency(run_dir):

@@ -2,7 +2,8 @@
 
 Model ``image`` is the study's network; a study with cardiac indices (``studies.<name>.indices``)
 adds a row for the classifier on them (model ``indices``, patient level, the same splits and
-role; its explanations are the per-patient feature attributions of the diagnoses page, not maps).
+role; its explanations are the per-patient feature attributions of the diagnoses page, not maps)
+and one for the soft vote of the two (model ``combined``, :mod:`cardiolens.stats.combine`).
 
 ``results/summary.parquet`` (schema ``cardiolens.tables.registry.SUMMARY``) answers "what did each
 study find?" without opening a notebook: cohort size, the headline metrics of the final split role
@@ -206,17 +207,19 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
 
 
 def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, splits: pd.DataFrame,
-                      role: str) -> pd.DataFrame:
-    """The row of a study's indices classifier (model ``indices``): its patient-level headline of
-    ``role`` from ``results/stats/<study>/indices/performance.parquet``; no attribution verdict
-    (its explanations are per-patient feature attributions); warnings: a degenerate interval,
-    prefixed ``indices classifier:``."""
+                      role: str, model: str = "indices") -> pd.DataFrame:
+    """The row of a study's indices classifier (model ``indices``, from
+    ``results/stats/<study>/indices/performance.parquet``) or of its soft vote with the image model
+    (model ``combined``, from ``combined_performance.parquet``): the patient-level headline of
+    ``role``; no attribution verdict (the indices' explanations are per-patient feature
+    attributions); warnings: a degenerate interval, prefixed with the model."""
     n_folds = int(splits["fold"].nunique())
     split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
     rows = [r for r in headline_rows(study, str(cfg["label"]), perf, role) if r["level"] == "patient"]
-    warnings = [f"indices classifier: {w}" for w in study_warnings(study, rows, {}, [], None, 0.0)]
+    who = {"indices": "indices classifier", "combined": "combined model"}[model]
+    warnings = [f"{who}: {w}" for w in study_warnings(study, rows, {}, [], None, 0.0)]
     none = attribution_verdict(None, [])
-    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": "indices", "split": split,
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": model, "split": split,
                           "n_patients": int(splits["patient_key"].nunique()), **none, "warnings": warnings}
                          for r in rows])
 
@@ -276,7 +279,7 @@ def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None
     cols = ["study", "model", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
            "One row per study, model and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it): "
-           "model image is the study's network, indices the classifier on its cardiac indices; "
+           "model image is the study's network, indices the classifier on its cardiac indices, combined their soft vote; "
            "the role scored is the last of ``stats.roles``. CIs count patients (Wilson for a proportion of patients, "
            "else a bootstrap that resamples patients; ``ci_method`` in the table says which); "
            "n counts patients, or samples / patients.", "",
@@ -286,6 +289,8 @@ def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None
         attr = "not attributed"
         if r.model == "indices":
             attr = f"per-patient feature attributions: results/stats/{r.study}/indices/diagnoses.html"
+        elif r.model == "combined":
+            attr = "soft vote of the image and indices models (see their rows)"
         elif not _missing(r.attribution_method):
             sanity = "?" if _missing(r.sanity_passed) else ("passed" if bool(r.sanity_passed) else "failed")
             attr = (f"{r.attribution_method}: sanity {sanity}; outside the heart {_fmt(r.outside_heart_rate, 2)}; "
@@ -363,7 +368,7 @@ def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Ma
                 out_table: str, out_rst: str, intro_path: str, rule: str = "summary",
                 rejected_path: str | None = None) -> pd.DataFrame:
     """Read each study's tables (``files[study]``: performance, attribution, maps, balance, splits and
-    indices_performance, each None where the run has none), write
+    indices_performance and combined_performance, each None where the run has none), write
     the summary table and the report's front page (with the rejected inputs of ``rejected_path``
     counted by reason); returns the table."""
     from cardiolens import provenance
@@ -379,8 +384,10 @@ def run_summary(studies: Mapping[str, Mapping[str, Any]], files: Mapping[str, Ma
         maps = read_table(f["maps"], ATTRIBUTION)[["method", "entropy"]] if f.get("maps") else None
         splits = read_table(f["splits"], SPLITS)
         parts.append(summarise_study(study, cfg, perf, attribution, read_table(f["balance"], BALANCE), splits, role, maps))
-        if f.get("indices_performance"):
-            parts.append(summarise_indices(study, cfg, read_table(f["indices_performance"], PERFORMANCE), splits, role))
+        for model in ("indices", "combined"):
+            if f.get(f"{model}_performance"):
+                parts.append(summarise_indices(study, cfg, read_table(f[f"{model}_performance"], PERFORMANCE), splits, role,
+                                               model))
     table = pd.concat(parts, ignore_index=True).reindex(columns=SUMMARY.names)
     table["n_scored"] = table["n_scored"].astype("int64")
     table["n_patients_scored"] = table["n_patients_scored"].astype("int64")

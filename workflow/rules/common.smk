@@ -181,7 +181,7 @@ def summary_studies():
 
 
 def summary_inputs(wildcards):
-    """Per study: performance (stats on; with indices on, the indices classifier's too), attribution
+    """Per study: performance (stats on; with indices on, the indices classifier's and the combined model's), attribution
     summary and table (attribution on), balance, splits."""
     files = {}
     for s in STUDIES:
@@ -192,6 +192,9 @@ def summary_inputs(wildcards):
             if config["studies"][s]["indices"]["enabled"]:
                 files[f"{s}__indices_performance"] = (
                     f"results/stats/{s}/indices/performance.parquet"
+                )
+                files[f"{s}__combined_performance"] = (
+                    f"results/stats/{s}/indices/combined_performance.parquet"
                 )
         if config["studies"][s]["attribute"]["enabled"]:
             files[f"{s}__attribution"] = f"results/attribute/{s}/summary.parquet"

@@ -67,8 +67,8 @@ rule train_indices:
 
 
 rule stats_indices:
-    """The indices classifier scored (patient level) and paired with the image model (McNemar);
-    a report page with each patient's diagnosis and the indices behind it."""
+    """The indices classifier scored (patient level) and paired with the image model (McNemar), the
+    soft vote of the two scored too; a report page with each patient's diagnosis and the indices behind it."""
     input:
         image_patient=rules.train_merge.output.patients,
         image_sample=rules.train_merge.output.predictions,
@@ -78,6 +78,7 @@ rule stats_indices:
         performance="results/stats/{study}/indices/performance.parquet",
         confusion="results/stats/{study}/indices/confusion.parquet",
         comparison="results/stats/{study}/indices/comparison.parquet",
+        combined="results/stats/{study}/indices/combined_performance.parquet",
         page=report(
             "results/stats/{study}/indices/diagnoses.html",
             caption="../report/stats_indices.rst",
@@ -101,6 +102,7 @@ rule stats_indices:
             "stats/performance.py",
             "stats/compare.py",
             "stats/pages.py",
+            "stats/combine.py",
         ),
         slice=lambda wildcards: stats_params(wildcards.study),
     script:

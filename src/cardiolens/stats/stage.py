@@ -324,7 +324,10 @@ def run_indices(image_patient: str, image_sample: str, indices_patient: str, out
     DeLong per class) of the image model (a) against the indices model (b), paired on patient and
     fold, per role of ``stats.roles`` (:func:`cardiolens.stats.compare.compare`). With ``diagnoses``
     (the ``INDICES_DIAGNOSES`` table), also the report page ``diagnoses.html``
-    (:func:`cardiolens.stats.pages.indices_page`)."""
+    (:func:`cardiolens.stats.pages.indices_page`). Also ``combined_performance``: the soft vote of the
+    two models (:func:`cardiolens.stats.combine.soft_vote`) scored the same way, and its McNemar
+    against each of them in ``comparison``."""
+    from cardiolens.stats.combine import soft_vote
     from cardiolens.stats.compare import compare
     from cardiolens.stats.performance import confusion_table, performance
 
@@ -336,6 +339,8 @@ def run_indices(image_patient: str, image_sample: str, indices_patient: str, out
     samples = read_predictions(image_sample, "sample")
     perf = performance({"patient": indices}, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
     conf = confusion_table({"patient": indices}, study, cfg["roles"])
+    combined = soft_vote(image, indices)
+    perf_combined = performance({"patient": combined}, study, cfg["roles"], boot["resamples"], boot["confidence"], seed)
     keys = ["patient_key", "fold"]
     parts = []
     for role in cfg["roles"]:
@@ -347,6 +352,9 @@ def run_indices(image_patient: str, image_sample: str, indices_patient: str, out
         paired = a.merge(b[keys], on=keys)
         n_samples = int(samples.merge(paired[keys], on=keys).shape[0])
         parts.append(r.assign(study_a=study, study_b=f"{study}:indices", n_samples=n_samples))
+        for kind, name, model in (("image", study, image), ("indices", f"{study}:indices", indices)):
+            rc = compare(f"{study}_{kind}_vs_combined", model, combined, keys, "patient", role, boot["confidence"])
+            parts.append(rc.assign(study_a=name, study_b=f"{study}:combined", n_samples=n_samples))
         paired_b = b.merge(paired[keys], on=keys)
         acc_a = float((paired["y_true"] == paired["y_pred"]).mean())
         acc_b = float((paired_b["y_true"] == paired_b["y_pred"]).mean())
@@ -354,13 +362,15 @@ def run_indices(image_patient: str, image_sample: str, indices_patient: str, out
             log.info("%s %s: image %.3f vs indices %.3f patient accuracy (%d paired patients); McNemar p %.4g", study, role,
                      acc_a, acc_b, x.n_units, x.p_value)
     comparison = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMPARISONS.names)
-    for r in perf[perf["class"].isna() & (perf["metric"] == "accuracy") & (perf["scope"] != "fold")].itertuples():
-        log.info("%s indices model %s %s accuracy %.3f (%s)", study, r.role, r.scope, r.value,
-                 f"SD {r.sd:.3f}" if r.scope == "across_folds" else
-                 f"CI {r.ci_low:.3f}-{r.ci_high:.3f}" if pd.notna(r.ci_low) else r.ci_method)
+    for model, table in (("indices", perf), ("combined (soft vote)", perf_combined)):
+        for r in table[table["class"].isna() & (table["metric"] == "accuracy") & (table["scope"] != "fold")].itertuples():
+            log.info("%s %s model %s %s accuracy %.3f (%s)", study, model, r.role, r.scope, r.value,
+                     f"SD {r.sd:.3f}" if r.scope == "across_folds" else
+                     f"CI {r.ci_low:.3f}-{r.ci_high:.3f}" if pd.notna(r.ci_low) else r.ci_method)
     prov = provenance.build(rule, provenance.describe_inputs([image_patient, image_sample, indices_patient]), cslice)
     for name, (df, schema) in {"performance": (perf, PERFORMANCE), "confusion": (conf, CONFUSION),
-                               "comparison": (comparison, COMPARISONS)}.items():
+                               "comparison": (comparison, COMPARISONS),
+                               "combined_performance": (perf_combined, PERFORMANCE)}.items():
         write_table(df.reindex(columns=schema.names), out / f"{name}.parquet", schema, prov)
     if diagnoses is not None:
         from cardiolens.stats.pages import indices_page

@@ -770,7 +770,8 @@ SUMMARY = TableSchema(
     columns=(
         _c("study", _S, "study name"),
         _c("model", _S, "image: the study's network on its samples; indices: the classifier on the cardiac indices "
-                        "(studies.<name>.indices), on the same splits", allowed=("image", "indices")),
+                        "(studies.<name>.indices), on the same splits; combined: the soft vote of the two",
+           allowed=("image", "indices", "combined")),
         _c("task", _S, "classification or regression", allowed=("classification", "regression")),
         _c("label", _S, "the study's label (column of the clinical table or dataset metadata)"),
         _c("level", _S, "unit the metrics are computed on", allowed=("sample", "patient")),
