@@ -4,7 +4,6 @@ keys and sha256, the real paths live in the private folder, and the audit still 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq

@@ -6,7 +6,6 @@ in a Python traceback.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
