@@ -63,3 +63,17 @@ def test_a_cavity_too_small_is_refused_with_its_reason():
     mask[10:13, 10:15] = LV_CAVITY
     with pytest.raises(LandmarkError, match="15 pixels"):
         septal_contour_from_mask(mask, (1.0, 1.0))
+
+
+def test_a_curved_cavity_that_leaves_the_straight_axis_still_gives_its_septal_border():
+    # An arc-shaped cavity (a band 8 mm wide along a circle of radius 60 mm, bowing to the left):
+    # the straight axis from base to apex runs outside it mid-way, yet every level finds the band,
+    # and the contour lies on its septal (left, outer) edge, 64 mm from the circle's centre, within
+    # 0.15 mm (0.6 pixel).
+    spacing = 0.25
+    y, x = np.mgrid[0:480, 0:400] * spacing
+    r = np.hypot(x - 90.0, y - 60.0)  # centre (90, 60) mm: the band bows to the left
+    mask = np.where((np.abs(r - 60.0) <= 4.0) & (x <= 90.0 - 20.0), LV_CAVITY, 0).astype(np.uint8)
+    contour = septal_contour_from_mask(mask, (spacing, spacing))
+    d = np.hypot(contour[:, 0] - 90.0, contour[:, 1] - 60.0)
+    assert np.abs(d[3:58] - 64.0).max() < 0.15

@@ -12,9 +12,10 @@ of the LV only cannot give one, predicted masks). Heuristic, documented so it ca
 2. Septal side: the side of the long axis on the image's left (smaller x), as in the standard
    A4C display (ASE: LV on the right of the screen); ``side="right"`` for mirrored displays.
 3. Contour: at N levels from 2 % to 90 % of the axis (base to apex), the endocardial border
-   point on the septal side: walking from the axis outwards along the axis normal (0.1-pixel
-   steps), the first point where the cavity indicator, smoothed by a Gaussian of 1 pixel and
-   interpolated bilinearly, falls below 0.5: a sub-pixel border, not the pixel staircase.
+   point on the septal side: along the axis normal (0.1-pixel steps), the septal end of the
+   cavity's run that holds the axis (or of the run nearest it, where a curved cavity leaves the
+   straight axis), where the cavity indicator, smoothed by a Gaussian of 1 pixel and interpolated
+   bilinearly, crosses 0.5: a sub-pixel border, not the pixel staircase.
 Returned points are physical (mm) coordinates of the canonical image (pixel (i, j) at
 (j * dx, i * dy)), base first, like the synthetic generator's 62-point contour.
 
@@ -104,19 +105,31 @@ def septal_contour_from_mask(mask: NDArray[np.uint8], spacing: tuple[float, floa
     length = np.linalg.norm(apex - base)
     cavity = ndimage.gaussian_filter(ndimage.binary_fill_holes(mask == L.LV_CAVITY).astype(np.float64), 1.0)
     step = 0.1 * min(spacing)
-    walk = np.arange(0, 80.0, step)
+    walk = np.arange(-80.0, 80.0 + step / 2, step)  # lateral (-) to septal (+) along the normal
     out = []
     for f in np.linspace(0.02, 0.9, n_points):
         centre = base + f * length * axis
         p = centre[None] + walk[:, None] * normal[None]
-        inside = ndimage.map_coordinates(cavity, [p[:, 1] / spacing[1], p[:, 0] / spacing[0]], order=1, cval=0.0)
-        if inside[0] < 0.5:
-            raise LandmarkError(f"the long axis leaves the LV cavity at {f:.0%} of its length")
-        below = np.flatnonzero(inside < 0.5)
-        if len(below):  # the 0.5 crossing, interpolated between the last sample inside and the first outside
-            k = int(below[0])
-            t = walk[k - 1] + (inside[k - 1] - 0.5) / (inside[k - 1] - inside[k]) * step
-        else:
-            t = walk[-1]
+        value = ndimage.map_coordinates(cavity, [p[:, 1] / spacing[1], p[:, 0] / spacing[0]], order=1, cval=0.0)
+        t = _septal_border(walk, value)
+        if t is None:
+            raise LandmarkError(f"no LV cavity across the long axis at {f:.0%} of its length")
         out.append(centre + t * normal)
     return np.array(out)
+
+
+def _septal_border(walk: NDArray[np.float64], value: NDArray[np.float64]) -> float | None:
+    """Septal end (position along ``walk``, mm) of the cavity's run (``value`` >= 0.5) that holds
+    the axis (walk 0), or of the run nearest to it where the axis is outside a curved cavity; the
+    0.5 crossing interpolated linearly. None when the line crosses no cavity."""
+    inside = value >= 0.5
+    if not inside.any():
+        return None
+    edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1  # run k covers starts[k]..stops[k]
+    zero = int(np.argmin(np.abs(walk)))
+    gap = np.where((starts <= zero) & (stops >= zero), 0, np.minimum(np.abs(starts - zero), np.abs(stops - zero)))
+    k = int(stops[int(np.argmin(gap))])
+    if k + 1 >= len(walk):
+        return float(walk[-1])
+    return float(walk[k] + (value[k] - 0.5) / (value[k] - value[k + 1]) * (walk[k + 1] - walk[k]))
