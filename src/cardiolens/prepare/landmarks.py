@@ -19,11 +19,12 @@ of the LV only cannot give one, predicted masks). Heuristic, documented so it ca
 Returned points are physical (mm) coordinates of the canonical image (pixel (i, j) at
 (j * dx, i * dy)), base first, like the synthetic generator's 62-point contour.
 
-Measured on the synthetic cohort (107 A4C recordings; ``benchmarks/segment_validation.py``): the
-M-mode line placed from this contour is a median 0.67 mm from the line on the generator's own
-contour with the generator's masks, 1.88 mm with cross-fitted U-Net masks; with the earlier
-heuristic (apex the top cavity pixel, base the LV pixels touching the atrium, pixel borders)
-1.01 and 3.40 mm, and 6 of 105 predicted masks gave no contour, against 1 now.
+Measured on the synthetic cohort's 105 A4C recordings whose cross-fitted U-Net masks pass QC
+(``config/segment_validation.yaml``): the 60 mm M-mode line placed from this contour is a median
+0.67 mm from the line on the generator's own contour with the generator's masks, 1.89 mm with the
+U-Net's masks, and every predicted mask gives a contour. The earlier heuristic (apex the top
+cavity pixel, base the LV pixels touching the atrium, pixel borders, an error where the axis left
+the cavity) gave 1.01 and 3.40 mm, and no contour for 6 of the 105.
 
 :func:`long_axis` (the apex the cavity pixel nearest the transducer, the base the mean of the LV
 pixels touching the atrium) is kept for the stages that place regions along the axis (quality
