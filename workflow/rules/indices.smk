@@ -68,7 +68,8 @@ rule train_indices:
 
 rule stats_indices:
     """The indices classifier scored (patient level) and paired with the image model (McNemar), the
-    soft vote of the two scored too; a report page with each patient's diagnosis and the indices behind it."""
+    soft vote of the two scored too; a report page with each patient's diagnosis and the indices behind it.
+    """
     input:
         image_patient=rules.train_merge.output.patients,
         image_sample=rules.train_merge.output.predictions,
