@@ -60,6 +60,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return proc
 
 
+def up_to_date(workdir: Path, target: str) -> bool:
+    """Whether ``workdir`` holds ``target`` and Snakemake, in a dry run of the workflow's default
+    configuration there, plans no job for it (same code, parameters and inputs; not incomplete)."""
+    if not (workdir / target).is_file():
+        return False
+    proc = snakemake(workdir, "--dry-run", target, check=False, timeout=300)
+    return proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
 def run_tiny(tmp: Path) -> Path:
     """Run the tiny configuration in ``tmp``; its terminal output (stdout, then stderr) is kept
     in ``tmp/terminal.txt`` for the console tests."""
