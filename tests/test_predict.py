@@ -1,7 +1,7 @@
 """Model bundles and `cardiolens predict`.
 
-The must-show test trains the septal-flash study of the tiny configuration (tinyrun.ONE_STUDY: its
-tables equal the full tiny run's), copies its fold-0 bundle into a fresh folder that has nothing
+The must-show test takes the septal-flash study of the session's tiny run (its tables equal a
+septal-flash-only run's, tinyrun.ONE_STUDY), copies its fold-0 bundle into a fresh folder that has nothing
 else, runs `cardiolens predict` there on copies of the test-role patients' DICOMs, and compares the
 probabilities with the training run's own test-role predictions. The copy is ingested under
 another pseudonymisation key (real inputs may not use the demo key), so recording ids differ and
@@ -26,21 +26,17 @@ import yaml
 from cardiolens.config import DEMO_KEY
 from cardiolens.hashing import sha256_file
 from cardiolens.predict.bundle import FILES, BundleError, verify_bundle, write_manifest
-from tinyrun import ONE_STUDY, TINY, snakemake
 
 CLI = str(Path(sys.executable).with_name("cardiolens"))
 NEW_KEY = "predict-test-key-" + "x" * 32
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """Working folder of a tiny septal-flash-only run (with its fold bundle)."""
-    work = tmp_path_factory.mktemp("predict") / "train"
-    work.mkdir()
-    (work / "tiny.yaml").write_text(TINY)
-    (work / "one.yaml").write_text(ONE_STUDY)
-    snakemake(work, "--configfile", "tiny.yaml", "one.yaml")
-    return work
+def trained(tiny_run) -> Path:
+    """Working folder of the session's tiny run (read only here): its septal-flash tables and fold
+    bundle are those of a septal-flash-only run, byte for byte (test_slurm checks this), so the
+    tests below do not train a model of their own."""
+    return tiny_run
 
 
 def _bundle(run: Path) -> Path:
