@@ -27,12 +27,14 @@ returns them with the maps).
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from scipy import stats
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where a model is randomised: the merge job needs only NumPy
+    from torch import nn
 
 DEGENERATE_RELATIVE_SPAN = 1e-6  # a raw map whose span is below this times its max |value| is near-constant
 
@@ -40,6 +42,8 @@ DEGENERATE_RELATIVE_SPAN = 1e-6  # a raw map whose span is below this times its 
 def randomised(model: nn.Module, seed: int) -> nn.Module:
     """A copy of ``model`` with every layer that has ``reset_parameters`` re-initialised (BN running
     statistics reset too), deterministic for ``seed``."""
+    import torch
+
     out = copy.deepcopy(model)
     devices = {p.device for p in out.parameters()}
     with torch.random.fork_rng(devices=[d for d in devices if d.type == "cuda"]):

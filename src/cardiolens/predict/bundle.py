@@ -54,7 +54,7 @@ def input_spec(samples: pd.DataFrame) -> dict[str, Any]:
 def fold_metrics(history: pd.DataFrame, predictions: pd.DataFrame, monitor: str) -> dict[str, Any]:
     """Validation metrics of the best epoch (by ``monitor``, as the checkpoint was chosen), plus the
     role they were computed on and its number of samples and patients (the unit of each metric)."""
-    from cardiolens.train.module import monitor_mode
+    from cardiolens.train.targets import monitor_mode
 
     stage, metric = monitor.split("/", 1)
     h = history[history["stage"] == stage]

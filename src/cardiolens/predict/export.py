@@ -32,7 +32,7 @@ def export_fold(samples_path: str, splits_path: str, normalisation_path: str, hi
     """Write ``out`` (the bundle of ``fold``) from the train stage's files; returns the bundle hash."""
     import pyarrow.parquet as pq
 
-    from cardiolens.train.dataset import target_names
+    from cardiolens.train.targets import target_names
 
     train = cslice["train"]
     samples = read_table(samples_path, SAMPLES)

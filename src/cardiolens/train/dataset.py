@@ -1,9 +1,7 @@
 """What a study's samples give a network, without Lightning (the attribute stage imports this
-alone: ``import lightning`` costs ~4 s per job): the item dataset and the output names."""
+alone: ``import lightning`` costs ~4 s per job): the item dataset."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,20 +10,7 @@ from monai.data import set_track_meta
 from monai.utils import convert_to_tensor
 from torch.utils.data import Dataset
 
-
-def target_names(samples: pd.DataFrame, cfg: dict[str, Any]) -> list[str]:
-    """Class names (classification: sorted labels) or regression target names (``cfg['targets']``)."""
-    if cfg.get("task", "classification") == "classification":
-        return sorted(samples["label"].unique())
-    names = list(cfg.get("targets") or [])
-    if not names:
-        raise ValueError("a regression study needs the names of its targets (studies.<name>.targets)")
-    if "targets" not in samples or samples["targets"].isna().any():
-        raise ValueError("a regression study needs a target vector in every sample (samples.targets)")
-    lengths = {len(t) for t in samples["targets"]}
-    if lengths != {len(names)}:
-        raise ValueError(f"samples carry {sorted(lengths)} targets, the study names {len(names)}: {names}")
-    return names
+from cardiolens.train.targets import target_names  # noqa: F401 (re-exported)
 
 
 class SampleDataset(Dataset):

@@ -22,14 +22,11 @@ import torch
 import torchmetrics
 from torch import nn
 
+from cardiolens.train.targets import monitor_mode  # noqa: F401 (re-exported)
+
 log = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
-
-
-def monitor_mode(metric: str) -> str:
-    """'min' for losses and errors (``val/loss``, ``val/mse``, ``val/mae``), 'max' otherwise."""
-    return "min" if metric.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
 
 
 class System(L.LightningModule):
