@@ -68,3 +68,12 @@ def tiny_run(tmp_path_factory) -> Path:
     from tinyrun import run_tiny
 
     return run_tiny(tmp_path_factory.mktemp("wf") / "a")
+
+
+@pytest.fixture(scope="session")
+def resumed_run(tiny_run, tmp_path_factory):
+    """A second run of the tiny configuration, killed mid-training and resumed
+    (tinyrun.run_tiny_resumed): the reproducibility tests compare it with ``tiny_run``."""
+    from tinyrun import run_tiny_resumed
+
+    return run_tiny_resumed(tmp_path_factory.mktemp("wf") / "b")

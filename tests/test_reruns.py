@@ -6,12 +6,8 @@ they check is in docs/reruns-and-provenance.md ("Rerun policy").
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +15,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from conftest import REPO
-from tinyrun import ONE_STUDY, SNAKEMAKE, TINY, differs_from_tiny_run, ran_rules, snakemake
+from tinyrun import differs_from_tiny_run, ran_rules, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -97,51 +92,20 @@ def test_adding_one_patient_reruns_its_ingestion_and_what_depends_on_it(tiny_run
     assert len(after) == n_before + added
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float, text: str = "") -> None:
-    """Wait until ``path`` exists (and holds ``text``), failing if Snakemake ends first."""
-    t0 = time.monotonic()
-    while not path.exists() or text not in path.read_text(errors="replace"):
-        if proc.poll() is not None:
-            raise AssertionError(f"snakemake ended (exit {proc.returncode}) before {path} appeared")
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.05)
-
-
-def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, tmp_path):
-    """SIGKILL to Snakemake and its job (power loss, OOM killer) while a model trains. What is left
-    never looks complete; `--unlock` and a rerun (the profiles add --rerun-incomplete) finish the
-    run without redoing what had finished, and the tables equal those of an uninterrupted run."""
-    work = tmp_path / "killed"
-    work.mkdir()
-    (work / "tiny.yaml").write_text(TINY)
-    (work / "one_study.yaml").write_text(ONE_STUDY)
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
-           "--configfile", "tiny.yaml", "one_study.yaml"]
-    env = {k: v for k, v in os.environ.items() if k != "CARDIOLENS_PSEUDONYM_KEY"}
-    with open(work / "first.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            train_log = work / "results/logs/train_fold/septal_flash/fold0.log"
-            # Lightning seeds right before the model is built and trained; the tiny model trains in
-            # about a second, so the kill follows that line at once.
-            _wait_for(train_log, proc, timeout=600, text="Seed set to")
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    fold = work / "results/train/septal_flash/fold0"
-    assert not (fold / "predictions.parquet").exists() and not (fold / "history.parquet").exists()
-    # no temporary file (every writer uses a ".tmp" or ".partial" name) left looking like an output
-    assert not [p for p in (work / "results").rglob("*") if ".tmp" in p.name or ".partial" in p.name]
-    finished_before = {p: p.stat().st_mtime_ns for p in (work / "results/split").rglob("*.parquet")}
-    assert finished_before
-
-    locked = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", check=False)  # (a dry run takes no lock)
-    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
-    snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--unlock")
-    rerun = snakemake(work, "--configfile", "tiny.yaml", "one_study.yaml", "--rerun-incomplete")
-    rules = set(ran_rules(rerun.stdout + rerun.stderr)) - {"all"}
-    assert "train_fold" in rules and not rules & {"synth_cohort", "ingest_source", "prepare_study", "split_study"}, rules
-    assert all(p.stat().st_mtime_ns == t for p, t in finished_before.items())
-
-    assert differs_from_tiny_run(work / "results", tiny_run / "results") == []
+def test_a_run_killed_mid_training_reruns_cleanly_to_the_same_tables(tiny_run, resumed_run):
+    """SIGKILL to Snakemake and its job (power loss, OOM killer) while a model trains
+    (`tinyrun.run_tiny_resumed`, the whole tiny configuration). What is left never looks complete;
+    `--unlock` and a rerun (the profiles add --rerun-incomplete) finish the run without redoing what
+    had finished, and the tables equal those of an uninterrupted run (the byte-for-byte comparison
+    of every table is `test_workflow.test_same_config_and_seed_give_byte_identical_tables`)."""
+    r = resumed_run
+    # the killed fold wrote no table, and no temporary file (every writer uses a ".tmp" or
+    # ".partial" name) was left looking like an output
+    assert "predictions.parquet" not in r.killed_fold and "history.parquet" not in r.killed_fold, r.killed_fold
+    assert r.leftovers == []
+    assert any(f.startswith("split/septal_flash/") for f in r.finished)
+    assert r.locked.returncode != 0 and "--unlock" in r.locked.stdout + r.locked.stderr
+    rules = set(ran_rules(r.rerun)) - {"all"}
+    assert "train_fold" in rules and not rules & {"synth_cohort", "ingest_source", "ingest_merge", "segment_fit"}, rules
+    assert r.finished_after == r.finished  # every table finished before the kill is untouched
+    assert differs_from_tiny_run(r.workdir / "results", tiny_run / "results") == []

@@ -18,7 +18,7 @@ from cardiolens.hashing import list_files
 from cardiolens.tables import read_provenance, read_table
 from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 from conftest import REPO
-from tinyrun import SNAKEMAKE, run_tiny, snakemake
+from tinyrun import SNAKEMAKE, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -247,8 +247,12 @@ def describe_difference(a: Path, b: Path, tables: list[Path]) -> list[str]:
     return lines
 
 
-def test_same_config_and_seed_give_byte_identical_tables(run_dir, tmp_path):
-    other = run_tiny(tmp_path / "b")
+def test_same_config_and_seed_give_byte_identical_tables(run_dir, resumed_run):
+    """The second run is the session's killed-and-resumed run of the same configuration
+    (`tinyrun.run_tiny_resumed`; test_reruns checks the kill itself): a run that was interrupted and
+    finished later must still equal an uninterrupted run byte for byte, which a clean second run
+    also would, so one second run serves both tests."""
+    other = resumed_run.workdir
     tables = sorted(p.relative_to(run_dir) for p in (run_dir / "results").rglob("*.parquet"))
     # 3 ingest, 3 per-source, 5 samples, 5 x (splits, leakage, balance), 5 x 3 merged train tables, 7 folds x 2,
     # 4 x 3 merged attribute tables (attribution, sanity, summary), 6 folds x 2; stats: 5 x 4, 4 x 2 attribution,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import REPO
@@ -77,3 +80,66 @@ def run_tiny(tmp: Path) -> Path:
     proc = snakemake(tmp, "--configfile", "tiny.yaml")
     (tmp / "terminal.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     return tmp
+
+
+@dataclass
+class ResumedRun:
+    """A second run of the tiny configuration, killed mid-training and resumed (`run_tiny_resumed`).
+
+    ``workdir``: its working folder; what was seen when it was killed: ``killed_fold`` (the files
+    of the fold whose training was killed), ``leftovers`` (temporary files left under results/),
+    ``finished`` (mtime of every table then present); ``locked`` the output of a plain rerun before
+    ``--unlock``; ``rerun`` the resumed run's output; ``finished_after`` the same tables' mtimes at
+    the end.
+    """
+
+    workdir: Path
+    killed_fold: list[str]
+    leftovers: list[str]
+    finished: dict[str, int]
+    locked: subprocess.CompletedProcess
+    rerun: str
+    finished_after: dict[str, int] = field(default_factory=dict)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float, text: str = "") -> None:
+    """Wait until ``path`` exists (and holds ``text``), failing if Snakemake ends first."""
+    t0 = time.monotonic()
+    while not path.exists() or text not in path.read_text(errors="replace"):
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake ended (exit {proc.returncode}) before {path} appeared")
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def run_tiny_resumed(tmp: Path) -> ResumedRun:
+    """Run the tiny configuration in ``tmp``, SIGKILL Snakemake and its job while the septal-flash
+    model trains (power loss, OOM killer), then ``--unlock`` and rerun to the end.
+
+    The run is the reproducibility tests' second run: its tables must equal the uninterrupted
+    ``tiny_run``'s byte for byte. A training job takes both cores (``threads: 2``), so it is the
+    only job running when it is killed. Lightning seeds right before the model is built and
+    trained, and the tiny model trains in about a second: the kill follows that log line at once.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "tiny.yaml").write_text(TINY)
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp), "--cores", "2", "--configfile", "tiny.yaml"]
+    env = {k: v for k, v in os.environ.items() if k != "CARDIOLENS_PSEUDONYM_KEY"}
+    with open(tmp / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_for(tmp / "results/logs/train_fold/septal_flash/fold0.log", proc, timeout=900, text="Seed set to")
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    results = tmp / "results"
+    fold = results / "train/septal_flash/fold0"
+    killed_fold = sorted(str(p.relative_to(fold)) for p in fold.rglob("*") if p.is_file()) if fold.is_dir() else []
+    leftovers = sorted(str(p.relative_to(results)) for p in results.rglob("*") if ".tmp" in p.name or ".partial" in p.name)
+    finished = {str(p.relative_to(results)): p.stat().st_mtime_ns for p in results.rglob("*.parquet")}
+    locked = snakemake(tmp, "--configfile", "tiny.yaml", check=False)  # (a dry run takes no lock)
+    snakemake(tmp, "--configfile", "tiny.yaml", "--unlock")
+    proc2 = snakemake(tmp, "--configfile", "tiny.yaml", "--rerun-incomplete")
+    after = {f: (results / f).stat().st_mtime_ns for f in finished if (results / f).is_file()}
+    return ResumedRun(tmp, killed_fold, leftovers, finished, locked, proc2.stdout + proc2.stderr, after)
