@@ -8,7 +8,10 @@ mask withheld, each patient's masks from the cross-fitted U-Net fold that never 
    distance between corresponding points along the two lines (mm), and the angle between them;
 2. ED and ES found from the predicted LV area curve *without* the ECG, against the generator's
    ED (every R peak) and first-cycle ES (frames);
-3. held-out accuracy of both runs at the M-mode and at the patient level, with their CIs.
+3. held-out accuracy of both runs at the M-mode and at the patient level, with their CIs (pooled
+   over the folds when the study is cross-validated, `config/septal_flash_cv.yaml`);
+4. the two runs' patient-level predictions side by side, patient by patient: agreement, and the
+   exact McNemar test (statsmodels) of the discordant patients, the unit being the patient.
 
     python benchmarks/segment_validation.py REFERENCE_RUN PREDICTED_RUN
 """
@@ -69,10 +72,32 @@ def phase_errors(run: Path, recording_ids: list[str]) -> pd.DataFrame:
 
 
 def accuracy(run: Path, study: str) -> pd.DataFrame:
+    """Test-role accuracy and AUC per level: the pooled rows of a cross-validated study, else fold 0's."""
     p = pd.read_parquet(run / "results" / "stats" / study / "performance.parquet")
-    p = p[(p["metric"].isin(["accuracy", "auc"])) & (p["class"].isna() if "class" in p else True)]
-    return p[["level", "metric", "value", "ci_low", "ci_high", "ci_method", "n_units", "n_patients"]].drop_duplicates(
+    p = p[(p["metric"].isin(["accuracy", "auc"])) & (p["class"].isna() if "class" in p else True) & (p["role"] == "test")]
+    if (p["scope"] == "pooled").any():
+        p = p[p["scope"] == "pooled"]
+    return p[["level", "scope", "metric", "value", "ci_low", "ci_high", "n_units", "n_patients"]].drop_duplicates(
         ["level", "metric"])
+
+
+def paired_patients(ref: Path, pred: Path, study: str) -> dict:
+    """The test patients of both runs, matched by patient key: how many each run classified
+    correctly, how many the two runs disagree on, and the exact McNemar p-value of the discordant
+    pairs (statsmodels; the patient is the unit, each tested once per run)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    def correct(run: Path) -> pd.Series:
+        p = pd.read_parquet(run / "results" / "train" / study / "patient_predictions.parquet")
+        p = p[p["role"] == "test"]
+        return (p["y_true"] == p["y_pred"]).groupby(p["patient_key"]).mean() == 1.0
+
+    a, b = correct(ref).rename("ref"), correct(pred).rename("pred")
+    both = pd.concat([a, b], axis=1, join="inner")
+    table = pd.crosstab(both["ref"], both["pred"]).reindex(index=[True, False], columns=[True, False], fill_value=0)
+    return {"n": len(both), "ref_correct": int(both["ref"].sum()), "pred_correct": int(both["pred"].sum()),
+            "ref_only": int(table.loc[True, False]), "pred_only": int(table.loc[False, True]),
+            "p_mcnemar": float(mcnemar(table.to_numpy(), exact=True).pvalue)}
 
 
 def main() -> None:
@@ -98,6 +123,10 @@ def main() -> None:
     for name, run in (("reference (truth masks)", args.reference), ("predicted masks", args.predicted)):
         print(name)
         print(accuracy(run, args.study).round(3).to_string(index=False))
+    pp = paired_patients(args.reference, args.predicted, args.study)
+    print(f"patients tested in both runs: {pp['n']}; correct {pp['ref_correct']} (truth masks) vs {pp['pred_correct']} "
+          f"(predicted), difference {(pp['pred_correct'] - pp['ref_correct']) / max(pp['n'], 1):+.3f}; discordant: "
+          f"{pp['ref_only']} right only on truth masks, {pp['pred_only']} only on predicted; exact McNemar p {pp['p_mcnemar']:.2g}")
 
 
 if __name__ == "__main__":
