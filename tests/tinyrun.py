@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import REPO
@@ -99,7 +99,7 @@ class ResumedRun:
     finished: dict[str, int]
     locked: subprocess.CompletedProcess
     rerun: str
-    finished_after: dict[str, int] = field(default_factory=dict)
+    finished_after: dict[str, int]
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float, text: str = "") -> None:
