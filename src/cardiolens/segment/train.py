@@ -56,6 +56,22 @@ class _Frames(torch.utils.data.Dataset):
         return image, label
 
 
+def _train_loader(frames: _Frames, batch_size: int, seed: int, num_workers: int) -> torch.utils.data.DataLoader:
+    """Shuffled training batches. ``num_workers`` 0 (the default): augmented in the training
+    process, bit-reproducible on a CPU. More: MONAI's ``DataLoader`` augments in that many worker
+    processes and gives each worker's transforms its own seed drawn from the seeded generator (a
+    plain torch loader would hand every worker a copy of one random state, so the workers would
+    repeat each other's augmentations); reproducible for a seed and a worker count, but not equal
+    to the single-process stream. For GPU machines, where augmenting on one core starves the GPU."""
+    g = torch.Generator().manual_seed(seed)
+    if num_workers <= 0:
+        return torch.utils.data.DataLoader(frames, batch_size=batch_size, shuffle=True, generator=g, num_workers=0)
+    from monai.data import DataLoader
+
+    return DataLoader(frames, batch_size=batch_size, shuffle=True, generator=g, num_workers=num_workers,
+                      persistent_workers=True)
+
+
 def train_model(images: NDArray, labels: NDArray, roles: NDArray, n_classes: int, cfg: dict[str, Any], seed: int,
                 out_dir: str | Path) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train on frames with role 'train', pick the epoch by Dice on role 'val'.
@@ -72,9 +88,8 @@ def train_model(images: NDArray, labels: NDArray, roles: NDArray, n_classes: int
         val = train
     net = make_unet(n_classes, cfg["channels"], cfg["num_res_units"])
     system = SegSystem(net, n_classes + 1, cfg["lr"], cfg["weight_decay"], cfg.get("lr_schedule", "constant"), cfg["epochs"])
-    g = torch.Generator().manual_seed(seed)
-    train_dl = torch.utils.data.DataLoader(_Frames(images[train], labels[train], _transforms(cfg["augment"], seed)),
-                                           batch_size=cfg["batch_size"], shuffle=True, generator=g, num_workers=0)
+    train_dl = _train_loader(_Frames(images[train], labels[train], _transforms(cfg["augment"], seed)), cfg["batch_size"],
+                             seed, int(cfg.get("num_workers") or 0))
     val_dl = torch.utils.data.DataLoader(_Frames(images[val], labels[val]), batch_size=cfg["batch_size"] * 2,
                                          shuffle=False, num_workers=0)
     ckpt_dir = Path(out_dir) / "checkpoints"
