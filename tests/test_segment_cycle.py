@@ -296,3 +296,29 @@ def test_area_curve_figure_has_marks_and_saves(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
     flat = area_curve_figure(np.full(10, 5.0), cardiac_phases(np.full(10, 5.0)))
     save_figure(flat, tmp_path / "flat")
+
+
+def _discs(radii, size=64):
+    """(T, size, size) masks: an LV disc of each radius (px) in a 4-px myocardial ring, centred."""
+    yy, xx = np.mgrid[:size, :size]
+    d = np.hypot(yy - size / 2, xx - size / 2)
+    return np.stack([np.where(d <= r, LV_CAVITY, np.where(d <= r + 4, MYOCARDIUM, 0)) for r in radii]).astype(np.uint8)
+
+
+def test_ed_es_only_recordings_are_not_judged_on_frame_to_frame_consistency():
+    """ACDC keeps ED and ES: the two LV discs (radius 20 and 12 px) overlap with Dice 2 * 12² / (20² + 12²)
+    = 0.53, a stroke volume and no inconsistency. Frames next to each other in the source are still judged."""
+    from cardiolens.segment.apply import adjacent_frames
+
+    masks = _discs([20, 12])
+    dense = mask_qc(masks, (1.0, 1.0), None)
+    assert dense.codes == ("inconsistent",) and dense.metrics["dice_median"] == pytest.approx(0.53, abs=0.02)
+    ed_es = mask_qc(masks, (1.0, 1.0), None, adjacent=adjacent_frames(np.array([0, 7]), 2))
+    assert ed_es.passed and ed_es.metrics["adjacent_pairs"] == 0 and ed_es.metrics["dice_median"] is None
+    # three kept frames 0, 1, 9: only the first pair is adjacent and judged (Dice of radii 20, 19)
+    three = mask_qc(_discs([20, 19, 12]), (1.0, 1.0), None, adjacent=adjacent_frames([0, 1, 9], 3))
+    assert three.passed and three.metrics["adjacent_pairs"] == 1
+    assert three.metrics["dice_median"] == pytest.approx(2 * 19**2 / (20**2 + 19**2), abs=0.02)
+    assert adjacent_frames([0, 1, 2], 3).all() and adjacent_frames(None, 3) is None and adjacent_frames([0, 1], 3) is None
+    with pytest.raises(ValueError, match="adjacent"):
+        mask_qc(masks, (1.0, 1.0), None, adjacent=np.array([True, True]))

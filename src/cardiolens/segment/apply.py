@@ -64,6 +64,15 @@ def nets_for(row: dict[str, Any], nets: dict[int, torch.nn.Module], folds: pd.Da
     return [nets[k] for k in sorted(nets)], "ensemble" if len(nets) > 1 else f"fold{next(iter(nets))}"
 
 
+def adjacent_frames(source_frames: Any, n_frames: int) -> np.ndarray | None:
+    """(n_frames - 1,) whether consecutive canonical frames are consecutive frames of the source,
+    from the row's ``source_frames`` (the source frame each canonical frame came from; ACDC keeps
+    ED and ES only); None (all adjacent) when the row does not say."""
+    if source_frames is None or len(source_frames) != n_frames:
+        return None
+    return np.diff(np.asarray(source_frames, dtype=np.int64)) == 1
+
+
 def needs_prediction(row: dict[str, Any], mode: str) -> bool:
     return mode == "predicted" or not row.get("mask_path")
 
@@ -93,7 +102,8 @@ def segment_recording(row: dict[str, Any], nets: list[torch.nn.Module], model: d
     peaks = [int(p) for p in row["r_peak_frames"]]
     phases = cardiac_phases(area, frame_ms, peaks)
     lv_raw = SL.to_codes(raw, codes)
-    result = mask_qc(lv_raw[:, 0] if n_s == 1 else lv_raw, spacing, frame_ms, **qc)
+    result = mask_qc(lv_raw[:, 0] if n_s == 1 else lv_raw, spacing, frame_ms, **qc,
+                     adjacent=adjacent_frames(row.get("source_frames"), len(masks)))
     update: dict[str, Any] = {"mask_source": "predicted", "qc_pass": result.passed,
                               "qc_reasons": json.dumps(list(result.codes)) if result.failures else None}
     has_ed = row["ed_frame"] is not None and not pd.isna(row["ed_frame"])

@@ -63,7 +63,7 @@ def mask_qc(masks: NDArray, spacing: tuple[float, ...], frame_time_ms: float | N
             fac_range: tuple[float, float] = (0.05, 0.85), min_periodicity: float = 0.5,
             periodic_min_cycles: float = 2.0, max_missing_frames: int = 0,
             min_component_share: float = 0.95, min_component_share_frame: float = 0.5,
-            min_median_dice: float = 0.8) -> QCResult:
+            min_median_dice: float = 0.8, adjacent: NDArray[np.bool_] | None = None) -> QCResult:
     """QC metrics and failures of masks (T, H, W) or (T, S, H, W); spacing as in
     :func:`cardiolens.segment.cycle.lv_area_curve`. Defaults and why:
 
@@ -84,6 +84,10 @@ def mask_qc(masks: NDArray, spacing: tuple[float, ...], frame_time_ms: float | N
       half is broken.
     - ``min_median_dice``: median Dice of the LV between consecutive frames. At 150 bpm and 25 fps
       with FAC 0.6, nested LV shapes still overlap with Dice ~0.85 at the fastest frame of systole.
+      Judged only on frame pairs next to each other in time: ``adjacent`` (T - 1,) says which of
+      the consecutive frames are (None: all, a dense cine). A recording that kept only its ED and
+      ES frames (ACDC) has no such pair: its two LV masks differ by the stroke volume (nested
+      discs of radius 20 and 12 px: Dice 0.53), which says nothing about consistency.
     """
     masks = np.asarray(masks)
     area = lv_area_curve(masks, spacing)
@@ -109,7 +113,11 @@ def mask_qc(masks: NDArray, spacing: tuple[float, ...], frame_time_ms: float | N
             fail.append(("fragmented", f"{name} in its largest component: median {med:.3f} (min {min_component_share}), "
                                        f"worst frame {low:.3f} (min {min_component_share_frame})"))
     lv = masks == LV_CAVITY
-    d = [dice(a, b) for a, b in zip(lv[:-1], lv[1:])]
+    pairs = np.ones(max(len(lv) - 1, 0), dtype=bool) if adjacent is None else np.asarray(adjacent, dtype=bool)
+    if len(pairs) != max(len(lv) - 1, 0):
+        raise ValueError(f"adjacent has {len(pairs)} entries for {len(lv)} frames (expected {max(len(lv) - 1, 0)})")
+    d = [dice(a, b) for a, b, near in zip(lv[:-1], lv[1:], pairs) if near]
+    m["adjacent_pairs"] = len(d)
     m["dice_median"], m["dice_min"] = (float(np.median(d)), float(min(d))) if d else (None, None)
     if d and m["dice_median"] < min_median_dice:  # type: ignore[operator]
         fail.append(("inconsistent", f"median LV Dice between consecutive frames {m['dice_median']:.3f} < {min_median_dice}"))
