@@ -31,9 +31,12 @@ INDICES = {"lv_edv_ml_per_m2": "LV EDV, ml/m²", "lv_ef_percent": "LV EF, %", "r
 
 
 def segment_summary(run: Path, model: str = "cmr_sax") -> pd.DataFrame:
-    """3-D Dice (mean over held-out patients) and HD95 per phase and structure."""
+    """Per structure (rows) and phase: the 3-D Dice (mean over held-out patients), and over both
+    phases the per-slice Dice and HD95 (mm), patient means."""
     s = pd.read_parquet(run / "results" / "segment" / model / "summary.parquet")
-    return s.pivot_table(index="structure", columns="phase", values="dice_volume_mean").reindex(columns=["ED", "ES", "all"])
+    out = s.pivot_table(index="structure", columns="phase", values="dice_volume_mean").reindex(columns=["ED", "ES", "all"])
+    both = s[s["phase"] == "all"].set_index("structure")
+    return out.assign(slice_dice_all=both["dice_mean"], hd95_mm_all=both["hd95_mean_mm"], patients=both["patients"])
 
 
 def agreement(expert: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +85,7 @@ def main() -> None:
     ap.add_argument("--study", action="append", help="default: cardiomyopathy and cardiomyopathy_nor_hcm_dcm")
     args = ap.parse_args()
     studies = args.study or ["cardiomyopathy", "cardiomyopathy_nor_hcm_dcm"]
-    print("U-Net held-out 3-D Dice (mean over patients):")
+    print("U-Net held-out Dice (3-D per phase; per slice and HD95 over both; means over patients):")
     print(segment_summary(args.predicted).round(3).to_string())
     qc = pd.read_parquet(args.predicted / "results" / "segment" / "recordings.parquet")
     failed = qc[qc["qc_pass"] == False]  # noqa: E712 (None: expert masks, not judged)

@@ -320,5 +320,5 @@ def test_ed_es_only_recordings_are_not_judged_on_frame_to_frame_consistency():
     assert three.passed and three.metrics["adjacent_pairs"] == 1
     assert three.metrics["dice_median"] == pytest.approx(2 * 19**2 / (20**2 + 19**2), abs=0.02)
     assert adjacent_frames([0, 1, 2], 3).all() and adjacent_frames(None, 3) is None and adjacent_frames([0, 1], 3) is None
-    with pytest.raises(ValueError, match="adjacent"):
+    with pytest.raises(ValueError, match="adjacent has shape"):
         mask_qc(masks, (1.0, 1.0), None, adjacent=np.array([True, True]))

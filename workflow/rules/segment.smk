@@ -14,7 +14,7 @@ rule segment_fit:
         "results/benchmarks/segment_fit/{model}.tsv"
     conda:
         "../../envs/cardiolens.yaml"
-    threads: 2
+    threads: segment_threads()
     resources:
         mem_mb=6000,
         runtime=120,

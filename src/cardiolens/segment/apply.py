@@ -67,7 +67,8 @@ def nets_for(row: dict[str, Any], nets: dict[int, torch.nn.Module], folds: pd.Da
 def adjacent_frames(source_frames: Any, n_frames: int) -> np.ndarray | None:
     """(n_frames - 1,) whether consecutive canonical frames are consecutive frames of the source,
     from the row's ``source_frames`` (the source frame each canonical frame came from; ACDC keeps
-    ED and ES only); None (all adjacent) when the row does not say."""
+    ED and ES only); None (all adjacent) when the row does not say, or gives a number of frames
+    other than the canonical image's (ingest writes one per stored frame)."""
     if source_frames is None or len(source_frames) != n_frames:
         return None
     return np.diff(np.asarray(source_frames, dtype=np.int64)) == 1

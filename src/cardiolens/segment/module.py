@@ -59,7 +59,7 @@ class SegSystem(L.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = self.loss(self(x), y)
-        self._train_loss.append(torch.stack([loss.detach() * len(x), torch.tensor(float(len(x)), device=loss.device)]))
+        self._train_loss.append(torch.stack([loss.detach() * len(x), loss.new_tensor(float(len(x)))]))
         return loss
 
     def validation_step(self, batch, batch_idx):

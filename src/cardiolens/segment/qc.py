@@ -85,7 +85,8 @@ def mask_qc(masks: NDArray, spacing: tuple[float, ...], frame_time_ms: float | N
     - ``min_median_dice``: median Dice of the LV between consecutive frames. At 150 bpm and 25 fps
       with FAC 0.6, nested LV shapes still overlap with Dice ~0.85 at the fastest frame of systole.
       Judged only on frame pairs next to each other in time: ``adjacent`` (T - 1,) says which of
-      the consecutive frames are (None: all, a dense cine). A recording that kept only its ED and
+      the consecutive frames are (None: all, a dense cine; frames stored more than one source
+      frame apart are not judged). A recording that kept only its ED and
       ES frames (ACDC) has no such pair: its two LV masks differ by the stroke volume (nested
       discs of radius 20 and 12 px: Dice 0.53), which says nothing about consistency.
     """
@@ -114,8 +115,8 @@ def mask_qc(masks: NDArray, spacing: tuple[float, ...], frame_time_ms: float | N
                                        f"worst frame {low:.3f} (min {min_component_share_frame})"))
     lv = masks == LV_CAVITY
     pairs = np.ones(max(len(lv) - 1, 0), dtype=bool) if adjacent is None else np.asarray(adjacent, dtype=bool)
-    if len(pairs) != max(len(lv) - 1, 0):
-        raise ValueError(f"adjacent has {len(pairs)} entries for {len(lv)} frames (expected {max(len(lv) - 1, 0)})")
+    if pairs.shape != (max(len(lv) - 1, 0),):
+        raise ValueError(f"adjacent has shape {pairs.shape} for {len(lv)} frames (expected ({max(len(lv) - 1, 0)},))")
     d = [dice(a, b) for a, b, near in zip(lv[:-1], lv[1:], pairs) if near]
     m["adjacent_pairs"] = len(d)
     m["dice_median"], m["dice_min"] = (float(np.median(d)), float(min(d))) if d else (None, None)

@@ -61,8 +61,9 @@ def run_fit(recordings_path: str, cslice: dict[str, Any], out_dir: str, rule: st
     model = cslice["model"]
     name = model["name"]
     out = Path(out_dir)
-    for old in out.glob("fold*"):
-        shutil.rmtree(old)
+    for old in out.glob("fold*"):   # the folds' weights of an earlier fit, not folds.parquet
+        if old.is_dir():
+            shutil.rmtree(old)
     covered = family(recordings, model)
     needed = cslice["masks"] == "predicted" or (~covered["mask_path"].fillna("").astype(bool)).any()
     if not cslice["enabled"] or (cslice["train_when"] == "needed" and not needed):
