@@ -256,7 +256,9 @@ def segment_threads():
     """Cores of a segment_fit job: 2, or the training process plus its augmenting workers."""
     seg = config["segment"]
     workers = [seg["train"].get("num_workers") or 0]
-    workers += [(m.get("train") or {}).get("num_workers") or 0 for m in seg["models"].values()]
+    workers += [
+        (m.get("train") or {}).get("num_workers") or 0 for m in seg["models"].values()
+    ]
     return max(2, 1 + max(workers))
 
 
