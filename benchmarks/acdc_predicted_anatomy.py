@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from segment_validation import paired_test_patients  # benchmarks/ is on sys.path when run as a script
+
 INDICES = {"lv_edv_ml_per_m2": "LV EDV, ml/m²", "lv_ef_percent": "LV EF, %", "rv_edv_ml_per_m2": "RV EDV, ml/m²",
            "rv_ef_percent": "RV EF, %", "lv_mass_g_per_m2": "LV mass, g/m²", "myo_thickness_max_mm": "max ED thickness, mm"}
 
@@ -65,19 +67,6 @@ def accuracy(p: pd.DataFrame) -> tuple[int, int, float, float]:
     return k, n, float(lo), float(hi)
 
 
-def paired(expert: pd.DataFrame, predicted: pd.DataFrame) -> dict:
-    """Patients tested in both runs: correct in each, the discordant pairs and the exact McNemar p."""
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    a = (expert["y_true"] == expert["y_pred"]).groupby(expert["patient_key"]).all().rename("expert")
-    b = (predicted["y_true"] == predicted["y_pred"]).groupby(predicted["patient_key"]).all().rename("predicted")
-    both = pd.concat([a, b], axis=1, join="inner")
-    t = pd.crosstab(both["expert"], both["predicted"]).reindex(index=[True, False], columns=[True, False], fill_value=0)
-    return {"n": len(both), "expert": int(both["expert"].sum()), "predicted": int(both["predicted"].sum()),
-            "expert_only": int(t.loc[True, False]), "predicted_only": int(t.loc[False, True]),
-            "p": float(mcnemar(t.to_numpy(), exact=True).pvalue)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("expert", type=Path)
@@ -102,11 +91,10 @@ def main() -> None:
             k, n, lo, hi = accuracy(t)
             print(f"  {name}: accuracy {k / n:.3f} ({k}/{n} patients) [{lo:.3f}, {hi:.3f}]")
             print("    " + pd.crosstab(t["y_true"], t["y_pred"]).to_string().replace("\n", "\n    "))
-        pp = paired(e, p)
-        print(f"  patients in both: {pp['n']}; correct {pp['expert']} (expert) vs {pp['predicted']} (predicted), "
-              f"difference {(pp['predicted'] - pp['expert']) / max(pp['n'], 1):+.3f}; discordant: {pp['expert_only']} right "
-              f"only on expert masks, {pp['predicted_only']} only on predicted; exact McNemar p {pp['p']:.2g}")
-
+        pp = paired_test_patients(e, p)
+        print(f"  patients in both: {pp['n']}; correct {pp['ref_correct']} (expert) vs {pp['pred_correct']} (predicted), "
+              f"difference {(pp['pred_correct'] - pp['ref_correct']) / max(pp['n'], 1):+.3f}; discordant: {pp['ref_only']} right "
+              f"only on expert masks, {pp['pred_only']} only on predicted; exact McNemar p {pp['p_mcnemar']:.2g}")
 
 if __name__ == "__main__":
     main()

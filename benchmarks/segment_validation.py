@@ -82,14 +82,22 @@ def accuracy(run: Path, study: str) -> pd.DataFrame:
 
 
 def paired_patients(ref: Path, pred: Path, study: str) -> dict:
-    """The test patients of both runs, matched by patient key: how many each run classified
-    correctly, how many the two runs disagree on, and the exact McNemar p-value of the discordant
-    pairs (statsmodels; the patient is the unit, each tested once per run)."""
+    """The test patients of both runs' image model, paired: see :func:`paired_test_patients`."""
+    def test(run: Path) -> pd.DataFrame:
+        p = pd.read_parquet(run / "results" / "train" / study / "patient_predictions.parquet")
+        return p[p["role"] == "test"]
+
+    return paired_test_patients(test(ref), test(pred))
+
+
+def paired_test_patients(ref: pd.DataFrame, pred: pd.DataFrame) -> dict:
+    """Two runs' test-role patient predictions (patient_key, y_true, y_pred), matched by patient
+    key: how many each run classified correctly, how many the two runs disagree on, and the exact
+    McNemar p-value of the discordant pairs (statsmodels; the patient is the unit, each tested
+    once per run)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
-    def correct(run: Path) -> pd.Series:
-        p = pd.read_parquet(run / "results" / "train" / study / "patient_predictions.parquet")
-        p = p[p["role"] == "test"]
+    def correct(p: pd.DataFrame) -> pd.Series:
         return (p["y_true"] == p["y_pred"]).groupby(p["patient_key"]).mean() == 1.0
 
     a, b = correct(ref).rename("ref"), correct(pred).rename("pred")
