@@ -18,6 +18,7 @@ from cardiolens.measure.indices import (
     indexed,
     labelled_slices,
     stack_indices,
+    thickness_spread,
 )
 from cardiolens.measure.indices_table import indices_table, patient_row
 from cardiolens.measure.thickness import ray_thickness
@@ -78,6 +79,17 @@ def test_uniform_wall_thickness_within_one_pixel(healthy) -> None:
     assert healthy["myo_thickness_max_mm"] == pytest.approx(10.0, abs=SPACING[0])
     assert healthy["myo_thickness_mean_mm"] == pytest.approx(10.0, abs=SPACING[0])
     assert healthy["myo_thickness_max_es_mm"] == pytest.approx(14.0, abs=SPACING[0])
+    # A ring of one thickness has no spread but the pixel staircase's.
+    assert healthy["myo_thickness_sd_mm"] < SPACING[0] / 2
+    assert healthy["myo_thickness_sd_es_mm"] < SPACING[0] / 2
+
+
+def test_thickness_spread_skips_slices_with_under_half_their_rays() -> None:
+    # 45 rays of 4 mm and 45 of 8 mm: SD 2; a slice cut open (2 rays measured) does not count.
+    full = np.r_[np.full(45, 4.0), np.full(45, 8.0)]
+    assert thickness_spread([full, np.array([1.0, 9.0])], 90) == pytest.approx(2.0)
+    assert thickness_spread([full, np.full(90, 6.0)], 90) == pytest.approx(1.0)
+    assert math.isnan(thickness_spread([np.array([1.0, 9.0])], 90))
 
 
 def test_thicker_septum_is_the_maximum_and_counts_as_myocardium() -> None:
@@ -86,6 +98,9 @@ def test_thicker_septum_is_the_maximum_and_counts_as_myocardium() -> None:
     v = stack_indices(ed, phantom(*ES_R), SPACING)
     assert v["myo_thickness_max_mm"] == pytest.approx(18.0, abs=SPACING[0])
     assert 10.0 + SPACING[0] < v["myo_thickness_mean_mm"] < 18.0  # a sixth of the rays cross the thick septum
+    # A sixth of the rays read 18 mm, the rest 10 mm: spread sqrt(1/6 * 5/6) * 8 = 2.98 mm (ES: uniform).
+    assert v["myo_thickness_sd_mm"] == pytest.approx(math.sqrt(5 / 36) * 8, abs=0.35)
+    assert v["myo_thickness_sd_es_mm"] < SPACING[0] / 2
     wedge = math.pi * ((25 + 18) ** 2 - 35**2) / 6 * SLICES * SPACING[2] / 1000
     assert v["lv_mass_g"] == pytest.approx(1.05 * (cylinder_ml(35) - cylinder_ml(25) + wedge), rel=0.02)
 

@@ -4,7 +4,12 @@ Volumes by Simpson's slice summation: voxel count x dx * dy * dz (mm^3 / 1000 = 
 method of the CMR reference ranges (Kawel-Boehm et al., JCMR 2020); ejection fraction
 100 * (EDV - ESV) / EDV; LV mass = ED myocardium volume x 1.05 g/ml (myocardial density; the
 septum counts as myocardium). Wall thickness: :func:`cardiolens.measure.thickness.ray_thickness`
-on every ED (and ES) slice. Indexing by body-surface area: Mosteller, NEJM 1987.
+on every ED (and ES) slice; its variation around each slice (the standard deviation of the
+slice's rays, averaged over the slices with at least half of their rays measured) is the
+per-slice thickness spread that Isensee et al. (STACOM 2017, LNCS 10663) and Khened et al.
+(MedIA 2019) fed their diagnosis classifiers: an infarct thins and stops thickening a sector of
+the wall, a dilated or hypertrophied ventricle changes it all around. Indexing by body-surface
+area: Mosteller, NEJM 1987.
 
 Slices holding an ``UNLABELLED`` pixel at ED or at ES are left out of both frames, so that EDV and
 ESV sum the same slices; the count left is :func:`labelled_slices`. Papillary muscles and
@@ -32,9 +37,11 @@ ALLOWED_CODES = frozenset({L.BACKGROUND, L.LV_CAVITY, L.MYOCARDIUM, L.SEPTUM, L.
 #: from biventricular dilation (ACDC's RV vs DCM classes); mass/EDV (g/ml) separates concentric
 #: hypertrophy (high) from eccentric dilation (low) when both mass and volume are abnormal.
 #: No RV/LV EF ratio: it is redundant with the two EFs and unstable where LV EF is low.
+#: The two thickness spreads (``_sd_``) separate a regional wall (MINF) from a global one (DCM).
 INDEX_NAMES = (
     "lv_edv_ml", "lv_esv_ml", "lv_sv_ml", "lv_ef_percent", "rv_edv_ml", "rv_esv_ml", "rv_ef_percent", "lv_mass_g",
-    "myo_thickness_max_mm", "myo_thickness_mean_mm", "myo_thickness_max_es_mm", "rv_lv_edv_ratio", "lv_mass_edv_ratio",
+    "myo_thickness_max_mm", "myo_thickness_mean_mm", "myo_thickness_max_es_mm", "myo_thickness_sd_mm",
+    "myo_thickness_sd_es_mm", "rv_lv_edv_ratio", "lv_mass_edv_ratio",
 )
 #: Indices divided by BSA in :func:`indexed` (suffix ``_per_m2``).
 PER_M2 = ("lv_edv_ml", "lv_esv_ml", "rv_edv_ml", "rv_esv_ml", "lv_mass_g")
@@ -52,9 +59,23 @@ def _ef(edv: float, esv: float) -> float:
     return 100.0 * (edv - esv) / edv if edv > 0 else math.nan
 
 
-def _thickness(mask: NDArray[np.integer], spacing_xy: tuple[float, float], n_rays: int) -> NDArray[np.float64]:
-    rays = np.concatenate([ray_thickness(s, spacing_xy, n_rays) for s in mask]) if len(mask) else np.empty(0)
-    return rays[np.isfinite(rays)]
+def _slice_rays(mask: NDArray[np.integer], spacing_xy: tuple[float, float], n_rays: int) -> list[NDArray[np.float64]]:
+    """The measured (finite) ray thicknesses of each slice of an (S, H, W) mask."""
+    return [r[np.isfinite(r)] for r in (ray_thickness(s, spacing_xy, n_rays) for s in mask)]
+
+
+def _thickness(rays: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    return np.concatenate(rays) if rays else np.empty(0)
+
+
+def thickness_spread(rays: list[NDArray[np.float64]], n_rays: int) -> float:
+    """Mean over slices of the standard deviation (ddof 0) of a slice's ray thicknesses, mm.
+
+    Only slices with at least half of their ``n_rays`` measured count: a basal slice cut open by
+    the outflow tract would otherwise give the spread of a few rays. NaN when no slice qualifies.
+    """
+    sds = [float(r.std()) for r in rays if r.size >= n_rays / 2]
+    return float(np.mean(sds)) if sds else math.nan
 
 
 def stack_indices(ed_mask: NDArray[np.integer], es_mask: NDArray[np.integer],
@@ -69,7 +90,7 @@ def stack_indices(ed_mask: NDArray[np.integer], es_mask: NDArray[np.integer],
     Returns:
         :data:`INDEX_NAMES` -> value: volumes in ml, EF in %, mass in g, thickness in mm (max: the
         largest ray of any slice, i.e. the maximum over slices of the per-slice maximum; mean: over
-        every measured ray), ``lv_mass_edv_ratio`` in g/ml. NaN where undefined: RV EF and the
+        every measured ray; sd: :func:`thickness_spread`), ``lv_mass_edv_ratio`` in g/ml. NaN where undefined: RV EF and the
         RV/LV ratio without RV at ED, thickness without a measurable ray.
 
     Raises:
@@ -97,13 +118,16 @@ def stack_indices(ed_mask: NDArray[np.integer], es_mask: NDArray[np.integer],
         raise ValueError("the ED mask has no LV cavity in its labelled slices")
     rv_edv, rv_esv = volume(ed, (L.RV_CAVITY,)), volume(es, (L.RV_CAVITY,))
     mass = volume(ed, MYO_CODES) * MYOCARDIAL_DENSITY
-    th_ed, th_es = _thickness(ed, (dx, dy), n_rays), _thickness(es, (dx, dy), n_rays)
+    rays_ed, rays_es = _slice_rays(ed, (dx, dy), n_rays), _slice_rays(es, (dx, dy), n_rays)
+    th_ed, th_es = _thickness(rays_ed), _thickness(rays_es)
     out = {
         "lv_edv_ml": lv_edv, "lv_esv_ml": lv_esv, "lv_sv_ml": lv_edv - lv_esv, "lv_ef_percent": _ef(lv_edv, lv_esv),
         "rv_edv_ml": rv_edv, "rv_esv_ml": rv_esv, "rv_ef_percent": _ef(rv_edv, rv_esv), "lv_mass_g": mass,
         "myo_thickness_max_mm": float(th_ed.max()) if th_ed.size else math.nan,
         "myo_thickness_mean_mm": float(th_ed.mean()) if th_ed.size else math.nan,
         "myo_thickness_max_es_mm": float(th_es.max()) if th_es.size else math.nan,
+        "myo_thickness_sd_mm": thickness_spread(rays_ed, n_rays),
+        "myo_thickness_sd_es_mm": thickness_spread(rays_es, n_rays),
         "rv_lv_edv_ratio": rv_edv / lv_edv if rv_edv > 0 else math.nan,
         "lv_mass_edv_ratio": mass / lv_edv,
     }

@@ -711,6 +711,9 @@ INDICES = TableSchema(
            True, min=0),
         _c("myo_thickness_mean_mm", _F, "mean ED wall thickness over all measured rays, mm", True, min=0),
         _c("myo_thickness_max_es_mm", _F, "largest ES wall thickness, mm", True, min=0),
+        _c("myo_thickness_sd_mm", _F, "ED wall-thickness spread: standard deviation of a slice's ray thicknesses, "
+           "mean over the slices with at least half their rays measured, mm (null: no such slice)", True, min=0),
+        _c("myo_thickness_sd_es_mm", _F, "the same spread at ES, mm", True, min=0),
         _c("rv_lv_edv_ratio", _F, "rv_edv_ml / lv_edv_ml (null without RV at ED)", True, min=0),
         _c("lv_mass_edv_ratio", _F, "lv_mass_g / lv_edv_ml, g/ml", min=0),
         _c("lv_edv_ml_per_m2", _F, "lv_edv_ml " + _PER_M2 + ", ml/m^2", True, min=0),

@@ -23,12 +23,13 @@ from numpy.typing import NDArray
 
 CLASSIFIERS = ("random_forest", "gradient_boosting")
 
-#: Default features: the indexed volumes, both EFs, indexed mass, ED/ES wall thickness and the two
-#: ratios (the features of Isensee et al. 2017 that masks measure, without their raw-volume twins:
-#: an ablated feature's twin would carry its information and hide its contribution).
+#: Default features: the indexed volumes, both EFs, indexed mass, ED/ES wall thickness and its
+#: spread around the slice, and the two ratios (the features of Isensee et al. 2017 that masks
+#: measure, without their raw-volume twins: an ablated feature's twin would carry its information
+#: and hide its contribution).
 DEFAULT_FEATURES = ("lv_edv_ml_per_m2", "lv_esv_ml_per_m2", "lv_ef_percent", "rv_edv_ml_per_m2", "rv_ef_percent",
                     "lv_mass_g_per_m2", "myo_thickness_max_mm", "myo_thickness_mean_mm", "myo_thickness_max_es_mm",
-                    "rv_lv_edv_ratio", "lv_mass_edv_ratio")
+                    "myo_thickness_sd_mm", "myo_thickness_sd_es_mm", "rv_lv_edv_ratio", "lv_mass_edv_ratio")
 
 #: Index -> (name a clinician reads, unit). Every float index of the indices table is a feature.
 FEATURES: dict[str, tuple[str, str]] = {
@@ -36,7 +37,8 @@ FEATURES: dict[str, tuple[str, str]] = {
     "lv_edv_ml": ("LV EDV", "ml"), "lv_esv_ml": ("LV ESV", "ml"), "lv_sv_ml": ("LV SV", "ml"), "lv_ef_percent": ("LV EF", "%"),
     "rv_edv_ml": ("RV EDV", "ml"), "rv_esv_ml": ("RV ESV", "ml"), "rv_ef_percent": ("RV EF", "%"), "lv_mass_g": ("LV mass", "g"),
     "myo_thickness_max_mm": ("max ED wall thickness", "mm"), "myo_thickness_mean_mm": ("mean ED wall thickness", "mm"),
-    "myo_thickness_max_es_mm": ("max ES wall thickness", "mm"), "rv_lv_edv_ratio": ("RV/LV EDV", ""),
+    "myo_thickness_max_es_mm": ("max ES wall thickness", "mm"),
+    "myo_thickness_sd_mm": ("ED wall-thickness spread", "mm"), "myo_thickness_sd_es_mm": ("ES wall-thickness spread", "mm"), "rv_lv_edv_ratio": ("RV/LV EDV", ""),
     "lv_mass_edv_ratio": ("LV mass/EDV", "g/ml"), "lv_edv_ml_per_m2": ("LV EDV", "ml/m²"),
     "lv_esv_ml_per_m2": ("LV ESV", "ml/m²"), "rv_edv_ml_per_m2": ("RV EDV", "ml/m²"), "rv_esv_ml_per_m2": ("RV ESV", "ml/m²"),
     "lv_mass_g_per_m2": ("LV mass", "g/m²"),
