@@ -44,15 +44,11 @@ SPREADS = ("myo_thickness_sd_mm", "myo_thickness_sd_es_mm")
 
 def repeated_cv(x: np.ndarray, y: np.ndarray, repeats: int, k: int = 5) -> np.ndarray:
     """(repeats,) patient accuracy of the default random forest, one stratified k-fold CV per seed."""
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    acc = np.empty(repeats)
-    for rep in range(repeats):
-        pred = np.empty(len(y), dtype=object)
-        for train, test in StratifiedKFold(k, shuffle=True, random_state=rep).split(x, y):
-            pred[test] = make_classifier("random_forest", 300, rep).fit(x[train], y[train]).predict(x[test])
-        acc[rep] = float(np.mean(pred == y))
-    return acc
+    return np.array([np.mean(cross_val_predict(make_classifier("random_forest", 300, rep), x, y,
+                                               cv=StratifiedKFold(k, shuffle=True, random_state=rep)) == y)
+                     for rep in range(repeats)])
 
 
 def _image_digest(folder: Path) -> str:

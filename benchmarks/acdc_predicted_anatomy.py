@@ -96,5 +96,6 @@ def main() -> None:
               f"difference {(pp['pred_correct'] - pp['ref_correct']) / max(pp['n'], 1):+.3f}; discordant: {pp['ref_only']} right "
               f"only on expert masks, {pp['pred_only']} only on predicted; exact McNemar p {pp['p_mcnemar']:.2g}")
 
+
 if __name__ == "__main__":
     main()

@@ -90,8 +90,8 @@ def stack_indices(ed_mask: NDArray[np.integer], es_mask: NDArray[np.integer],
     Returns:
         :data:`INDEX_NAMES` -> value: volumes in ml, EF in %, mass in g, thickness in mm (max: the
         largest ray of any slice, i.e. the maximum over slices of the per-slice maximum; mean: over
-        every measured ray; sd: :func:`thickness_spread`), ``lv_mass_edv_ratio`` in g/ml. NaN where undefined: RV EF and the
-        RV/LV ratio without RV at ED, thickness without a measurable ray.
+        every measured ray; sd: :func:`thickness_spread`), ``lv_mass_edv_ratio`` in g/ml. NaN where
+        undefined: RV EF and the RV/LV ratio without RV at ED, thickness without a measurable ray.
 
     Raises:
         ValueError: masks of different shapes or not 3-D, unknown label codes, non-positive

@@ -23,9 +23,10 @@ Measured on the synthetic cohort's 105 A4C recordings whose cross-fitted U-Net m
 (``config/segment_validation.yaml`` with 8 training epochs): the 60 mm M-mode line placed from
 this contour is a median 0.67 mm from the line on the generator's own contour with the
 generator's masks, 1.89 mm with the U-Net's masks, and every predicted mask gives a contour. With
-24 epochs (the configuration's setting now), 1.24 mm over the 70 septal-flash recordings. The earlier heuristic (apex the top
-cavity pixel, base the LV pixels touching the atrium, pixel borders, an error where the axis left
-the cavity) gave 1.01 and 3.40 mm, and no contour for 6 of the 105.
+24 epochs (the configuration's setting now), 1.24 mm over the 70 septal-flash recordings. The
+earlier heuristic (apex the top cavity pixel, base the LV pixels touching the atrium, pixel
+borders, an error where the axis left the cavity) gave 1.01 and 3.40 mm, and no contour for 6 of
+the 105.
 
 :func:`long_axis` (the apex the cavity pixel nearest the transducer, the base the mean of the LV
 pixels touching the atrium) is kept for the stages that place regions along the axis (quality
