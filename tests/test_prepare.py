@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from cardiolens import labels as L
 from cardiolens.config import validate_config
-from cardiolens.prepare.frames import crop, select_ed_es, window
+from cardiolens.prepare.frames import crop, ed_es_pair, heart_extent_mm, select_ed_es, window
 from cardiolens.prepare.landmarks import septal_contour_from_mask
 from cardiolens.prepare.run import study_slice
 from cardiolens.prepare.shapes import input_shape
@@ -85,6 +86,57 @@ def test_frame_samples_crop_around_the_lv(prepared):
         cy, cx = np.argwhere(lv[0]).mean(axis=0)
         assert abs(cy - 47.5) < 2 and abs(cx - 47.5) < 2       # centred on the LV
         assert list(row["spacing"]) == [1.0, 1.5, 1.5]
+
+
+def test_heart_crops_scale_every_recording_to_heart_fill(tiny_ingest, tmp_path):
+    """crop: heart - one scale per recording; its largest heart extent spans heart_fill of the crop."""
+    _, res, _ = tiny_ingest
+    cfg = validate_config({"studies": {"cardiomyopathy": {
+        "label": "cardiomyopathy", "representation": "frames", "modality": "MR",
+        "frames": {"pixel_mm": 1.5, "crop_px": 64, "crop": "heart", "heart_fill": 0.75}}}})
+    samples, skipped = prepare_study(res.recordings, "cardiomyopathy", study_slice(cfg, "cardiomyopathy"), tmp_path,
+                                     shard_size=16, workers=1)
+    assert len(skipped) == 0
+    for _, group in samples.groupby("recording_id"):
+        sides, scales = [], set()
+        for _, row in group.iterrows():
+            arr, roi = _load(row)
+            params = json.loads(row["params"])
+            scales.add(params["pixel_mm"])
+            assert list(row["spacing"]) == [1.0, params["pixel_mm"], params["pixel_mm"]]
+            assert params["pixel_mm"] == pytest.approx(params["heart_extent_mm"] / (0.75 * 64))
+            _, r, c = np.nonzero(bit(roi, "heart"))              # one box for both phases, centred
+            sides.append(max(np.ptp(r), np.ptp(c)) + 1)
+            assert abs((r.min() + r.max()) / 2 - 31.5) <= 1.5 and abs((c.min() + c.max()) / 2 - 31.5) <= 1.5
+        assert len(scales) == 1                                  # one scale for all slices of the recording
+        assert max(sides) == pytest.approx(0.75 * 64, abs=2)     # resampling moves a border by a pixel at most
+
+
+def test_heart_extent_centre_and_background_by_hand():
+    """A 1 mm phantom: LV disc r 10 at (50, 40), myocardium to r 16, RV box right of it, rows 40-69, cols 57-79."""
+    yy, xx = np.mgrid[:100, :100]
+    d = np.hypot(yy - 50, xx - 40)
+    mask = np.zeros((100, 100), np.uint8)
+    mask[d <= 16] = L.MYOCARDIUM
+    mask[d <= 10] = L.LV_CAVITY
+    mask[40:70, 57:80] = np.where(mask[40:70, 57:80] == 0, L.RV_CAVITY, mask[40:70, 57:80])
+    # Heart rows 34..69 (36 mm) and cols 24..79 (56 mm): the extent is 56 mm in x.
+    assert heart_extent_mm([mask], (1.0, 1.0)) == 56.0
+    assert heart_extent_mm([mask], (2.0, 1.0)) == 72.0         # 36 rows of 2 mm
+    assert heart_extent_mm([np.zeros_like(mask)], (1.0, 1.0)) is None
+    shifted = np.roll(mask, 10, axis=1)                          # ES heart 10 mm right: one box, cols 24..89
+    assert heart_extent_mm([np.stack([mask, shifted])], (1.0, 1.0)) == 66.0
+    img = np.full((100, 100), 50.0)
+    img[mask > 0] = 100.0
+    img[50, 40] = 0.0                            # the window (0th-100th percentile near the heart): 0 -> 0, 50 -> 0.5, 100 -> 1
+    pair, masks, _ = ed_es_pair(img, img, mask, mask, (1.0, 1.0), 1.0, 64, (0, 100), centre_on="heart", background_mm=5.0)
+    r, c = np.nonzero(np.isin(masks[0], (L.LV_CAVITY, L.MYOCARDIUM, L.RV_CAVITY)))
+    # Heart centre (51.5, 51.5), rounded to (52, 52), is the crop's pixel 32: rows 34..69 -> 14..49, cols 24..79 -> 4..59.
+    assert (r.min(), r.max(), c.min(), c.max()) == (14, 49, 4, 59)
+    heart = masks[0] > 0
+    far = ndimage.distance_transform_edt(~heart) > 5.0
+    near_bg = ~heart & ~far
+    assert (pair[:, far] == 0).all() and np.allclose(pair[:, near_bg], 0.5) and np.median(pair[:, heart]) == 1.0
 
 
 def test_clip_samples_with_base_and_apex(prepared):

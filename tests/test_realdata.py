@@ -12,6 +12,7 @@ import itk
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from cardiolens import labels as L
 from cardiolens.hashing import list_files
@@ -168,6 +169,31 @@ def test_acdc_ed_es_crops_contain_the_whole_lv(acdc, tmp_path):
         row = res.recordings.set_index("recording_id").loc[rid]
         mask = itk.array_from_image(itk.imread(row["mask_path"]))[row["ed_frame"]]
         assert len(group) == sum((mask[s] == L.LV_CAVITY).any() for s in range(mask.shape[0]))
+
+
+def test_acdc_mask_guided_crops_hold_every_heart_at_heart_fill(acdc, tmp_path):
+    """config/acdc.yaml's frames: each patient's largest heart box (ED and ES together) spans 85 % of
+    the 64 px crop (+-2 px of resampling), no heart touches the crop's border, background beyond 5 mm is zero."""
+    from cardiolens.config import validate_config
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import ROI_BITS, prepare_study
+
+    _, res = acdc
+    cfg = study_slice(validate_config({"studies": {"cardiomyopathy": {"frames": {
+        "pixel_mm": 2.0, "crop_px": 64, "crop": "heart", "background_mm": 5}}}}), "cardiomyopathy")
+    samples, skipped = prepare_study(res.recordings, "cardiomyopathy", cfg, tmp_path, workers=2)
+    assert len(skipped) == 0 and samples["recording_id"].nunique() == 99
+    for _, group in samples.groupby("recording_id"):
+        sides = []
+        for _, row in group.iterrows():
+            arr = np.load(row["array_path"], mmap_mode="r")[row["array_index"]]
+            heart = (np.load(row["roi_path"], mmap_mode="r")[row["array_index"]] >> ROI_BITS["heart"]) & 1 == 1
+            assert not (heart[:, 0].any() or heart[:, -1].any() or heart[:, :, 0].any() or heart[:, :, -1].any())
+            _, r, c = np.nonzero(heart)                          # one box over both phases
+            sides.append(max(np.ptp(r), np.ptp(c)) + 1)
+            far = ndimage.distance_transform_edt(~(heart[0] | heart[1])) * json.loads(row["params"])["pixel_mm"] > 5
+            assert (arr[:, far] == 0).all()   # the whole heart is in the crop, so its nearest heart pixel is too
+        assert max(sides) == pytest.approx(0.85 * 64, abs=2)
 
 
 def test_camus_a4c_mmode_crosses_the_septum(tmp_path):

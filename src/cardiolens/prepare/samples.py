@@ -131,7 +131,7 @@ def _mmode_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
 
 
 def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    from cardiolens.prepare.frames import ed_es_pair, select_ed_es
+    from cardiolens.prepare.frames import ed_es_pair, heart_extent_mm, select_ed_es
 
     image, vol = _read(row["image_path"])
     _, masks = _read(row["mask_path"])
@@ -141,20 +141,27 @@ def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
     ed, es, method = select_ed_es(ed_m, es_m, masks, vol)
     if vol.ndim == 3:  # 2D+t -> one "slice"
         vol, masks = vol[:, None], (masks[:, None] if masks is not None else None)
+    pixel_mm, extent = cfg["pixel_mm"], None
+    if cfg["crop"] == "heart" and masks is not None:  # one scale per recording: the heart spans heart_fill of the crop
+        extent = heart_extent_mm([masks[[ed, es], s] for s in range(vol.shape[1])], (sp[1], sp[0]))
+        if extent is not None:
+            pixel_mm = extent / (cfg["heart_fill"] * cfg["crop_px"])
     out = []
     for s in range(vol.shape[1]):
         ed_mask = masks[ed, s] if masks is not None and (masks[ed, s] != L.UNLABELLED).any() else None
         es_mask = masks[es, s] if masks is not None and (masks[es, s] != L.UNLABELLED).any() else None
         if masks is not None and (ed_mask is None or not (ed_mask == L.LV_CAVITY).any()):
             continue  # slices outside the LV (above the base, below the apex) carry no LV to crop on
-        pair, pair_masks, info = ed_es_pair(vol[ed, s], vol[es, s], ed_mask, es_mask, (sp[1], sp[0]), cfg["pixel_mm"],
-                                            cfg["crop_px"], tuple(cfg["window_percentiles"]))
+        pair, pair_masks, info = ed_es_pair(vol[ed, s], vol[es, s], ed_mask, es_mask, (sp[1], sp[0]), pixel_mm,
+                                            cfg["crop_px"], tuple(cfg["window_percentiles"]),
+                                            "heart" if cfg["crop"] == "heart" else "lv", cfg["background_mm"])
         out.append({
             "array": pair, "roi": roi_bitmask(pair_masks, pair.shape) if pair_masks is not None else np.zeros(pair.shape, np.uint8),
             "variant": "ed_es", "offset": 0, "slice_index": s,
-            "spacing": [1.0, cfg["pixel_mm"], cfg["pixel_mm"]], "axes": "phase(ED,ES),y_mm,x_mm",
-            "params": {"ed_frame": ed, "es_frame": es, "ed_es_method": method, "pixel_mm": cfg["pixel_mm"],
-                       "crop_px": cfg["crop_px"], "window_percentiles": cfg["window_percentiles"], **info},
+            "spacing": [1.0, pixel_mm, pixel_mm], "axes": "phase(ED,ES),y_mm,x_mm",
+            "params": {"ed_frame": ed, "es_frame": es, "ed_es_method": method, "pixel_mm": pixel_mm,
+                       "crop_px": cfg["crop_px"], "window_percentiles": cfg["window_percentiles"], "crop": cfg["crop"],
+                       "heart_extent_mm": extent, "background_mm": cfg["background_mm"], **info},
         })
     return out
 
