@@ -15,7 +15,7 @@ from cardiolens.prepare.frames import crop, ed_es_pair, heart_extent_mm, select_
 from cardiolens.prepare.landmarks import septal_contour_from_mask
 from cardiolens.prepare.run import study_slice
 from cardiolens.prepare.shapes import input_shape
-from cardiolens.prepare.samples import ROI_BITS, prepare_study
+from cardiolens.prepare.samples import ROI_BITS, prepare_study, recording_scale
 from cardiolens.synth.echo_case import build_echo_case, sample_anatomy
 from cardiolens.synth.echo_render import Scanner
 
@@ -104,7 +104,7 @@ def test_heart_crops_scale_every_recording_to_heart_fill(tiny_ingest, tmp_path):
             params = json.loads(row["params"])
             scales.add(params["pixel_mm"])
             assert list(row["spacing"]) == [1.0, params["pixel_mm"], params["pixel_mm"]]
-            assert params["pixel_mm"] == pytest.approx(params["heart_extent_mm"] / (0.75 * 64))
+            assert params["scale_clamped"] is False
             _, r, c = np.nonzero(bit(roi, "heart"))              # one box for both phases, centred
             sides.append(max(np.ptp(r), np.ptp(c)) + 1)
             assert abs((r.min() + r.max()) / 2 - 31.5) <= 1.5 and abs((c.min() + c.max()) / 2 - 31.5) <= 1.5
@@ -137,6 +137,34 @@ def test_heart_extent_centre_and_background_by_hand():
     far = ndimage.distance_transform_edt(~heart) > 5.0
     near_bg = ~heart & ~far
     assert (pair[:, far] == 0).all() and np.allclose(pair[:, near_bg], 0.5) and np.median(pair[:, heart]) == 1.0
+
+
+def test_recording_scale_clamps_implausible_hearts_and_reads_anisotropic_spacing():
+    """(T 2, S 2, H, W) masks: a 40 x 20 px heart box at (0.5 mm rows, 2 mm cols) is 20 x 40 mm."""
+    cfg = {"crop": "heart", "heart_fill": 0.5, "crop_px": 40, "pixel_mm": 1.0}
+    masks = np.zeros((2, 2, 100, 100), np.uint8)
+    masks[0, 1, 30:70, 40:60] = L.LV_CAVITY
+    assert recording_scale(masks, 0, 1, (0.5, 2.0), cfg) == (2.0, 40.0, False)      # 40 mm over 0.5 x 40 px
+    speck = np.zeros_like(masks)
+    speck[1, 0, 50, 50] = L.RV_CAVITY                                                  # 0.5 mm: 0.025 mm pixels
+    assert recording_scale(speck, 0, 1, (0.5, 0.5), cfg) == (0.25, 0.5, True)        # clamped to pixel_mm / 4
+    assert recording_scale(np.zeros_like(masks), 0, 1, (1.0, 1.0), cfg) == (1.0, None, False)
+    assert recording_scale(masks, 0, 1, (0.5, 2.0), {**cfg, "crop": "lv"}) == (1.0, None, False)
+
+
+def test_heart_crop_with_one_phase_masked_uses_that_phase():
+    """An ES slice without labels: the ED heart still places the crop and the zeroed background."""
+    yy, xx = np.mgrid[:80, :80]
+    mask = np.where(np.hypot(yy - 20, xx - 30) <= 8, L.LV_CAVITY, 0).astype(np.uint8)
+    img = np.where(mask > 0, 100.0, 50.0)
+    img[20, 44] = 0.0                                    # inside the window's region: 0 -> 0, 50 -> 0.5, 100 -> 1
+    pair, masks, _ = ed_es_pair(img, img, mask, None, (1.0, 1.0), 1.0, 32, (0, 100), centre_on="heart", background_mm=2.0)
+    assert masks is None
+    # Heart box rows 12..28, cols 22..38: centre (20, 30) is crop pixel (16, 16); its row 16 holds image
+    # cols 14..45: heart at crop cols 8..24, within 2 mm at 6..26, zero beyond; the crop's row 0 is image row 4.
+    for phase in (0, 1):
+        assert [float(v) for v in pair[phase, 16, 5:28]] == [0.0] + [0.5] * 2 + [1.0] * 17 + [0.5] * 2 + [0.0]
+        assert (pair[phase, 0] == 0).all()
 
 
 def test_clip_samples_with_base_and_apex(prepared):

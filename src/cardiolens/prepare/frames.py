@@ -24,6 +24,8 @@ network sees only the heart and its immediate surroundings.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -96,7 +98,7 @@ def heart_centre(mask: NDArray | None, shape: tuple[int, int]) -> tuple[float, f
         return lv_centre(None if mask is None else mask.reshape(-1, *mask.shape[-2:])[0], shape)
     where = np.nonzero(np.isin(mask, HEART))
     rows, cols = where[-2], where[-1]
-    return (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
+    return float(rows.min() + rows.max()) / 2, float(cols.min() + cols.max()) / 2
 
 
 def crop(image: NDArray, centre: tuple[float, float], size: int) -> NDArray:
@@ -120,26 +122,29 @@ def lv_centre(mask: NDArray | None, shape: tuple[int, int]) -> tuple[float, floa
 
 def ed_es_pair(ed_img: NDArray, es_img: NDArray, ed_mask: NDArray | None, es_mask: NDArray | None,
                spacing: tuple[float, float], pixel_mm: float, size: int, percentiles: tuple[float, float],
-               centre_on: str = "lv", background_mm: float | None = None
-               ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, dict]:
-    """A (2, size, size) ED+ES sample of one slice and its (2, size, size) masks (or None).
+               centre_on: Literal["lv", "heart"] = "lv", background_mm: float | None = None
+               ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, dict[str, Any]]:
+    """A (2, size, size) ED+ES sample of one slice and its (2, size, size) masks (None unless
+    both phases have one).
 
     ``centre_on`` is ``lv`` (LV-cavity centroid at ED) or ``heart`` (centre of the bounding box
-    of the heart at ED and ES together); ``background_mm`` zeroes the windowed image farther than that from the
-    heart of either phase's mask (no effect without masks).
+    of the heart at ED and ES together); ``background_mm`` zeroes the windowed image farther
+    than that from the heart of either phase's mask. A phase without a mask leaves the other
+    phase's mask to place the window, the centre and the background; with neither, the image
+    centre and the central half of the image are used and nothing is zeroed.
     """
     imgs = [isotropic(ed_img, spacing, pixel_mm), isotropic(es_img, spacing, pixel_mm)]
-    masks = None
-    if ed_mask is not None and es_mask is not None:
-        masks = [isotropic(ed_mask, spacing, pixel_mm, label=True), isotropic(es_mask, spacing, pixel_mm, label=True)]
-    region = heart_region(masks[0] if masks else None, imgs[0].shape, pixel_mm)
+    phases = [isotropic(m, spacing, pixel_mm, label=True) if m is not None else None for m in (ed_mask, es_mask)]
+    known = [m for m in phases if m is not None]
+    masks = phases if len(known) == 2 else None
+    region = heart_region(known[0] if known else None, imgs[0].shape, pixel_mm)
     if centre_on == "heart":  # one box for both phases: through-plane motion can shift a basal slice's heart by 10 mm
-        centre = heart_centre(np.stack(masks) if masks else None, imgs[0].shape)
+        centre = heart_centre(np.stack(known) if known else None, imgs[0].shape)
     else:
-        centre = lv_centre(masks[0] if masks else None, imgs[0].shape)
+        centre = lv_centre(known[0] if known else None, imgs[0].shape)
     windowed = [window(im, region, percentiles) for im in imgs]
-    if background_mm is not None and masks is not None:
-        heart = np.isin(masks[0], HEART) | np.isin(masks[1], HEART)
+    if background_mm is not None and known:
+        heart = np.isin(np.stack(known), HEART).any(axis=0)
         if heart.any():
             near = ndimage.distance_transform_edt(~heart) * pixel_mm <= background_mm
             windowed = [np.where(near, w, 0.0).astype(np.float32) for w in windowed]

@@ -130,8 +130,28 @@ def _mmode_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
     return out
 
 
+def recording_scale(masks: np.ndarray | None, ed: int, es: int, spacing: tuple[float, float],
+                    cfg: dict[str, Any]) -> tuple[float, float | None, bool]:
+    """(pixel_mm, heart extent in mm or None, clamped) of a (T, S, H, W) recording's frame crops.
+
+    ``crop: lv``, or no heart in the masks: ``pixel_mm`` as configured. ``crop: heart``: the
+    largest side of the heart's box over the slices (ED and ES together) spans ``heart_fill`` of
+    ``crop_px``, the pixel size clamped to ``pixel_mm``/4 .. 4 x ``pixel_mm``.
+    """
+    from cardiolens.prepare.frames import heart_extent_mm
+
+    if cfg["crop"] != "heart" or masks is None:
+        return cfg["pixel_mm"], None, False
+    extent = heart_extent_mm([masks[[ed, es], s] for s in range(masks.shape[1])], spacing)
+    if extent is None:
+        return cfg["pixel_mm"], None, False
+    scale = extent / (cfg["heart_fill"] * cfg["crop_px"])
+    bounded = min(max(scale, cfg["pixel_mm"] / 4), cfg["pixel_mm"] * 4)
+    return bounded, extent, bounded != scale
+
+
 def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    from cardiolens.prepare.frames import ed_es_pair, heart_extent_mm, select_ed_es
+    from cardiolens.prepare.frames import ed_es_pair, select_ed_es
 
     image, vol = _read(row["image_path"])
     _, masks = _read(row["mask_path"])
@@ -141,11 +161,7 @@ def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
     ed, es, method = select_ed_es(ed_m, es_m, masks, vol)
     if vol.ndim == 3:  # 2D+t -> one "slice"
         vol, masks = vol[:, None], (masks[:, None] if masks is not None else None)
-    pixel_mm, extent = cfg["pixel_mm"], None
-    if cfg["crop"] == "heart" and masks is not None:  # one scale per recording: the heart spans heart_fill of the crop
-        extent = heart_extent_mm([masks[[ed, es], s] for s in range(vol.shape[1])], (sp[1], sp[0]))
-        if extent is not None:
-            pixel_mm = extent / (cfg["heart_fill"] * cfg["crop_px"])
+    pixel_mm, extent, clamped = recording_scale(masks, ed, es, (sp[1], sp[0]), cfg)
     out = []
     for s in range(vol.shape[1]):
         ed_mask = masks[ed, s] if masks is not None and (masks[ed, s] != L.UNLABELLED).any() else None
@@ -153,15 +169,14 @@ def _frame_samples(row: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, A
         if masks is not None and (ed_mask is None or not (ed_mask == L.LV_CAVITY).any()):
             continue  # slices outside the LV (above the base, below the apex) carry no LV to crop on
         pair, pair_masks, info = ed_es_pair(vol[ed, s], vol[es, s], ed_mask, es_mask, (sp[1], sp[0]), pixel_mm,
-                                            cfg["crop_px"], tuple(cfg["window_percentiles"]),
-                                            "heart" if cfg["crop"] == "heart" else "lv", cfg["background_mm"])
+                                            cfg["crop_px"], tuple(cfg["window_percentiles"]), cfg["crop"], cfg["background_mm"])
         out.append({
             "array": pair, "roi": roi_bitmask(pair_masks, pair.shape) if pair_masks is not None else np.zeros(pair.shape, np.uint8),
             "variant": "ed_es", "offset": 0, "slice_index": s,
             "spacing": [1.0, pixel_mm, pixel_mm], "axes": "phase(ED,ES),y_mm,x_mm",
             "params": {"ed_frame": ed, "es_frame": es, "ed_es_method": method, "pixel_mm": pixel_mm,
                        "crop_px": cfg["crop_px"], "window_percentiles": cfg["window_percentiles"], "crop": cfg["crop"],
-                       "heart_extent_mm": extent, "background_mm": cfg["background_mm"], **info},
+                       "heart_extent_mm": extent, "scale_clamped": clamped, "background_mm": cfg["background_mm"], **info},
         })
     return out
 
