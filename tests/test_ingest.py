@@ -197,7 +197,10 @@ def test_pydicom_jpeg_ybr_echo_becomes_grey_frames(tmp_path):
     arr = _array(row["image_path"])
     assert arr.shape == (30, 240, 320) and arr.dtype == np.uint8
     assert row["frame_time_ms"] == pytest.approx(33.333)
-    assert row["spacing_x_mm"] == pytest.approx(0.5104970559)
+    # Its tissue region (rows 31..414, 384 rows) is twice the depth of the sector the 240-row image
+    # shows (rows 15..207, 193 rows): the image is the 480 x 640 original halved, and its pixels
+    # are 2 x 0.0510497 cm = 1.021 mm, not the file's 0.510 mm.
+    assert row["spacing_x_mm"] == pytest.approx(2 * 0.5104970559) and row["spacing_y_mm"] == pytest.approx(2 * 0.5104970559)
     rgb = pydicom.dcmread(root / "echo.dcm").pixel_array.astype(float)
     luma = np.round(rgb @ np.array([0.299, 0.587, 0.114]))
     # The file's ultrasound region (columns 84..595, rows 31..414) lies outside its 320 x 240
@@ -207,6 +210,20 @@ def test_pydicom_jpeg_ybr_echo_becomes_grey_frames(tmp_path):
     assert np.abs(arr.astype(float) - luma)[:, kept].max() <= 0.5 and (arr[:, ~kept] == 0).all()
     assert row["pixels_blanked"] <= (~kept).sum() and 0.3 < row["pixels_blanked_fraction"] < 0.7
     assert luma[:, :12, :20].max() > 150 and arr[:, :12, :20].max() == 0  # the "PLA" label, top left
+
+
+def test_downscale_factor_from_the_region_and_the_sector_depth():
+    from cardiolens.ingest.blanking import Box
+    from cardiolens.ingest.calibration import downscale_factor
+
+    frames = np.zeros((2, 120, 160), np.uint8)
+    frames[:, 10:110, 20:140] = 50                      # a sector 100 rows deep
+    assert downscale_factor(Box(20, 219, 40, 279), frames) == 2   # 200 rows: halved, and fits when halved
+    assert downscale_factor(Box(30, 331, 60, 419), frames) == 3   # 302 rows: 3.02, within 5 %
+    assert downscale_factor(Box(10, 109, 20, 139), frames) is None   # fits the image: nothing to explain
+    assert downscale_factor(Box(0, 149, 0, 200), frames) is None     # 1.5: no whole factor
+    assert downscale_factor(Box(0, 199, 0, 399), frames) is None     # halved, 200 columns still do not fit
+    assert downscale_factor(Box(0, 199, 0, 299), np.zeros((2, 120, 160), np.uint8)) is None   # no sector
 
 
 def test_bad_clinical_table_names_file_line_and_column(tiny_cohort, tmp_path):

@@ -34,6 +34,7 @@ class UltrasoundRecording:
     r_wave_frames: list[int]   # 0-based
     heart_rate: float | None
     regions: tuple[Box | None, ...] = ()   # SequenceOfUltrasoundRegions rectangles (None: location unusable)
+    spacing_region: int | None = None      # index of the region whose deltas gave spacing_mm (None: PixelSpacing)
 
 
 def to_grey(arr: NDArray, photometric: str) -> NDArray:
@@ -70,15 +71,16 @@ def palette_to_rgb(arr: NDArray, ds: pydicom.Dataset) -> NDArray[np.uint8]:
     return (rgb >> 8).astype(np.uint8) if rgb.dtype.itemsize > 1 else rgb.astype(np.uint8)
 
 
-def us_spacing(ds: pydicom.Dataset) -> tuple[float, float]:
-    """(x, y) pixel spacing in mm from the first 2D tissue region in cm units, else PixelSpacing."""
-    for region in ds.get("SequenceOfUltrasoundRegions", []):
+def us_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, float], int | None]:
+    """(x, y) pixel spacing in mm from the first 2D tissue region in cm units, else PixelSpacing;
+    and the index of that region in SequenceOfUltrasoundRegions (None for PixelSpacing)."""
+    for k, region in enumerate(ds.get("SequenceOfUltrasoundRegions", [])):
         if int(region.get("RegionSpatialFormat", 0)) == 1 and int(region.get("PhysicalUnitsXDirection", 0)) == 3 \
                 and int(region.get("PhysicalUnitsYDirection", 0)) == 3:
-            return abs(float(region.PhysicalDeltaX)) * 10.0, abs(float(region.PhysicalDeltaY)) * 10.0
+            return (abs(float(region.PhysicalDeltaX)) * 10.0, abs(float(region.PhysicalDeltaY)) * 10.0), k
     ps = ds.get("PixelSpacing")
     if ps is not None and len(ps) == 2:
-        return float(ps[1]), float(ps[0])
+        return (float(ps[1]), float(ps[0])), None
     raise DecodeError("no_spatial_calibration", "no 2D tissue region in cm (SequenceOfUltrasoundRegions) and no PixelSpacing")
 
 
@@ -133,9 +135,10 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
     rw = ds.get("RWavePointer")
     r_frames = sorted(int(v) - 1 for v in (rw if isinstance(rw, (list, pydicom.multival.MultiValue)) else [rw])) if rw is not None else []
     hr = ds.get("HeartRate")
-    return UltrasoundRecording(frames, us_spacing(ds), us_frame_time(ds),
+    spacing, spacing_region = us_spacing(ds)
+    return UltrasoundRecording(frames, spacing, us_frame_time(ds),
                                [f for f in r_frames if 0 <= f < frames.shape[0]], float(hr) if hr not in (None, "") else None,
-                               us_regions(ds))
+                               us_regions(ds), spacing_region)
 
 
 def read_mr_image(path: str) -> NDArray[np.float32]:
