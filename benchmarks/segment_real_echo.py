@@ -10,7 +10,7 @@ found for the recordings without masks, and draws ``docs/img/segment_pydicom_ech
 echo with its predicted masks, the M-mode line and quality regions derived from them, the M-mode,
 and the LV area curve with ED/ES.
 
-    python benchmarks/segment_real_echo.py [RUN_DIR] [--epochs 15]
+    python benchmarks/segment_real_echo.py [RUN_DIR] [--epochs 15] [--configfile EXTRA.yaml ...]
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def main() -> None:
     ap.add_argument("run", type=Path, nargs="?", default=Path("/tmp/cardiolens_real_echo"))
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--figure", type=Path, default=REPO / "docs" / "img" / "segment_pydicom_echo")
+    ap.add_argument("--configfile", type=Path, nargs="*", default=[], help="more configuration files, applied last")
     args = ap.parse_args()
     import pydicom.data
     import yaml
@@ -119,7 +120,7 @@ def main() -> None:
     t0 = time.time()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(run), "--cores", "2",
                     "results/segment/recordings.parquet", "--configfile", str(REPO / "config" / "config.yaml"),
-                    str(run / "config.yaml")],
+                    str(run / "config.yaml"), *(str(c.resolve()) for c in args.configfile)],
                    check=True, env=env, cwd=REPO)
     print(f"run: {time.time() - t0:.0f} s")
     metrics = pd.read_parquet(run / "results" / "segment" / "echo_apical" / "metrics.parquet")

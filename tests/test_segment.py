@@ -38,6 +38,57 @@ def test_grid_round_trip_keeps_a_disc_where_it_was():
     assert abs(np.argwhere(back).mean(0) - np.array([40, 70])).max() < 1.0
 
 
+def test_imaging_area_is_the_box_of_pixels_ever_non_zero():
+    frames = np.zeros((3, 40, 60), np.uint8)
+    frames[0, 10, 20] = 5          # one frame's pixel counts
+    frames[2, 30:35, 12:50] = 200
+    assert G.imaging_area(frames) == (10, 35, 12, 50)
+    assert G.imaging_area(np.zeros((2, 8, 8))) is None
+
+
+def test_a_sector_with_black_margins_fills_the_grid_and_comes_back_in_place():
+    # An export whose sector occupies rows 20..99 and cols 40..199 of a 120 x 240 frame (black
+    # margins): its imaging area, not the whole frame, is resized to the 64 x 64 grid.
+    frames = np.zeros((1, 120, 240), np.float32)
+    frames[0, 20:100, 40:200] = 1.0
+    area = G.imaging_area(frames)
+    assert area == (20, 100, 40, 200)
+    p = G.placement(frames.shape[-2:], (0.5, 0.5), (64, 64), None, area)
+    assert p.scaled == (64, 64) and p.area == (20, 100, 40, 200)
+    assert (G.to_grid(frames, p, (64, 64)) == 1.0).all()   # the grid holds only the sector
+    # a disc centred on pixel (60, 120): pixel centre 40.5 / 80.5 of the area's 80 / 160, so grid
+    # row and column 40.5 * 64 / 80 - 0.5 = 31.9; and back where it was
+    yy, xx = np.mgrid[:120, :240]
+    disc = (yy - 60) ** 2 + (xx - 120) ** 2 <= 20 ** 2
+    on_grid = G.to_grid(disc[None].astype(np.uint8), p, (64, 64), label=True)[0]
+    assert abs(np.argwhere(on_grid).mean(0) - np.array([31.9, 31.9])).max() < 0.6
+    probs = torch.from_numpy(np.stack([1.0 - on_grid, on_grid]).astype(np.float32))[None]
+    back = G.from_grid(probs, p)[0]
+    assert back.shape == (2, 120, 240)
+    assert (back[0, :20] == 1).all() and (back[0, :, 200:] == 1).all()   # outside the area: background
+    pred = back.argmax(0).numpy().astype(bool)
+    assert 2 * (pred & disc).sum() / (pred.sum() + disc.sum()) > 0.95
+    # a frame resampled to a spacing keeps the whole frame
+    assert G.placement((120, 240), (0.5, 0.5), (64, 64), 1.5, area).area is None
+
+
+def test_source_weights_make_every_source_equally_likely():
+    from cardiolens.segment.train import source_weights
+
+    w = source_weights(np.array(["synthetic"] * 6 + ["camus"] * 2))
+    assert np.allclose(w, [1 / 12] * 6 + [1 / 4] * 2)
+    assert np.isclose(w[:6].sum(), 0.5) and np.isclose(w[6:].sum(), 0.5)
+
+
+def test_a_model_overrides_augmentation_key_by_key():
+    from cardiolens.segment.stage import model_config
+
+    seg = {"train": {"epochs": 8, "augment": {"prob": 0.5, "zoom": 0.1}}, "keep_largest": True,
+           "models": {"echo": {"modality": "US", "train": {"epochs": 3, "augment": {"zoom": 0.3}}}}}
+    m = model_config(seg, "echo")
+    assert m["train"]["epochs"] == 3 and m["train"]["augment"] == {"prob": 0.5, "zoom": 0.3}
+
+
 def test_normalise_scales_each_frame_between_its_percentiles():
     frames = np.stack([np.linspace(0, 100, 10000).reshape(100, 100), np.full((100, 100), 7.0)])
     out = G.normalise(frames)

@@ -11,6 +11,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+def nonzero_box(frames: NDArray) -> tuple[int, int, int, int] | None:
+    """(r0, r1, c0, c1), end exclusive: the bounding box of the pixels of (..., H, W) ``frames``
+    that are non-zero in at least one frame (after ingest, the imaging area: everything outside
+    the sector is 0); None when every pixel is zero."""
+    arr = np.asarray(frames)
+    top = arr.reshape(-1, *arr.shape[-2:]).max(axis=0) > 0
+    rows, cols = np.flatnonzero(top.any(axis=1)), np.flatnonzero(top.any(axis=0))
+    if not len(rows):
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def sector_from_frames(frames: NDArray, background: float = 0) -> NDArray[np.bool_]:
     """Ultrasound sector (H, W) of a recording (T, H, W) or frame (H, W): the convex hull of the
     largest 8-connected component of the pixels above ``background`` (0: the non-zero pixels) of

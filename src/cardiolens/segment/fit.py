@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from cardiolens.segment import evaluate as E
+from cardiolens.segment import grid as G
 from cardiolens.segment import labels as SL
 from cardiolens.segment.frames import Volume, phase_of, pick_frames, read_volume, training_frames
 from cardiolens.segment.infer import segment_volume
@@ -88,7 +89,8 @@ def evaluation_rows(net: torch.nn.Module, volumes: list[Volume], model: dict[str
         times = pick_frames(t_ok, per_recording, (v.row.get("ed_frame"), v.row.get("es_frame")))
         if not times:
             continue
-        pred, _ = segment_volume([net], v.image[times], v.spacing_yx, codes, tuple(model["size"]), model["spacing_mm"])
+        pred, _ = segment_volume([net], v.image[times], v.spacing_yx, codes, tuple(model["size"]), model["spacing_mm"],
+                                 area=G.imaging_area(v.image))
         for i, t in enumerate(times):
             for s in range(v.image.shape[1]):
                 for r in E.frame_metrics(pred[i, s], v.mask[t, s], codes, v.spacing_yx):
@@ -124,7 +126,8 @@ def fit_model(recordings: pd.DataFrame, name: str, model: dict[str, Any], cfg: d
         log.info("segment %s fold %d: %d training frames of %d patients, %d validation frames; %d held-out patients",
                  name, k, int((frame_roles == "train").sum()), int((roles == "train").sum()),
                  int((frame_roles == "val").sum()), int((roles == "test").sum()))
-        net, hist = train_model(images, labels, frame_roles, len(codes), cfg["train"], seed + int(k), out / f"fold{k}")
+        net, hist = train_model(images, labels, frame_roles, len(codes), cfg["train"], seed + int(k), out / f"fold{k}",
+                                groups=meta["source"].astype(str).to_numpy())
         torch.save(net.state_dict(), _tmp := out / f"fold{k}" / "model.pt.tmp")
         _tmp.replace(out / f"fold{k}" / "model.pt")
         history.append(hist.assign(fold=int(k)))

@@ -73,7 +73,7 @@ def training_frames(volumes: list[Volume], codes: list[int], size: tuple[int, in
     """Fully annotated frames of ``volumes`` on the model grid.
 
     Returns images (N, *size) float32 in [0, 1], labels (N, *size) uint8 channel indices and a
-    table (recording_id, patient_key, frame, slice, phase) of the N frames. ``per_recording`` time
+    table (recording_id, patient_key, source, frame, slice, phase) of the N frames. ``per_recording`` time
     points per recording (all their slices)."""
     images, labels, meta = [], [], []
     for v in volumes:
@@ -81,14 +81,15 @@ def training_frames(volumes: list[Volume], codes: list[int], size: tuple[int, in
         times = pick_frames(t_annotated, per_recording, (v.row.get("ed_frame"), v.row.get("es_frame")))
         if not times:
             continue
-        p = G.placement(v.image.shape[-2:], v.spacing_yx, size, spacing_mm)
+        p = G.placement(v.image.shape[-2:], v.spacing_yx, size, spacing_mm, G.imaging_area(v.image))
         img = v.image[times].reshape(-1, *v.image.shape[-2:])
         msk = v.mask[times].reshape(-1, *v.mask.shape[-2:])
         images.append(G.to_grid(G.normalise(img), p, size))
         labels.append(G.to_grid(SL.to_channels(msk, codes), p, size, label=True))
         n_s = v.image.shape[1]
-        meta += [{"recording_id": v.row["recording_id"], "patient_key": v.row["patient_key"], "frame": t,
-                  "slice": s, "phase": phase_of(t, v.row)} for t in times for s in range(n_s)]
+        meta += [{"recording_id": v.row["recording_id"], "patient_key": v.row["patient_key"],
+                  "source": v.row.get("source"), "frame": t, "slice": s, "phase": phase_of(t, v.row)}
+                 for t in times for s in range(n_s)]
     if not images:
         return np.zeros((0, *size), np.float32), np.zeros((0, *size), np.uint8), pd.DataFrame(meta)
     return np.concatenate(images), np.concatenate(labels), pd.DataFrame(meta)

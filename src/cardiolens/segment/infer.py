@@ -17,9 +17,12 @@ from cardiolens.segment import labels as SL
 
 
 def probabilities(nets: list[torch.nn.Module], image: NDArray, spacing_yx: tuple[float, float] | None,
-                  size: tuple[int, int], spacing_mm: float | None, batch: int = 64) -> torch.Tensor:
-    """(N, H, W) frames -> (N, C, H, W) class probabilities on the source grid, averaged over ``nets``."""
-    p = G.placement(image.shape[-2:], spacing_yx, size, spacing_mm)
+                  size: tuple[int, int], spacing_mm: float | None, batch: int = 64,
+                  area: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """(N, H, W) frames of one recording -> (N, C, H, W) class probabilities on the source grid,
+    averaged over ``nets``. ``area``: the recording's imaging area (:func:`grid.imaging_area`),
+    by default that of these frames."""
+    p = G.placement(image.shape[-2:], spacing_yx, size, spacing_mm, G.imaging_area(image) if area is None else area)
     x = torch.from_numpy(G.to_grid(G.normalise(image), p, size))[:, None]
     out = []
     device = next(nets[0].parameters()).device  # the networks' device (a GPU when the stage put them there)
@@ -48,10 +51,12 @@ def largest_components(channels: NDArray, n_classes: int) -> NDArray[np.uint8]:
 
 def segment_volume(nets: list[torch.nn.Module], image: NDArray, spacing_yx: tuple[float, float] | None,
                    codes: list[int], size: tuple[int, int], spacing_mm: float | None,
-                   keep_largest: bool = True) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """(T, S, H, W) image -> (canonical label map, raw arg-max channels), both (T, S, H, W) uint8."""
+                   keep_largest: bool = True, area: tuple[int, int, int, int] | None = None
+                   ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """(T, S, H, W) image -> (canonical label map, raw arg-max channels), both (T, S, H, W) uint8.
+    ``area``: the recording's imaging area when ``image`` holds only some of its frames."""
     flat = image.reshape(-1, *image.shape[-2:])
-    probs = probabilities(nets, flat, spacing_yx, size, spacing_mm)
+    probs = probabilities(nets, flat, spacing_yx, size, spacing_mm, area=area)
     # arg-max over channels made contiguous first: over the strided channel axis it took 8x the
     # network's time (bench_segment.py)
     raw = probs.movedim(1, -1).contiguous().argmax(dim=-1).numpy().astype(np.uint8)

@@ -43,9 +43,11 @@ def segment_slice(config: dict[str, Any], model: str | None = None) -> dict[str,
 
 
 def model_config(seg: dict[str, Any], name: str) -> dict[str, Any]:
-    """A model's settings: its own block over the stage-wide ``train`` and ``keep_largest``."""
+    """A model's settings: its own block over the stage-wide ``train`` (``augment`` key by key) and
+    ``keep_largest``."""
     m = dict(seg["models"][name])
-    m["train"] = {**seg["train"], **(m.get("train") or {})}
+    own = m.get("train") or {}
+    m["train"] = {**seg["train"], **own, "augment": {**seg["train"].get("augment", {}), **(own.get("augment") or {})}}
     m.setdefault("keep_largest", seg["keep_largest"])
     m.setdefault("size", [128, 128])
     m.setdefault("spacing_mm", None)
