@@ -212,6 +212,37 @@ def test_pydicom_jpeg_ybr_echo_becomes_grey_frames(tmp_path):
     assert luma[:, :12, :20].max() > 150 and arr[:, :12, :20].max() == 0  # the "PLA" label, top left
 
 
+@pytest.mark.parametrize("rows, second, spacing, warned", [
+    ((31, 330), None, 0.5104970559, True),        # 300 rows over a 193-row sector: 1.55, no whole factor
+    ((15, 207), (300, 600), 0.5104970559, False),  # the tissue region fits; another region lies outside
+])
+def test_a_region_that_no_factor_explains_keeps_the_file_spacing_and_says_so(tmp_path, caplog, rows, second, spacing, warned):
+    import logging
+
+    from pydicom.dataset import Dataset
+
+    root = tmp_path / "ex"
+    root.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm"))
+    region = ds.SequenceOfUltrasoundRegions[0]
+    region.RegionLocationMinY0, region.RegionLocationMaxY1 = rows
+    if rows == (15, 207):
+        region.RegionLocationMinX0, region.RegionLocationMaxX1 = 42, 297
+    if second is not None:
+        extra = Dataset()
+        extra.RegionSpatialFormat, extra.RegionDataType = 3, 3        # a spectral (Doppler) strip
+        extra.RegionLocationMinX0, extra.RegionLocationMaxX1 = 10, 200
+        extra.RegionLocationMinY0, extra.RegionLocationMaxY1 = second
+        ds.SequenceOfUltrasoundRegions.append(extra)
+    ds.save_as(root / "echo.dcm")
+    with caplog.at_level(logging.WARNING, logger="cardiolens.ingest"):
+        res = ingest_source({"name": "ex", "adapter": "dicom", "path": str(root), "clinical": None, "options": {}},
+                            TEST_KEY, tmp_path / "out")
+    row = res.recordings.iloc[0]
+    assert row["spacing_x_mm"] == pytest.approx(spacing) and row["spacing_y_mm"] == pytest.approx(spacing)
+    assert ("unchecked" in caplog.text) is warned
+
+
 def test_downscale_factor_from_the_region_and_the_sector_depth():
     from cardiolens.ingest.blanking import Box
     from cardiolens.ingest.calibration import downscale_factor

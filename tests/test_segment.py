@@ -57,11 +57,11 @@ def test_a_sector_with_black_margins_fills_the_grid_and_comes_back_in_place():
     assert p.scaled == (64, 64) and p.area == (20, 100, 40, 200)
     assert (G.to_grid(frames, p, (64, 64)) == 1.0).all()   # the grid holds only the sector
     # a disc centred on pixel (60, 120): pixel centre 40.5 / 80.5 of the area's 80 / 160, so grid
-    # row and column 40.5 * 64 / 80 - 0.5 = 31.9; and back where it was
+    # row 40.5 * 64 / 80 - 0.5 = 31.9 and column 80.5 * 64 / 160 - 0.5 = 31.7; and back where it was
     yy, xx = np.mgrid[:120, :240]
     disc = (yy - 60) ** 2 + (xx - 120) ** 2 <= 20 ** 2
     on_grid = G.to_grid(disc[None].astype(np.uint8), p, (64, 64), label=True)[0]
-    assert abs(np.argwhere(on_grid).mean(0) - np.array([31.9, 31.9])).max() < 0.6
+    assert abs(np.argwhere(on_grid).mean(0) - np.array([31.9, 31.7])).max() < 0.6
     probs = torch.from_numpy(np.stack([1.0 - on_grid, on_grid]).astype(np.float32))[None]
     back = G.from_grid(probs, p)[0]
     assert back.shape == (2, 120, 240)
@@ -230,6 +230,25 @@ def test_augmenting_workers_draw_their_own_augmentations_reproducibly():
     assert not np.allclose(noise[0], noise[1])  # workers 0 and 1, first batch of each
     assert all(np.array_equal(a, b) for a, b in zip(first, batches(3)))
     assert not np.array_equal(first[0], batches(4)[0])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_balanced_loader_draws_every_source_equally_often(workers):
+    """6 frames of one source and 2 of another (each frame's value its index): with source weights
+    each epoch draws 8 frames with replacement, half of them from the small source on average
+    (binomial, 400 draws: sd 10), reproducibly for a seed."""
+    from cardiolens.segment.train import _Frames, _train_loader, source_weights
+
+    images = np.stack([np.full((8, 8), i, np.float32) for i in range(8)])
+    weights = source_weights(np.array(["synthetic"] * 6 + ["camus"] * 2))
+
+    def drawn(seed):
+        loader = _train_loader(_Frames(images, np.zeros((8, 8, 8), np.uint8)), 4, seed, workers, weights)
+        return np.concatenate([x[:, 0, 0, 0].numpy() for _ in range(50) for x, _ in loader]).astype(int)
+
+    first = drawn(5)
+    assert len(first) == 400 and 170 <= (first >= 6).sum() <= 230   # unweighted: 100 expected
+    assert np.array_equal(first, drawn(5))
 
 
 def test_predicted_masks_need_kfold():

@@ -31,7 +31,7 @@ def main() -> None:
     device = args.device.resolve()
     history = pd.read_parquet(device / "history.parquet")
 
-    def trained(images, labels, roles, n_classes, cfg, seed, out_dir):
+    def trained(images, labels, roles, n_classes, cfg, seed, out_dir, groups=None):
         """train_model's contract, from the device: fold k = seed - the run's seed (fit_model's seeds)."""
         k = seed - cslice["seed"]
         Path(out_dir).mkdir(parents=True, exist_ok=True)

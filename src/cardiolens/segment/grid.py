@@ -6,7 +6,8 @@ Two ways, chosen per model (``segment.models.<name>.spacing_mm``):
   are non-zero in any frame (ingest has zeroed everything outside the ultrasound sector:
   :mod:`cardiolens.ingest.blanking`), is resized to ``size`` (aspect not kept). Apical sectors of
   every source then fill the grid the same way, whatever their pixel spacing, depth or the black
-  margins an export puts around them (pydicom's echo: a sector on 80 % of the rows and columns).
+  margins an export puts around them (pydicom's echo: the box is 80 % of the rows and 87 % of the
+  columns; the sector ingest found includes a text column right of the fan).
 - ``spacing_mm`` set (cine-MR): the frame is resampled to that isotropic pixel spacing, then
   centre-cropped or zero-padded to ``size``: a short-axis heart keeps its physical size across
   scanners, and the field of view is ``size x spacing_mm`` around the image centre.
@@ -25,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
+from cardiolens.ingest.sector import nonzero_box as imaging_area  # the recording's imaging area (echo)
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -42,15 +45,6 @@ class Placement:
     def window(self) -> tuple[int, int, int, int]:
         """``area``, or the whole frame."""
         return self.area if self.area is not None else (0, self.shape[0], 0, self.shape[1])
-
-
-def imaging_area(frames: NDArray) -> tuple[int, int, int, int] | None:
-    """(r0, r1, c0, c1), end exclusive: the bounding box of the pixels of (..., H, W) ``frames``
-    non-zero in at least one frame (:func:`cardiolens.ingest.sector.nonzero_box`); None when
-    every pixel is zero."""
-    from cardiolens.ingest.sector import nonzero_box
-
-    return nonzero_box(frames)
 
 
 def _centre(n_from: int, n_to: int) -> tuple[int, int, int, int]:

@@ -42,8 +42,8 @@ def _transforms(augment: dict[str, float], seed: int):
         RandAdjustContrastd(keys="image", prob=prob, gamma=(0.7, 1.5)),
     ]
     if augment.get("smooth", 0) > 0:  # blur: a coarser probe or video (EchoNet's 112 px)
-        steps.append(RandGaussianSmoothd(keys="image", prob=prob, sigma_x=(0.25, augment["smooth"]),
-                                         sigma_y=(0.25, augment["smooth"])))
+        sigma = (min(0.25, augment["smooth"]), augment["smooth"])
+        steps.append(RandGaussianSmoothd(keys="image", prob=prob, sigma_x=sigma, sigma_y=sigma))
     if augment.get("grey_curve", False):  # another scanner's gain and compression curve
         steps.append(RandHistogramShiftd(keys="image", prob=prob, num_control_points=(5, 10)))
     steps.append(RandGaussianNoised(keys="image", prob=prob, std=augment["noise"]))

@@ -64,7 +64,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     options = source.get("options") or {}
     keep_region = options.get("keep_region")
     flagged = sum(bool(h.burned_in) for h in cand.headers)
-    regions = spacing_region = None
+    regions = spacing_index = None
     if cand.kind != "us_multiframe" and flagged and keep_region is None:
         raise Reject("burned_in_annotation", f"BurnedInAnnotation is YES in {flagged} of {len(cand.headers)} image(s): "
                      "identifying text may be burned into the pixels; set the source's options.keep_region "
@@ -81,7 +81,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
                 heart_rate=us.heart_rate or first.heart_rate,
             )
             regions = us.regions
-            spacing_region = us.regions[us.spacing_region] if us.spacing_region is not None else None
+            spacing_index = us.spacing_region
         else:
             rec = _load_mr(cand)
     except DecodeError as exc:
@@ -89,9 +89,10 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     if not all(np.isfinite(v) and v > 0 for v in rec.spacing[:2]):
         raise Reject("no_spatial_calibration", f"pixel spacing {rec.spacing[:2]} is not a positive number")
     rec.burned_in = True if flagged else (False if all(h.burned_in is False for h in cand.headers) else None)
-    unused = _blank(rec, regions, keep_region)
-    if unused and regions and spacing_region is not None:
-        _check_calibration(rec, spacing_region, unused)
+    shape = rec.array.shape[-2:]
+    _blank(rec, regions, keep_region)
+    if regions and spacing_index is not None:
+        _check_calibration(rec, regions[spacing_index], shape)
     try:
         truth = load_truth(options.get("truth_dir"), key, first.series_uid, rec.array.shape)
     except TruthMismatch as exc:
@@ -113,28 +114,34 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     return rec
 
 
-def _check_calibration(rec: Loaded, region: Any, unused: str) -> None:
-    """The tissue region that gave the spacing lies outside the image: scale the spacing by the
-    factor the image was shrunk by (:mod:`cardiolens.ingest.calibration`), or say it is unchecked."""
+def _check_calibration(rec: Loaded, region: blanking.Box | None, shape: tuple[int, int]) -> None:
+    """The spacing came from ``region`` (the tissue region) of a source image of ``shape`` (H, W).
+    If the region lies outside the image, scale the spacing by the factor the image was shrunk by
+    (:mod:`cardiolens.ingest.calibration`), or warn that it is unchecked."""
     from cardiolens.ingest.calibration import downscale_factor
 
-    if region is not None and region.problem(rec.array.shape[-2:]) is None:
-        return  # another region is the one that does not fit; the tissue region's calibration is the image's
-    k = downscale_factor(region, rec.array) if region is not None else None
-    if k is not None:
-        sx, sy, st = rec.spacing
-        rec.spacing = (sx * k, sy * k, st)
-        log.info("ultrasound region in the coordinates of a %dx larger image (%s; the imaging sector is 1/%d of its "
-                 "depth): the image was downscaled after export; pixel spacing %.3f x %.3f mm", k, unused, k, sx * k, sy * k)
+    if region is None:
+        why = "its RegionLocation attributes are missing or not integers"
     else:
-        log.warning("the ultrasound region that gives the pixel spacing does not fit the image (%s) and no whole "
-                    "downscaling factor explains it: the spacing %.3f x %.3f mm is the file's, unchecked; lengths and "
-                    "areas of this recording are only as right as that", unused, rec.spacing[0], rec.spacing[1])
+        why = region.problem(shape)
+        if why is None:
+            return  # the calibration is in the image's own pixels
+        k = downscale_factor(region, rec.array) if rec.array.shape[-2:] == shape else None
+        if k is not None:
+            sx, sy, st = rec.spacing
+            rec.spacing = (sx * k, sy * k, st)
+            log.warning("ultrasound tissue region %s, %d times the depth of the sector the image shows: the image was "
+                        "downscaled %dx after export; pixel spacing set to %.3f x %.3f mm (the file's %.3f x %.3f "
+                        "describe the larger original); check it against the depth scale on the image", why, k, k,
+                        sx * k, sy * k, sx, sy)
+            return
+    log.warning("the ultrasound tissue region that gives the pixel spacing cannot be checked against the image (%s) and "
+                "no whole downscaling factor explains it: the spacing %.3f x %.3f mm is the file's, unchecked; lengths "
+                "and areas of this recording are only as right as that", why, rec.spacing[0], rec.spacing[1])
 
 
-def _blank(rec: Loaded, regions: tuple | None, keep_region: list[int] | None) -> str | None:
-    """Blank (and for ultrasound regions, crop) ``rec.array`` in place of the decoded pixels.
-    Returns why the ultrasound regions were not used (None when they were, or were not looked at)."""
+def _blank(rec: Loaded, regions: tuple | None, keep_region: list[int] | None) -> None:
+    """Blank (and for ultrasound regions, crop) ``rec.array`` in place of the decoded pixels."""
     try:
         rec.array, rec.kept, unused = blanking.protect(rec.array, rec.modality, regions, keep_region)
     except ValueError as exc:
@@ -145,7 +152,6 @@ def _blank(rec: Loaded, regions: tuple | None, keep_region: list[int] | None) ->
         raise Reject("burned_in_annotation", "BurnedInAnnotation is YES but the file has no usable ultrasound regions "
                      f"({unused}) and the sector found from the image is the whole image, so nothing could be blanked; "
                      "set the source's options.keep_region [row0, row1, col0, col1]")
-    return unused
 
 
 def _load_mr(cand: Candidate) -> Loaded:
