@@ -9,9 +9,11 @@ run; one warm-up pass of each is not timed.
 
 Prints frames per second of each and the ratio pipeline / bare: what the stage costs on top of
 the network. Sizes: the default echo model (128 x 128 grid) on an echo recording of
-``--frames`` frames of ``--rows`` x ``--cols`` (CAMUS-like 584 x 504 by default).
+``--frames`` frames of ``--rows`` x ``--cols`` (CAMUS-like 584 x 504 by default); ``--margin M``
+zeroes M pixels at each border, as an export's black margins, so that the imaging area the grid
+is cut from is smaller than the frame (the crop and the paste back are then timed too).
 
-    python benchmarks/bench_segment.py [--frames 60] [--rows 584] [--cols 504] [--threads 2] [--device cpu|cuda]
+    python benchmarks/bench_segment.py [--frames 60] [--rows 584] [--cols 504] [--margin 0] [--threads 2] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rows", type=int, default=584)
     ap.add_argument("--cols", type=int, default=504)
+    ap.add_argument("--margin", type=int, default=0)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -43,9 +46,12 @@ def main() -> None:
     torch.manual_seed(0)
     net = make_unet(len(codes), [16, 32, 64, 128], 1).eval().to(args.device)
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (args.frames, 1, args.rows, args.cols)).astype(np.uint8)
+    image = rng.integers(1, 255, (args.frames, 1, args.rows, args.cols)).astype(np.uint8)
+    if args.margin:
+        m = args.margin
+        image[..., :m, :] = image[..., -m:, :] = image[..., :m] = image[..., -m:] = 0
     size = (args.size, args.size)
-    p = G.placement((args.rows, args.cols), (0.3, 0.3), size, None)
+    p = G.placement((args.rows, args.cols), (0.3, 0.3), size, None, G.imaging_area(image))
     grid = torch.from_numpy(G.to_grid(G.normalise(image[:, 0]), p, size))[:, None].to(args.device)
 
     def bare() -> None:
@@ -67,7 +73,7 @@ def main() -> None:
             fn()
             t.append(time.perf_counter() - t0)
         timings[name] = args.frames / min(t)
-        print(f"{name:>15}: {timings[name]:8.1f} frames/s ({args.frames} frames of {args.rows} x {args.cols}, "
+        print(f"{name:>15}: {timings[name]:8.1f} frames/s ({args.frames} frames of {args.rows} x {args.cols}, margin {args.margin}, "
               f"grid {args.size}, {args.threads} threads, {args.device}; best of {args.repeats})")
     print(f"ratio segment_volume / bare forward: {timings['segment_volume'] / timings['bare forward']:.2f}")
 
