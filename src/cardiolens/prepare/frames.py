@@ -77,29 +77,35 @@ def window(image: NDArray, region: NDArray[np.bool_], percentiles: tuple[float, 
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def heart_box(mask: NDArray) -> tuple[int, int, int, int] | None:
+    """(row0, row1, col0, col1), inclusive: the bounding box of the heart labels (LV, myocardium,
+    septum, RV) of a (..., H, W) label ``mask`` over all its leading axes; None without any."""
+    rows, cols = np.nonzero(np.isin(mask, HEART).reshape(-1, *mask.shape[-2:]).any(axis=0))
+    if not rows.size:
+        return None
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+
+
 def heart_extent_mm(masks: list[NDArray], spacing: tuple[float, float]) -> float | None:
     """Largest side in mm of the heart's bounding box in any of ``masks``, each (..., H, W) label
     masks with (row, col) spacing whose leading axes (e.g. ED and ES of one slice) share one box.
 
     None when no mask holds a heart label (LV, myocardium, septum, RV).
     """
-    extents = []
-    for m in masks:
-        where = np.nonzero(np.isin(m, HEART))
-        if where[0].size:
-            rows, cols = where[-2], where[-1]
-            extents.append(max((rows.max() - rows.min() + 1) * spacing[0], (cols.max() - cols.min() + 1) * spacing[1]))
-    return float(max(extents)) if extents else None
+    boxes = [b for b in map(heart_box, masks) if b is not None]
+    if not boxes:
+        return None
+    return float(max(max((r1 - r0 + 1) * spacing[0], (c1 - c0 + 1) * spacing[1]) for r0, r1, c0, c1 in boxes))
 
 
 def heart_centre(mask: NDArray | None, shape: tuple[int, int]) -> tuple[float, float]:
     """(row, col) centre of the heart's bounding box in a (..., H, W) ``mask`` (over all leading
-    axes); the LV centre of its first (H, W) plane (image centre) without a heart."""
-    if mask is None or not np.isin(mask, HEART).any():
-        return lv_centre(None if mask is None else mask.reshape(-1, *mask.shape[-2:])[0], shape)
-    where = np.nonzero(np.isin(mask, HEART))
-    rows, cols = where[-2], where[-1]
-    return float(rows.min() + rows.max()) / 2, float(cols.min() + cols.max()) / 2
+    axes); the centre of the (H, W) ``shape`` without a heart."""
+    box = None if mask is None else heart_box(mask)
+    if box is None:
+        return (shape[0] - 1) / 2, (shape[1] - 1) / 2
+    r0, r1, c0, c1 = box
+    return (r0 + r1) / 2, (c0 + c1) / 2
 
 
 def crop(image: NDArray, centre: tuple[float, float], size: int) -> NDArray:

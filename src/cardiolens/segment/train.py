@@ -7,8 +7,9 @@ monotone grey-level curve). The checkpoint with the best validation Dice is kept
 
 Several sources in one training set (a synthetic cohort and a few real patients) are balanced
 when ``balance_sources`` is set: each epoch draws as many frames as there are, with replacement,
-each source equally likely (torch's ``WeightedRandomSampler``). Without it, three
-CAMUS patients (12 frames) beside 400 synthetic frames are 3 % of what the network sees.
+each source equally likely (torch's ``WeightedRandomSampler``). Without it, two CAMUS training
+patients (8 frames per fold) beside 256-268 synthetic frames were 3 % of what the network saw
+(``benchmarks/segment_real_echo.py``).
 """
 
 from __future__ import annotations
