@@ -144,6 +144,31 @@ def test_roi_mass_pointing_dispersion_on_analytic_maps():
     assert M.roi(bits, ["septum", "event_window"]).sum() == 9 and M.roi(bits, ["event_window"]).sum() == 50
 
 
+def test_uniform_mass_is_the_hearts_share_of_what_is_not_black():
+    # a 10 x 10 input zeroed but for rows 2..7 (60 locations), the heart the 4 x 4 block at 3..6:
+    # a map spread evenly over the 60 has 16 / 60 inside; over the whole input it would be 16 / 100
+    visible = np.zeros((1, 10, 10), bool)
+    visible[0, 2:8] = True
+    heart = np.zeros((1, 10, 10), bool)
+    heart[0, 3:7, 3:7] = True
+    assert M.uniform_mass(heart, visible) == pytest.approx(16 / 60)
+    assert M.mass(visible.astype(float), heart) == pytest.approx(M.uniform_mass(heart, visible))
+    assert M.uniform_mass(heart, np.ones_like(visible)) == pytest.approx(0.16)
+    assert np.isnan(M.uniform_mass(np.zeros_like(heart), visible)) and np.isnan(M.uniform_mass(heart, np.zeros_like(visible)))
+    # measure() takes the sample's visible locations into the map's layout: two channels of a
+    # single-input model are OR-ed, as its ROI bits are
+    from cardiolens.attribute.run import measure
+
+    bits = np.zeros((2, 10, 10), np.uint8)
+    bits[:, 3:7, 3:7] |= 1 << ROI_BITS["heart"]
+    seen = np.zeros((2, 10, 10), bool)
+    seen[0, 2:8] = True
+    seen[1, :, 2:8] = True  # the union: rows 2..7 or columns 2..7, 60 + 60 - 36 = 84 locations
+    row = measure(np.ones((1, 10, 10)), bits, {}, seen)
+    assert row["mass_heart_uniform"] == pytest.approx(16 / 84) and row["mass_heart"] == pytest.approx(0.16)
+    assert measure(np.ones((1, 10, 10)), bits, {})["mass_heart_uniform"] == pytest.approx(0.16)
+
+
 def test_outside_heart_looks_at_the_hot_locations():
     heart = np.zeros((1, 20, 20), bool)
     heart[0, 8:12, 8:12] = True

@@ -145,6 +145,26 @@ def test_outside_heart_rate_counts_maps_and_its_ci_resamples_patients():
     assert (o["outside_heart_ci_low"], o["outside_heart_ci_high"]) == (pytest.approx(0.025 ** 0.25), 1.0)
 
 
+def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
+    # A has 3 maps (0.9, 0.8, 0.7 -> 0.8), B 1 map (0.2), C 2 maps (0.5, 0.7 -> 0.6): the mean of
+    # patient means is 1.6 / 3 = 0.5333, where the mean over the 6 maps would be 0.6333
+    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7)]
+    a = _attribution(maps)
+    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6]  # patient means 0.5, 0.2, 0.5 -> 0.4
+    g = by_class_and_correctness(a, 0.95, 500, 0)
+    row = g[(g["class"] == "all") & g["correct"]].iloc[0]
+    assert row["mass_heart_patient_mean"] == pytest.approx(1.6 / 3) and row["mass_heart_mean"] == pytest.approx(3.8 / 6)
+    assert row["mass_heart_uniform_patient_mean"] == pytest.approx(0.4) and row["mass_heart_n_units"] == 3
+    # paired excess per patient: 0.8 - 0.5, 0.2 - 0.2, 0.6 - 0.5 -> 0.3, 0.0, 0.1; mean 0.1333
+    assert row["mass_heart_excess_patient_mean"] == pytest.approx(0.4 / 3)
+    assert 0.0 <= row["mass_heart_excess_ci_low"] < 0.4 / 3 < row["mass_heart_excess_ci_high"] <= 0.3
+    # every replicate is a mean of three of the patient means {0.8, 0.2, 0.6}: within [0.2, 0.8]
+    assert 0.2 <= row["mass_heart_ci_low"] < 1.6 / 3 < row["mass_heart_ci_high"] <= 0.8
+    # no incorrect maps: no heart mass
+    empty = g[(g["class"] == "all") & ~g["correct"]].iloc[0]
+    assert pd.isna(empty["mass_heart_patient_mean"]) and empty["mass_heart_n_units"] == 0
+
+
 def test_sample_level_comparisons_are_refused_in_the_config_and_in_the_code():
     import yaml
 

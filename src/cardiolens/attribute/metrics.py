@@ -5,7 +5,12 @@ Maps are non-negative arrays of any shape (a sample's map layout, see
 functions over arrays; the faithfulness curves need the model and live in
 :func:`deletion_insertion`.
 
-- ROI mass: the share of the total attribution inside the ROI (NaN when the ROI is empty).
+- ROI mass: the share of the total attribution inside the ROI (NaN when the ROI is empty),
+  and its chance level: the mass of a map spread evenly over the locations where the input is not
+  black (:func:`uniform_mass`). Background zeroed by the preparation (``background_mm``) and
+  pixels clipped to 0 carry no signal, and a path method with the black baseline (integrated
+  gradients, Sundararajan et al. 2017) gives them exactly nothing, so a map only beats the chance
+  level by preferring the heart among what the network sees.
 - Pointing game (Zhang et al., IJCV 2018, "Top-down neural attention by excitation backprop"):
   a hit when a maximum of the map lies within ``tolerance`` pixels of the ROI (they use 15 px at
   224 px). Every pixel that reaches the maximum counts (bilinear upsampling makes plateaus); an
@@ -52,6 +57,15 @@ def mass(m: NDArray, region: NDArray[np.bool_]) -> float:
     if not region.any() or total <= 0:
         return float("nan")
     return min(1.0, max(0.0, float(m[region].sum()) / total))  # float32 sums can overshoot by an ulp
+
+
+def uniform_mass(region: NDArray[np.bool_], visible: NDArray[np.bool_]) -> float:
+    """Share of the ``visible`` locations (input not black) that lie in ``region``: the ROI mass of a
+    map uniform over them. Same shapes; NaN when the region is empty or nothing is visible."""
+    n = int(visible.sum())
+    if not region.any() or n == 0:
+        return float("nan")
+    return float((region & visible).sum()) / n
 
 
 def pointing_hit(m: NDArray, region: NDArray[np.bool_], tolerance: float) -> bool | None:

@@ -169,13 +169,16 @@ def attribute_samples(fa, ds, rows: pd.DataFrame, representation: str, dual_inpu
     from cardiolens.attribute.run import run_fold
 
     shards: dict[str, np.ndarray] = {}
-    rois = []
-    for path, idx in zip(rows["roi_path"], rows["array_index"]):
+
+    def row_of(path: str, idx: int) -> np.ndarray:
         if path not in shards:
             shards[path] = np.load(path, mmap_mode="r")
-        rois.append(np.asarray(shards[path][int(idx)]))
+        return np.asarray(shards[path][int(idx)])
+
+    rois = [row_of(p, i) for p, i in zip(rows["roi_path"], rows["array_index"])]
+    visible = [row_of(p, i) != 0 for p, i in zip(rows["array_path"], rows["array_index"])]  # raw 0 = black
     loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False))
-    table, maps, raw = run_fold(fa, loader, rows, rois, representation, dual_input)
+    table, maps, raw = run_fold(fa, loader, rows, rois, representation, dual_input, visible)
     out.mkdir(parents=True, exist_ok=True)
     save_array(maps, out / "maps.npy")
     save_array(raw, out / "raw_maps.npy")

@@ -10,6 +10,9 @@ a patient's maps (M-mode lines, slices, frames of one heart) are not independent
   n of n patients (:func:`cardiolens.stats.units.clopper_pearson`), conservative as a patient
   contributes several maps; where the bootstrap collapses otherwise the CI is null and
   ``ci_method`` says so.
+- :func:`heart_mass_interval`: the heart mass as the mean of per-patient means with a patient
+  bootstrap CI, its chance level (a map uniform over the input that is not black) and the
+  paired excess over it with its CI.
 - :func:`correctness_tests`: each measure between correct and incorrect predictions
   (:func:`cardiolens.stats.groups.compare_groups`, the configured two-sample test) on one value
   per patient and group, the mean of its maps (see the function for patients in both groups).
@@ -66,11 +69,56 @@ def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confiden
             "outside_heart_ci_high": None if np.isnan(hi) else hi, "ci_method": ci.method[0]}
 
 
+def heart_mass_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence: float = 0.95,
+                        seed: int = 0) -> dict[str, object]:
+    """Heart mass at the patient level: the mean over patients of each patient's mean
+    ``mass_heart`` (so a patient with many slices weighs as much as one with few) and of its
+    chance level ``mass_heart_uniform`` (what a map spread evenly over the input that is not black
+    scores, :func:`cardiolens.attribute.metrics.uniform_mass`), and the mean excess of the one
+    over the other, each mean with its patient bootstrap CI
+    (:func:`cardiolens.stats.bootstrap.cluster_interval` over the per-patient means; the excess
+    is paired within patients).
+
+    Args:
+        maps: rows with ``patient_key``, ``mass_heart`` and optionally ``mass_heart_uniform``
+            (NaN: no heart ROI, left out).
+    Returns:
+        mass_heart_patient_mean, mass_heart_ci_low, mass_heart_ci_high, mass_heart_uniform_patient_mean,
+        mass_heart_excess_patient_mean, mass_heart_excess_ci_low, mass_heart_excess_ci_high,
+        mass_heart_n_units (patients with a heart mass).
+    """
+    keys = ("mass_heart_patient_mean", "mass_heart_ci_low", "mass_heart_ci_high", "mass_heart_uniform_patient_mean",
+            "mass_heart_excess_patient_mean", "mass_heart_excess_ci_low", "mass_heart_excess_ci_high")
+    s = maps[maps["mass_heart"].notna()] if len(maps) else maps
+    if "mass_heart_uniform" not in s.columns:
+        s = s.assign(mass_heart_uniform=np.nan)
+    per = to_unit(s, ["mass_heart", "mass_heart_uniform"]) if len(s) else pd.DataFrame()
+    out: dict[str, object] = {**dict.fromkeys(keys), "mass_heart_n_units": len(per)}
+    if not len(per):
+        return out
+    v = per["mass_heart"].to_numpy(float)
+    u = per["mass_heart_uniform"].to_numpy(float)
+    d = v - u  # NaN where a patient has no chance level
+
+    def stat(i: np.ndarray) -> np.ndarray:
+        di = d[i][np.isfinite(d[i])]
+        return np.array([v[i].mean(), di.mean() if len(di) else np.nan])
+
+    ci = cluster_interval(per[UNIT_COLUMN].to_numpy(), stat, None, n_resamples, confidence, seed)
+    bound = [None if np.isnan(b) else float(b) for b in (*ci.low, *ci.high)]
+    has_u = np.isfinite(d).any()
+    return {**out, "mass_heart_patient_mean": float(v.mean()), "mass_heart_ci_low": bound[0], "mass_heart_ci_high": bound[2],
+            "mass_heart_uniform_patient_mean": float(np.nanmean(u)) if has_u else None,
+            "mass_heart_excess_patient_mean": float(np.nanmean(d)) if has_u else None,
+            "mass_heart_excess_ci_low": bound[1] if has_u else None, "mass_heart_excess_ci_high": bound[3] if has_u else None}
+
+
 def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 1000,
                              seed: int = 0) -> pd.DataFrame:
     """One row per (study, method, target_kind, class, correct) incl. class 'all': maps n, mean
-    and SD of each measure over maps, pointing-game rate, and the outside-the-heart rate with its
-    patient-cluster CI (:func:`outside_heart_interval`)."""
+    and SD of each measure over maps, pointing-game rate, the outside-the-heart rate with its
+    patient-cluster CI (:func:`outside_heart_interval`), and the heart mass at the patient level
+    with its CI and chance level (:func:`heart_mass_interval`)."""
     rows = []
     a = attribution[attribution["correct"].notna()]
     for (study, method, kind), g in a.groupby(BY, sort=True):
@@ -80,6 +128,7 @@ def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95
                 s = c[c["correct"] == correct]
                 row = {"study": study, "method": method, "target_kind": kind, "class": cls, "correct": correct, "n": len(s),
                        **outside_heart_interval(s, n_resamples, confidence, seed),
+                       **heart_mass_interval(s, n_resamples, confidence, seed),
                        "pointing_hit_rate": float(s["pointing_hit"].dropna().astype(float).mean()) if s["pointing_hit"].notna().any() else None}
                 for m in MEASURES:
                     v = pd.to_numeric(s[m], errors="coerce").dropna()

@@ -294,6 +294,9 @@ ATTRIBUTION = TableSchema(
         Column("map_axes", pa.string(), "meaning of the map's axes (the sample's, inputs first)"),
         Column("spacing", pa.list_(pa.float64()), "physical spacing of the map's axes (the sample's)"),
         _share("mass_heart", "inside the heart"),
+        Column("mass_heart_uniform", pa.float64(), "chance level of mass_heart: the heart's share of the input locations that "
+               "are not black (a map spread evenly over what the network sees; background zeroed by background_mm does not "
+               "count); NaN when the ROI is empty", nullable=True, min=0, max=1),
         _share("mass_lv", "inside the LV cavity"),
         _share("mass_myocardium", "inside the myocardium"),
         _share("mass_septum", "inside the septum"),
@@ -538,7 +541,8 @@ ATTRIBUTION_GROUPS = TableSchema(
     name="attribution_groups",
     version=1,
     description="Attribution metrics by class and correctness (means and SDs over maps); outside-the-heart rate over maps "
-                "with a patient-cluster bootstrap CI (Clopper-Pearson over patients at a rate of 0 or 1).",
+                "with a patient-cluster bootstrap CI (Clopper-Pearson over patients at a rate of 0 or 1); the heart mass as "
+                "a mean of per-patient means with a patient bootstrap CI, its chance level and the excess over it.",
     key=("study", "method", "target_kind", "class", "correct"),
     columns=(_c("study", _S, "study name"), _c("method", _S, "Captum method"), _c("target_kind", _S, "target kind"),
              _c("class", _S, "true class, or all"), _c("correct", _B, "prediction correct"), _c("n", _I, "maps", min=0),
@@ -550,7 +554,19 @@ ATTRIBUTION_GROUPS = TableSchema(
              _c("unit", _S, "unit of independence the CI counts: patient", allowed=("patient",)),
              _c("n_units", _I, "patients with a map with a heart ROI", min=0),
              _c("n_samples", _I, "maps with a heart ROI (the rate's denominator)", min=0),
-             _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1))
+             _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1),
+             _c("mass_heart_patient_mean", _F, "share of attribution inside the heart, mean over patients of each patient's "
+                "mean over its maps", True, min=0, max=1),
+             _c("mass_heart_ci_low", _F, "its patient bootstrap CI lower bound (percentile); null where it collapses", True),
+             _c("mass_heart_ci_high", _F, "its CI upper bound", True),
+             _c("mass_heart_uniform_patient_mean", _F, "the same mean of mass_heart_uniform: the chance level, a map spread "
+                "evenly over the input that is not black", True, min=0, max=1),
+             _c("mass_heart_excess_patient_mean", _F, "mean over patients of mass_heart minus mass_heart_uniform (each "
+                "patient's means): how far the maps prefer the heart over what the network sees", True, min=-1, max=1),
+             _c("mass_heart_excess_ci_low", _F, "its patient bootstrap CI lower bound (percentile, paired within patients)",
+                True),
+             _c("mass_heart_excess_ci_high", _F, "its CI upper bound", True),
+             _c("mass_heart_n_units", _I, "patients with a heart mass (the CIs' n)", min=0))
     + tuple(_c(f"{m}_{s}", _F, f"{'mean' if s == 'mean' else 'SD'} of {m}", True)
             for m in ("mass_heart", "mass_outside_heart", "mass_septum_window", "mass_base", "mass_apex", "entropy", "gini",
                       "deletion_auc", "insertion_auc") for s in ("mean", "sd")),
