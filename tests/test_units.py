@@ -165,6 +165,21 @@ def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
     assert pd.isna(empty["mass_heart_patient_mean"]) and empty["mass_heart_n_units"] == 0
 
 
+def test_the_study_page_gives_the_heart_mass_beside_its_chance_level():
+    from cardiolens.stats.pages import heart_mass_summary
+
+    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7)]
+    a = _attribution(maps)
+    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6]
+    a["outside_heart"] = False
+    t = heart_mass_summary(by_class_and_correctness(a, 0.95, 200, 0))
+    assert len(t) == 2  # correct and wrong predictions, class all
+    r = t[t["predictions"] == "correct"].iloc[0]
+    assert r["heart mass [95 % CI]"].startswith("0.533 [") and r["chance level"] == "0.400"
+    assert r["excess [95 % CI]"].startswith("0.133 [") and (r["patients"], r["maps"]) == (3, 6)
+    assert t[t["predictions"] == "wrong"].iloc[0]["heart mass [95 % CI]"] == "-"
+
+
 def test_sample_level_comparisons_are_refused_in_the_config_and_in_the_code():
     import yaml
 

@@ -41,6 +41,25 @@ def performance_summary(perf: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def heart_mass_summary(groups: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, target kind, correct) of ``attribution_groups`` over all classes: the
+    heart mass [95 % CI] at the patient level, its chance level and the excess over it [CI], the
+    pointing-game rate and the outside-the-heart rate [CI], with the patients counted."""
+    g = groups[groups["class"] == "all"]
+    if "mass_heart_patient_mean" not in g.columns:  # a table written before these columns existed
+        return pd.DataFrame()
+    rows = []
+    for r in g.itertuples():
+        rows.append({"method": r.method, "target": r.target_kind, "predictions": "correct" if r.correct else "wrong",
+                     "heart mass [95 % CI]": _ci(r.mass_heart_patient_mean, r.mass_heart_ci_low, r.mass_heart_ci_high),
+                     "chance level": "-" if pd.isna(r.mass_heart_uniform_patient_mean) else f"{r.mass_heart_uniform_patient_mean:.3f}",
+                     "excess [95 % CI]": _ci(r.mass_heart_excess_patient_mean, r.mass_heart_excess_ci_low, r.mass_heart_excess_ci_high),
+                     "pointing game": "-" if pd.isna(r.pointing_hit_rate) else f"{r.pointing_hit_rate:.3f}",
+                     "outside the heart [95 % CI]": _ci(r.outside_heart_rate, r.outside_heart_ci_low, r.outside_heart_ci_high),
+                     "patients": int(r.mass_heart_n_units), "maps": int(r.n)})
+    return pd.DataFrame(rows)
+
+
 def table1_wide(cohort: pd.DataFrame) -> pd.DataFrame:
     c = cohort.copy()
     c["row"] = c["variable"] + c["category"].map(lambda v: f" = {v}" if isinstance(v, str) else "")
@@ -71,6 +90,11 @@ def study_page(out_dir: Path, study: str) -> Path:
         sub = sub.assign(**{"estimate [95 % CI]": [_ci(r.estimate, r.ci_low, r.ci_high) for r in sub.itertuples()]})
         sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", "estimate [95 % CI]", "ci_method", "n_patients"]]
                          .to_html(index=False)))
+    if (out_dir / "attribution_groups.parquet").exists():
+        heart = heart_mass_summary(pd.read_parquet(out_dir / "attribution_groups.parquet"))
+        if len(heart):
+            sections.append(("Attribution inside the heart (unit the patient: mean of per-patient means, patient bootstrap CI; "
+                             "chance level: a map spread evenly over the input that is not black)", heart.to_html(index=False)))
     for name, title in (("attribution_tests", "Attribution, correct vs incorrect predictions"),
                         ("quality_correlation", "Regional image quality vs labels (Spearman)")):
         if (out_dir / f"{name}.parquet").exists():
