@@ -181,6 +181,12 @@ def test_outside_heart_looks_at_the_hot_locations():
     mass_out, top, flag = M.outside_heart(centre, heart, 0.5, 2, top_fraction=0.01)
     assert mass_out > 0.5 and top == 0.0 and flag is False
     assert M.outside_heart(centre, np.zeros_like(heart), 0.5, 2)[2] is None
+    # a sparse map (3 positive locations, all in the heart; the top 10 % would be 40 of 400): its
+    # zeros are not hot, so it is not flagged (counting them, 384 of the 400 lie outside the heart)
+    sparse = np.zeros((1, 20, 20))
+    sparse[0, 9, 9:12] = [1.0, 0.5, 0.2]
+    mass_out, top, flag = M.outside_heart(sparse, heart, 0.5, 0, top_fraction=0.1)
+    assert mass_out == 0.0 and top == 0.0 and flag is False
 
 
 def test_deletion_and_insertion_auc_by_hand():
@@ -304,3 +310,35 @@ def test_log_odds_target_by_hand():
     torch.testing.assert_close(lo, expected)
     two = LogOdds(nn.Identity())(torch.tensor([[0.3, 1.5]]))
     torch.testing.assert_close(two, torch.tensor([[-1.2, 1.2]]))  # binary: z_A - z_B
+
+
+def test_the_stage_gives_black_nothing_and_the_chance_level_of_what_is_not_black(tmp_path):
+    """attribute_samples end to end on two (1, 8, 8) samples in float16 .npy shards: the visible locations
+    come from the prepared arrays (not the ROI shard, not the normalised input), integrated
+    gradients from the black baseline leave every black location at exactly 0, and
+    mass_heart_uniform is the heart's share of the non-black locations by hand."""
+    from cardiolens.attribute.run import FoldAttribution
+    from cardiolens.attribute.stage import attribute_samples, black_input
+    from cardiolens.train.dataset import SampleDataset
+
+    arrays = np.zeros((2, 1, 8, 8), np.float16)  # as prepare writes its shards
+    arrays[0, 0, 2:6, 2:6] = np.linspace(0.2, 1.0, 16).reshape(4, 4)  # 16 visible locations
+    arrays[1, 0, 1:7, 1:7] = 0.5                                      # 36 visible locations
+    bits = np.zeros((2, 1, 8, 8), np.uint8)
+    bits[:, 0, 3:5, 3:5] = 1 << ROI_BITS["heart"]                     # a 4-location heart in both
+    np.save(tmp_path / "arrays.npy", arrays)
+    np.save(tmp_path / "rois.npy", bits)
+    rows = pd.DataFrame({"sample_id": ["s0", "s1"], "array_path": [str(tmp_path / "arrays.npy")] * 2, "array_index": [0, 1],
+                         "roi_path": [str(tmp_path / "rois.npy")] * 2, "label": ["a", "b"]})
+    mean, sd = np.full((1, 8, 8), 0.3, np.float32), 0.5  # black is -0.6 after normalisation, not 0
+    ds = SampleDataset(rows, ["a", "b"], mean, sd)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
+    cfg = {"methods": ["integrated_gradients"], "integrated_gradients": {"baseline": "black", "steps": 8}, "layer": "auto",
+           "faithfulness_steps": 4}
+    fa = FoldAttribution(net, "classification", ["a", "b"], cfg, ds[0][0][None], black_input(mean, sd, False))
+    table = attribute_samples(fa, ds, rows, "frames", False, 2, "cpu", tmp_path / "out")
+    maps = np.load(tmp_path / "out" / "maps.npy").astype(np.float32)
+    assert maps.shape == (2, 1, 8, 8)
+    assert (maps[arrays == 0] == 0).all() and (maps > 0).any()
+    assert table["mass_heart_uniform"].tolist() == pytest.approx([4 / 16, 4 / 36])

@@ -163,6 +163,14 @@ def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
     # no incorrect maps: no heart mass
     empty = g[(g["class"] == "all") & ~g["correct"]].iloc[0]
     assert pd.isna(empty["mass_heart_patient_mean"]) and empty["mass_heart_n_units"] == 0
+    # one map without a chance level: the heart mass stays, its chance level and excess are null
+    # (they would cover other maps than the mass)
+    a.loc[a.index[3], "mass_heart_uniform"] = np.nan
+    part = by_class_and_correctness(a, 0.95, 200, 0)
+    p = part[(part["class"] == "all") & part["correct"]].iloc[0]
+    assert p["mass_heart_patient_mean"] == pytest.approx(1.6 / 3)
+    assert pd.isna(p["mass_heart_uniform_patient_mean"]) and pd.isna(p["mass_heart_excess_patient_mean"])
+    assert pd.isna(p["mass_heart_excess_ci_low"]) and pd.notna(p["mass_heart_ci_low"])
 
 
 def test_the_study_page_gives_the_heart_mass_beside_its_chance_level():

@@ -7,10 +7,12 @@ functions over arrays; the faithfulness curves need the model and live in
 
 - ROI mass: the share of the total attribution inside the ROI (NaN when the ROI is empty),
   and its chance level: the mass of a map spread evenly over the locations where the input is not
-  black (:func:`uniform_mass`). Background zeroed by the preparation (``background_mm``) and
-  pixels clipped to 0 carry no signal, and a path method with the black baseline (integrated
-  gradients, Sundararajan et al. 2017) gives them exactly nothing, so a map only beats the chance
-  level by preferring the heart among what the network sees.
+  black (:func:`uniform_mass`). A path method with the black baseline (integrated gradients,
+  Sundararajan et al. 2017) gives background zeroed by the preparation (``background_mm``) and
+  pixels clipped to 0 exactly nothing, by construction (where the image is black still outlines
+  the heart), so its map only beats the chance level by preferring the heart among the pixels
+  that are not black. Methods that can attribute black pixels (upsampled CAMs) have the heart's
+  share of the whole input as their null.
 - Pointing game (Zhang et al., IJCV 2018, "Top-down neural attention by excitation backprop"):
   a hit when a maximum of the map lies within ``tolerance`` pixels of the ROI (they use 15 px at
   224 px). Every pixel that reaches the maximum counts (bilinear upsampling makes plateaus); an
@@ -116,7 +118,11 @@ def outside_heart(m: NDArray, heart: NDArray[np.bool_], threshold: float, margin
     The flag looks at where the map is *hot*, not at its total mass: a coarse CAM (4x4 cells
     upsampled) spreads mass over the background around a heart it points at, so the mass share
     outside is high even for a model that looks at the heart; its hottest decile is not. Ties at
-    the cut-off value are all included. None flag when the sample has no heart ROI.
+    the cut-off value are all included, but a location with no attribution is never hot: a sparse
+    map (integrated gradients from the black baseline give the zeroed background exactly 0) may
+    have fewer positive locations than the top fraction, and its zeros would otherwise all tie at
+    a cut-off of 0 and flag the map by the background's size. None flag when the sample has no
+    heart ROI.
     """
     if not heart.any():
         return float("nan"), float("nan"), None
@@ -129,7 +135,7 @@ def outside_heart(m: NDArray, heart: NDArray[np.bool_], threshold: float, margin
     if flat.max() <= 0:
         return out, float("nan"), None
     k = max(1, int(np.ceil(top_fraction * flat.size)))
-    hot = flat >= np.partition(flat, -k)[-k]
+    hot = (flat >= np.partition(flat, -k)[-k]) & (flat > 0)
     top = float((~grown.ravel()[hot]).mean())
     return out, top, bool(top > threshold)
 

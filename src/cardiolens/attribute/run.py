@@ -76,8 +76,9 @@ class FoldAttribution:
 
 def measure(m: np.ndarray, bits: np.ndarray, cfg: dict[str, Any], visible: np.ndarray | None = None) -> dict[str, Any]:
     """All per-map measurements of one normalised map ``m`` against its ROI bitmask ``bits``;
-    ``visible`` (the sample's shape, True where the prepared input is not black; None: all) gives
-    the chance level of the heart mass, ``mass_heart_uniform``."""
+    ``visible`` (the sample's shape, True where the prepared input is not black; None: an input
+    without black, every location visible) gives the chance level of the heart mass,
+    ``mass_heart_uniform``."""
     bits = M.match_roi(bits, m.shape)
     row: dict[str, Any] = {f"mass_{k}": M.mass(m, M.roi(bits, v)) for k, v in MASS_ROIS.items()}
     seen = np.ones(m.shape, bool) if visible is None else M.match_roi(visible.astype(np.uint8), m.shape).astype(bool)
@@ -92,7 +93,7 @@ def measure(m: np.ndarray, bits: np.ndarray, cfg: dict[str, Any], visible: np.nd
 
 
 def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.ndarray], representation: str,
-             dual: bool, visible: list[np.ndarray] | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+             dual: bool, visible: list[np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Maps and measurements of every sample in ``batches`` ((x, y) in the order of ``rows``);
     ``rois`` and ``visible`` (where the prepared array is not black, see :func:`measure`) one per row.
 
@@ -119,7 +120,7 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
                            "target": fa.names[int(target[i])], "layer": ",".join(fa.layer_names) if method in CAM_METHODS or method == "guided_gradcam" else "",
                            "map_index": len(maps_out), "raw_index": len(raw_out) if raw is not None else None,
                            "score": float(scores[i, int(target[i])]), "deletion_auc": float(dele[i]), "insertion_auc": float(ins[i]),
-                           **measure(mm[i], rois[start + i], cfg, None if visible is None else visible[start + i])}
+                           **measure(mm[i], rois[start + i], cfg, visible[start + i])}
                     if fa.task == "classification":
                         rec.update(y_pred=fa.names[int(pred[i])], correct=bool(pred[i] == y[i]))
                     rec["temporal_profile"] = M.temporal_profile(mm[i]) if representation == "clip" else None

@@ -77,7 +77,8 @@ def heart_mass_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence:
     scores, :func:`cardiolens.attribute.metrics.uniform_mass`), and the mean excess of the one
     over the other, each mean with its patient bootstrap CI
     (:func:`cardiolens.stats.bootstrap.cluster_interval` over the per-patient means; the excess
-    is paired within patients).
+    is paired within patients). The chance level and the excess are null unless every map has a
+    chance level, so that all three cover the same maps and patients.
 
     Args:
         maps: rows with ``patient_key``, ``mass_heart`` and optionally ``mass_heart_uniform``
@@ -97,19 +98,18 @@ def heart_mass_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence:
     if not len(per):
         return out
     v = per["mass_heart"].to_numpy(float)
-    u = per["mass_heart_uniform"].to_numpy(float)
-    d = v - u  # NaN where a patient has no chance level
+    has_u = bool(s["mass_heart_uniform"].notna().all())
+    u = per["mass_heart_uniform"].to_numpy(float) if has_u else np.full(len(v), np.nan)
+    d = v - u  # each patient's mean excess over its maps (the same maps in both means)
 
     def stat(i: np.ndarray) -> np.ndarray:
-        di = d[i][np.isfinite(d[i])]
-        return np.array([v[i].mean(), di.mean() if len(di) else np.nan])
+        return np.array([v[i].mean(), d[i].mean()])
 
     ci = cluster_interval(per[UNIT_COLUMN].to_numpy(), stat, None, n_resamples, confidence, seed)
     bound = [None if np.isnan(b) else float(b) for b in (*ci.low, *ci.high)]
-    has_u = np.isfinite(d).any()
     return {**out, "mass_heart_patient_mean": float(v.mean()), "mass_heart_ci_low": bound[0], "mass_heart_ci_high": bound[2],
-            "mass_heart_uniform_patient_mean": float(np.nanmean(u)) if has_u else None,
-            "mass_heart_excess_patient_mean": float(np.nanmean(d)) if has_u else None,
+            "mass_heart_uniform_patient_mean": float(u.mean()) if has_u else None,
+            "mass_heart_excess_patient_mean": float(d.mean()) if has_u else None,
             "mass_heart_excess_ci_low": bound[1] if has_u else None, "mass_heart_excess_ci_high": bound[3] if has_u else None}
 
 

@@ -93,8 +93,10 @@ def study_page(out_dir: Path, study: str) -> Path:
     if (out_dir / "attribution_groups.parquet").exists():
         heart = heart_mass_summary(pd.read_parquet(out_dir / "attribution_groups.parquet"))
         if len(heart):
-            sections.append(("Attribution inside the heart (unit the patient: mean of per-patient means, patient bootstrap CI; "
-                             "chance level: a map spread evenly over the input that is not black)", heart.to_html(index=False)))
+            sections.append(("Attribution inside the heart (heart mass and excess: mean of per-patient means, patient "
+                             "bootstrap CI; chance level: a map spread evenly over the input that is not black, the null of "
+                             "methods that give black nothing; pointing game and outside-the-heart: rates over maps, the "
+                             "latter with the CI of attribution_groups.ci_method)", heart.to_html(index=False)))
     for name, title in (("attribution_tests", "Attribution, correct vs incorrect predictions"),
                         ("quality_correlation", "Regional image quality vs labels (Spearman)")):
         if (out_dir / f"{name}.parquet").exists():

@@ -295,8 +295,9 @@ ATTRIBUTION = TableSchema(
         Column("spacing", pa.list_(pa.float64()), "physical spacing of the map's axes (the sample's)"),
         _share("mass_heart", "inside the heart"),
         Column("mass_heart_uniform", pa.float64(), "chance level of mass_heart: the heart's share of the input locations that "
-               "are not black (a map spread evenly over what the network sees; background zeroed by background_mm does not "
-               "count); NaN when the ROI is empty", nullable=True, min=0, max=1),
+               "are not black, i.e. not exactly 0 in the prepared array (a map spread evenly over them; background zeroed by "
+               "background_mm, crop padding and intensities clipped to 0 do not count); NaN when the ROI is empty or "
+               "nothing is visible", nullable=True, min=0, max=1),
         _share("mass_lv", "inside the LV cavity"),
         _share("mass_myocardium", "inside the myocardium"),
         _share("mass_septum", "inside the septum"),
@@ -557,14 +558,16 @@ ATTRIBUTION_GROUPS = TableSchema(
              _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1),
              _c("mass_heart_patient_mean", _F, "share of attribution inside the heart, mean over patients of each patient's "
                 "mean over its maps", True, min=0, max=1),
-             _c("mass_heart_ci_low", _F, "its patient bootstrap CI lower bound (percentile); null where it collapses", True),
+             _c("mass_heart_ci_low", _F, "its patient bootstrap CI lower bound (percentile); null where there is none (fewer "
+                "than two patients, or every replicate equal)", True),
              _c("mass_heart_ci_high", _F, "its CI upper bound", True),
              _c("mass_heart_uniform_patient_mean", _F, "the same mean of mass_heart_uniform: the chance level, a map spread "
-                "evenly over the input that is not black", True, min=0, max=1),
+                "evenly over the input that is not black (the null of methods that give black locations nothing, such as "
+                "integrated gradients from the black baseline); null unless every map has one", True, min=0, max=1),
              _c("mass_heart_excess_patient_mean", _F, "mean over patients of mass_heart minus mass_heart_uniform (each "
                 "patient's means): how far the maps prefer the heart over what the network sees", True, min=-1, max=1),
-             _c("mass_heart_excess_ci_low", _F, "its patient bootstrap CI lower bound (percentile, paired within patients)",
-                True),
+             _c("mass_heart_excess_ci_low", _F, "its patient bootstrap CI lower bound (percentile, paired within patients); "
+                "null where there is none", True),
              _c("mass_heart_excess_ci_high", _F, "its CI upper bound", True),
              _c("mass_heart_n_units", _I, "patients with a heart mass (the CIs' n)", min=0))
     + tuple(_c(f"{m}_{s}", _F, f"{'mean' if s == 'mean' else 'SD'} of {m}", True)
