@@ -46,8 +46,6 @@ def heart_mass_summary(groups: pd.DataFrame) -> pd.DataFrame:
     heart mass [95 % CI] at the patient level, its chance level and the excess over it [CI], the
     pointing-game rate and the outside-the-heart rate [CI], with the patients counted."""
     g = groups[groups["class"] == "all"]
-    if "mass_heart_patient_mean" not in g.columns:  # a table written before these columns existed
-        return pd.DataFrame()
     rows = []
     for r in g.itertuples():
         rows.append({"method": r.method, "target": r.target_kind, "predictions": "correct" if r.correct else "wrong",
