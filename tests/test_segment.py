@@ -286,3 +286,28 @@ def test_poly_learning_rate_follows_nnunet_schedule_and_constant_stays():
     assert isinstance(SegSystem(net, 3, lr=0.002).configure_optimizers(), torch.optim.Adam)
     with pytest.raises(ValueError, match="lr_schedule"):
         SegSystem(net, 3, lr_schedule="cosine").configure_optimizers()
+
+
+def test_model_train_overrides_are_checked_against_segment_train():
+    from cardiolens.config import config_problems
+
+    def problems(train):
+        cfg = {"segment": {"models": {"cmr_sax": {"modality": "MR", "views": ["SAX"], "classes": ["lv_cavity"],
+                                                  "train": train}}}}
+        return config_problems(cfg)[1]
+
+    assert problems({"epochs": 50, "augment": {"zoom": 0.2}}) == []
+    # a misspelt key was merged into the model's settings and never read
+    assert problems({"epoch": 50}) == ["config key 'segment.models.cmr_sax.train.epoch': unknown key (did you mean "
+                                       "'epochs'?); allowed keys: " + str(sorted(
+                                           config_problems({})[0]["segment"]["train"]))]
+    [line] = problems({"augment": {"zooom": 0.2}})
+    assert line.startswith("config key 'segment.models.cmr_sax.train.augment.zooom': unknown key (did you mean 'zoom'?)")
+    [line] = problems({"epochs": "5"})
+    assert line.startswith("config key 'segment.models.cmr_sax.train.epochs': '5' is not of type 'integer'")
+    [line] = problems({"epochs": 0})
+    assert "segment.models.cmr_sax.train.epochs" in line and "minimum" in line
+    # no default is filled into the override: an absent key keeps segment.train's value
+    filled, _ = config_problems({"segment": {"train": {"epochs": 40}, "models": {
+        "cmr_sax": {"modality": "MR", "views": ["SAX"], "classes": ["lv_cavity"], "train": {"batch_size": 4}}}}})
+    assert filled["segment"]["models"]["cmr_sax"]["train"] == {"batch_size": 4}

@@ -111,6 +111,33 @@ def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any]) -> list[st
     return [line for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed for line in _explain(e)]
 
 
+def _without_defaults(schema: Any) -> Any:
+    """A deep copy of a (sub)schema without its ``default`` values."""
+    if isinstance(schema, Mapping):
+        return {k: _without_defaults(v) for k, v in schema.items() if k != "default"}
+    return [_without_defaults(v) for v in schema] if isinstance(schema, list) else schema
+
+
+def _model_train_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Problems of each ``segment.models.<name>.train`` block, checked against ``segment.train``'s
+    keys, types and ranges: an override is merged key by key over ``segment.train`` by the stage
+    (:func:`cardiolens.segment.stage.model_config`), so a misspelt key would be dropped without a word. Its
+    defaults are not filled: an absent key keeps ``segment.train``'s value."""
+    seg_schema = schema.get("properties", {}).get("segment", {}).get("properties", {})
+    models = (config.get("segment") or {}).get("models")
+    if "train" not in seg_schema or not isinstance(models, Mapping):
+        return []
+    train = _without_defaults(seg_schema["train"])
+    wrapped = {"type": "object", "properties": {"segment": {"type": "object", "properties": {
+        "models": {"type": "object", "additionalProperties": {"type": "object", "properties": {"train": train}}}}}}}
+    instance = {"segment": {"models": {name: {"train": m["train"]} for name, m in models.items()
+                                       if isinstance(m, Mapping) and "train" in m}}}
+    errors = sorted(jsonschema.Draft202012Validator(wrapped).iter_errors(instance),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    return [line for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed for line in _explain(e)]
+
+
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
         base[key] = _deep_merge(base[key], value) if isinstance(value, Mapping) and isinstance(base.get(key), dict) else value
@@ -144,6 +171,7 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     if isinstance(filled.get("studies", {}), dict):
         filled["studies"] = with_study_defaults(filled.get("studies", {}), filled.get("study_defaults") or {}, predefined)
     errors = _schema_errors(filled, schema)
+    errors += _model_train_errors(filled, schema) if not errors else []
     # Applied: every study now carries its own settings (a second validation changes nothing).
     filled.pop("study_defaults", None)
     if errors:
