@@ -212,6 +212,28 @@ def test_randomisation_changes_weights_reproducibly_and_rank_correlation():
     assert np.isnan(rank_correlation(np.full((1, 5, 5), 0.3), x[:1]))[0]  # a constant trained map has no ranking
 
 
+def test_rank_correlation_ranks_only_the_locations_the_network_sees():
+    # 4 x 4 maps, the input black but for its first row; both maps 0 on black (integrated
+    # gradients from the black image). On the seen row the randomised map reverses the trained
+    # one: rho -1. Over all 16 locations the 12 joint zeros (tied rank 6.5, deviation -2 from the
+    # mean rank 8.5) dominate: sum of products 12 x 4 + (4.5 x 7.5 + 5.5 x 6.5 + 6.5 x 5.5 + 7.5 x 4.5)
+    # = 187 over sum of squares 12 x 4 + (4.5^2 + 5.5^2 + 6.5^2 + 7.5^2) = 197: rho 0.949, a "failed" check.
+    a, b, seen = np.zeros((3, 4, 4)), np.zeros((3, 4, 4)), np.zeros((3, 4, 4), bool)
+    seen[:, 0] = True
+    a[0, 0], b[0, 0] = [1, 2, 3, 4], [4, 3, 2, 1]
+    a[1, 0], a[1, 1:] = 0.5, np.arange(12).reshape(3, 4)   # varies only where the input is black
+    b[1, 0] = [1, 2, 3, 4]
+    a[2, 0], a[2, 1, 0] = [1, 2, 3, 4], 9                  # the randomised map is 0 on the seen row
+    b[2, 1, 0] = 1
+    assert rank_correlation(a[:1], b[:1])[0] == pytest.approx(187 / 197)
+    rho = rank_correlation(a, b, where=seen)
+    assert rho[0] == pytest.approx(-1.0)
+    assert np.isnan(rho[1])    # constant on what the network sees: it ranks nothing there
+    assert rho[2] == 0.0       # changed with the weights, as a constant randomised map does
+    with pytest.raises(ValueError, match="differ in shape"):
+        rank_correlation(a, b, where=seen[:, :2])
+
+
 def test_sanity_check_fails_when_the_maps_are_constant():
     # Constant, or nearly (span < 1e-6), in the trained model: degenerate, NaN; a varying trained
     # map against a constant randomised one changed with the weights: 0.
@@ -342,3 +364,20 @@ def test_the_stage_gives_black_nothing_and_the_chance_level_of_what_is_not_black
     assert maps.shape == (2, 1, 8, 8)
     assert (maps[arrays == 0] == 0).all() and (maps > 0).any()
     assert table["mass_heart_uniform"].tolist() == pytest.approx([4 / 16, 4 / 36])
+    # The sanity check ranks the same non-black locations: its correlations are those of the
+    # trained and the randomised model's maps over arrays != 0 (16 and 36 locations), computed here
+    from scipy import stats
+
+    from cardiolens.attribute.run import sanity_check
+    from cardiolens.attribute.sanity import randomised
+    from cardiolens.attribute.stage import visible_input
+
+    seen = visible_input(rows)
+    assert [int(v.sum()) for v in seen] == [16, 36]
+    x = torch.stack([ds[i][0] for i in range(2)])
+    out = sanity_check(fa, x, 0, seen)
+    target = fa.score_fn(x).argmax(dim=1)
+    trained = fa.attribution(x, target, "integrated_gradients").maps.numpy()
+    rand = fa.attribution(x, target, "integrated_gradients", for_attribution(randomised(fa.model, 0))).maps.numpy()
+    expected = [stats.spearmanr(trained[i][seen[i]], rand[i][seen[i]]).statistic for i in range(2)]
+    assert np.isfinite(expected).all() and out["spearman"].tolist() == pytest.approx(expected)

@@ -136,12 +136,16 @@ def run_fold(fa: FoldAttribution, batches, rows: pd.DataFrame, rois: list[np.nda
     return pd.DataFrame(records), maps_arr, raw_arr
 
 
-def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFrame:
+def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int,
+                 visible: list[np.ndarray] | None = None) -> pd.DataFrame:
     """Spearman correlation of each method's maps between the trained and a randomised model,
     both explaining the trained model's predicted class (regression: the first output only),
     per sample of ``x``; NaN where either map is constant or near-constant before its
     normalisation (:func:`~cardiolens.attribute.sanity.degenerate_extent` of the raw map's span
-    and max |value|: the normalised map of a near-constant one spans [0, 1] like any other)."""
+    and max |value|: the normalised map of a near-constant one spans [0, 1] like any other).
+    ``visible`` (one per sample, its shape, True where the prepared input is not black; None:
+    every location) restricts the ranking to what the network sees
+    (:func:`~cardiolens.attribute.sanity.rank_correlation`)."""
     rand = for_attribution(randomised(fa.model, seed))
     with torch.no_grad():
         pred = fa.score_fn(x).argmax(dim=1) if fa.task == "classification" else torch.zeros(len(x), dtype=torch.long, device=x.device)
@@ -150,6 +154,9 @@ def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int) -> pd.DataFram
         for method in fa.cfg["methods"]:
             trained, random = fa.attribution(x, target, method), fa.attribution(x, target, method, rand)
             flags = [degenerate_extent(a.span.cpu().numpy(), a.max_abs.cpu().numpy()) for a in (trained, random)]
-            rho = rank_correlation(trained.maps.cpu().numpy(), random.maps.cpu().numpy(), *flags)
+            maps = trained.maps.cpu().numpy()
+            seen = None if visible is None else np.stack([M.match_roi(v.astype(np.uint8), m.shape).astype(bool)
+                                                          for v, m in zip(visible, maps)])
+            rho = rank_correlation(maps, random.maps.cpu().numpy(), *flags, where=seen)
             out += [{"method": method, "target": fa.names[int(t)], "spearman": float(r)} for t, r in zip(target, rho)]
     return pd.DataFrame(out)

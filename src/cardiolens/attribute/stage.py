@@ -130,7 +130,7 @@ def run_attribution(samples_path: str, splits_path: str, normalisation_path: str
     if n:
         pick = np.sort(np.random.default_rng([cslice["seed"], fold, 7]).permutation(len(ds))[:n])
         x = torch.stack([ds[int(i)][0] for i in pick]).to(device)
-        sanity = sanity_check(fa, x, cslice["seed"] + fold)
+        sanity = sanity_check(fa, x, cslice["seed"] + fold, visible_input(rows.iloc[pick]))
         sanity = sanity.assign(study=cslice["study"], fold=fold, sample_id=np.tile(rows["sample_id"].values[pick], len(cfg["methods"])),
                                randomisation="full", checkpoint_sha256=sha)
         for method, g in sanity.groupby("method", sort=True):
@@ -158,6 +158,23 @@ def black_input(mean: np.ndarray | None, sd: float, clip: bool):
     return black[None] if clip else black
 
 
+def shard_rows(rows: pd.DataFrame, column: str) -> list[np.ndarray]:
+    """The arrays of ``rows`` in the shards named by ``column`` (``array_path``, ``roi_path``) at
+    their ``array_index``, one per row, each shard memory-mapped once."""
+    shards: dict[str, np.ndarray] = {}
+    out = []
+    for path, idx in zip(rows[column], rows["array_index"]):
+        if path not in shards:
+            shards[path] = np.load(path, mmap_mode="r")
+        out.append(np.asarray(shards[path][int(idx)]))
+    return out
+
+
+def visible_input(rows: pd.DataFrame) -> list[np.ndarray]:
+    """Per row, True where its prepared array is not black (exactly 0: what ``background_mm`` writes)."""
+    return [a != 0 for a in shard_rows(rows, "array_path")]
+
+
 def attribute_samples(fa, ds, rows: pd.DataFrame, representation: str, dual_input: bool,
                       batch_size: int, device, out: Path) -> pd.DataFrame:
     """Attribute every sample of ``ds`` (rows of the samples table, with their ROI shards) with
@@ -168,15 +185,8 @@ def attribute_samples(fa, ds, rows: pd.DataFrame, representation: str, dual_inpu
 
     from cardiolens.attribute.run import run_fold
 
-    shards: dict[str, np.ndarray] = {}
-
-    def row_of(path: str, idx: int) -> np.ndarray:
-        if path not in shards:
-            shards[path] = np.load(path, mmap_mode="r")
-        return np.asarray(shards[path][int(idx)])
-
-    rois = [row_of(p, i) for p, i in zip(rows["roi_path"], rows["array_index"])]
-    visible = [row_of(p, i) != 0 for p, i in zip(rows["array_path"], rows["array_index"])]  # raw 0 = black
+    rois = shard_rows(rows, "roi_path")
+    visible = visible_input(rows)
     loader = ((x.to(device), y.to(device)) for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False))
     table, maps, raw = run_fold(fa, loader, rows, rois, representation, dual_input, visible)
     out.mkdir(parents=True, exist_ok=True)

@@ -333,9 +333,10 @@ SANITY = TableSchema(
         Column("sample_id", pa.string(), "prepared sample"),
         Column("method", pa.string(), "Captum method"),
         Column("target", pa.string(), "class (or output) explained: the trained model's prediction"),
-        Column("spearman", pa.float64(), "Spearman rank correlation of the two maps; null (NaN) when either map is constant "
-               "or near-constant before normalisation (degenerate: max - min == 0 or < 1e-6 x max |value|), which counts "
-               "as a failed check", nullable=True, min=-1, max=1),
+        Column("spearman", pa.float64(), "Spearman rank correlation of the two maps over the locations where the prepared "
+               "input is not black; null (NaN) when the trained map is constant or near-constant before normalisation "
+               "(degenerate: max - min == 0 or < 1e-6 x max |value|) or constant over those locations, which counts as a "
+               "failed check; 0 when only the randomised map is", nullable=True, min=-1, max=1),
         Column("randomisation", pa.string(), "which weights were re-initialised", allowed=("full",)),
         Column("checkpoint_sha256", pa.string(), "sha256 of the trained weights"),
     ),
