@@ -113,13 +113,23 @@ def us_frame_time(ds: pydicom.Dataset) -> float:
     raise DecodeError("missing_attribute", "no frame timing (FrameTime, FrameTimeVector, CineRate)")
 
 
+def decoded_pixels(ds: pydicom.Dataset) -> NDArray:
+    """``ds.pixel_array``, or DecodeError naming the transfer syntax and why no decoder read it
+    (pydicom's plugins: its own, Pillow and GDCM; docs/own-data.md lists what they cover)."""
+    try:
+        return ds.pixel_array
+    except Exception as exc:
+        meta = getattr(ds, "file_meta", None)
+        uid = meta.get("TransferSyntaxUID") if meta is not None else None
+        syntax = f" ({uid.name})" if uid is not None else ""
+        why = " ".join(str(exc).split())
+        raise DecodeError("pixel_decode_error", f"pixel data{syntax} cannot be decoded: {type(exc).__name__}: {why}") from None
+
+
 def read_ultrasound(path: str) -> UltrasoundRecording:
     quiet_pydicom()
     ds = pydicom.dcmread(path)
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:
-        raise DecodeError("pixel_decode_error", f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from None
+    arr = decoded_pixels(ds)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     spp = int(ds.get("SamplesPerPixel", 1))
     if n == 1:
@@ -145,10 +155,7 @@ def read_mr_image(path: str) -> NDArray[np.float32]:
     """One single-frame MR image (H, W) in stored units times RescaleSlope plus RescaleIntercept."""
     quiet_pydicom()
     ds = pydicom.dcmread(path)
-    try:
-        arr = ds.pixel_array.astype(np.float32)
-    except Exception as exc:
-        raise DecodeError("pixel_decode_error", f"pixel data cannot be decoded: {type(exc).__name__}") from None
+    arr = decoded_pixels(ds).astype(np.float32)
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
     return arr * np.float32(slope) + np.float32(intercept)
