@@ -151,6 +151,17 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
                                us_regions(ds), spacing_region)
 
 
+def read_mr_frames(path: str) -> NDArray[np.float32]:
+    """The (N, H, W) stored values of a multi-frame MR file, as float32 and not rescaled (an
+    enhanced MR frame's rescale is in its functional groups:
+    :func:`cardiolens.ingest.dicom_scan.enhanced_mr_frames`)."""
+    quiet_pydicom()
+    arr = decoded_pixels(pydicom.dcmread(path)).astype(np.float32)
+    if arr.ndim != 3:
+        raise DecodeError("pixel_decode_error", f"a multi-frame MR file decoded to shape {arr.shape}, not (frames, rows, columns)")
+    return arr
+
+
 def read_mr_image(path: str) -> NDArray[np.float32]:
     """One single-frame MR image (H, W) in stored units times RescaleSlope plus RescaleIntercept."""
     quiet_pydicom()

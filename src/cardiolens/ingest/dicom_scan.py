@@ -6,7 +6,7 @@ in memory (they are needed for the keyed hashes); they are never written or logg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class Header:
     heart_rate: float | None
     instance_number: int | None
     burned_in: bool | None = None   # BurnedInAnnotation: YES -> True, NO -> False, absent/other -> None
+    frame: int | None = None        # the frame of a multi-frame (enhanced) MR file this header stands for
+    rescale: tuple[float, float] | None = None   # that frame's (RescaleSlope, RescaleIntercept)
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -104,8 +106,9 @@ def _cut_short(ds: pydicom.Dataset) -> bool:
     return "Image Storage" in pydicom.uid.UID(_sop_class(ds)).name
 
 
-def read_header(path: Path, root: Path) -> Header | Rejection:
-    """Parse one file; return its :class:`Header` or a :class:`Rejection` naming the problem."""
+def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejection:
+    """Parse one file; return its :class:`Header` (one per frame for a multi-frame MR file,
+    :func:`enhanced_mr_frames`) or a :class:`Rejection` naming the problem."""
     quiet_pydicom()
     rel = str(path.relative_to(root))
     digest = ""  # filled in by the stage, which hashes every file once
@@ -147,11 +150,16 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
     ps = ds.get("PixelSpacing")
     if ps is not None and len(ps) == 2 and not all(np.isfinite(float(v)) and float(v) > 0 for v in ps):
         return Rejection(rel, digest, Reason.NO_CALIBRATION, "PixelSpacing is zero, negative or not a number")
+    header = _header(ds, rel, str(path), modality, n_frames)
+    return enhanced_mr_frames(ds, header) if modality == "MR" and n_frames > 1 else header
+
+
+def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames: int) -> Header:
     ps = ds.get("PixelSpacing")
     ipp = ds.get("ImagePositionPatient")
     iop = ds.get("ImageOrientationPatient")
     return Header(
-        path=rel, abspath=str(path), modality=modality,
+        path=rel, abspath=abspath, modality=modality,
         patient_id=str(ds.PatientID).strip(), study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
         sop_uid=str(ds.SOPInstanceUID), n_frames=n_frames, rows=int(ds.Rows), cols=int(ds.Columns),
         multiframe=n_frames > 1 or modality == "US",
@@ -164,6 +172,63 @@ def read_header(path: Path, root: Path) -> Header | Rejection:
         instance_number=int(ds.InstanceNumber) if str(ds.get("InstanceNumber", "")).strip() else None,
         burned_in=burned_in_annotation(ds),
     )
+
+
+#: Functional groups of an enhanced MR frame (DICOM PS3.3 C.7.6.16): (sequence, attribute, count).
+_FRAME_ATTRIBUTES = {
+    "position": ("PlanePositionSequence", "ImagePositionPatient", 3),
+    "orientation": ("PlaneOrientationSequence", "ImageOrientationPatient", 6),
+    "pixel_spacing": ("PixelMeasuresSequence", "PixelSpacing", 2),
+    "trigger_time": ("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime", 1),
+    "slope": ("PixelValueTransformationSequence", "RescaleSlope", 1),
+    "intercept": ("PixelValueTransformationSequence", "RescaleIntercept", 1),
+}
+
+
+def _frame_value(groups: tuple[pydicom.Dataset | None, ...], sequence: str, name: str, count: int) -> tuple[float, ...] | None:
+    """``name`` from the first of ``groups`` (the frame's own, then the shared functional groups)
+    whose ``sequence`` holds it, as ``count`` floats; None when none does or it is malformed."""
+    for g in groups:
+        item = g.get(sequence) if g is not None else None
+        if item and name in item[0]:
+            v = item[0].get(name)
+            values = list(v) if isinstance(v, (list, pydicom.multival.MultiValue)) else [v]
+            try:
+                out = tuple(float(x) for x in values)
+            except (TypeError, ValueError):
+                return None
+            return out if len(out) == count else None
+    return None
+
+
+def enhanced_mr_frames(ds: pydicom.Dataset, file_header: Header) -> tuple[Header, ...] | Rejection:
+    """The frames of a multi-frame MR file (Enhanced MR Image Storage and its legacy-converted
+    twin) as one single-frame :class:`Header` each, so that they join the (slice, phase) grid of
+    their series like single-frame images. Each frame's geometry, nominal cardiac trigger delay and
+    rescale come from its per-frame functional groups, else from the shared ones (DICOM PS3.3
+    C.7.6.16); ``frame`` indexes the file's frames. A file without per-frame groups for every
+    frame is a :class:`Rejection`."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    n = file_header.n_frames
+    if per_frame is None or len(per_frame) != n:
+        held = "none" if per_frame is None else str(len(per_frame))
+        return Rejection(file_header.path, "", Reason.UNSUPPORTED, f"multi-frame MR of {n} frames with {held} per-frame "
+                         "functional groups: the frames' positions and times are unknown (enhanced MR needs one group per frame)")
+    headers = []
+    for i, item in enumerate(per_frame):
+        v = {k: _frame_value((item, shared), *spec) for k, spec in _FRAME_ATTRIBUTES.items()}
+        slope = v["slope"][0] if v["slope"] else 1.0
+        intercept = v["intercept"][0] if v["intercept"] else 0.0
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            return Rejection(file_header.path, "", Reason.MISSING_ATTRIBUTE, f"frame {i + 1}: RescaleSlope or RescaleIntercept is not a number")
+        if v["pixel_spacing"] is not None and not all(np.isfinite(x) and x > 0 for x in v["pixel_spacing"]):
+            return Rejection(file_header.path, "", Reason.NO_CALIBRATION, f"frame {i + 1}: PixelSpacing is zero, negative or not a number")
+        headers.append(replace(file_header, multiframe=False, frame=i, rescale=(slope, intercept), instance_number=None,
+                               position=v["position"], orientation=v["orientation"], pixel_spacing=v["pixel_spacing"],
+                               trigger_time=v["trigger_time"][0] if v["trigger_time"] else None))
+    return tuple(headers)
 
 
 def slice_normal(orientation: tuple[float, ...]) -> np.ndarray:

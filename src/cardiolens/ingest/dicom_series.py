@@ -1,7 +1,8 @@
 """Group DICOM headers into recordings by UID and order MR stacks by slice position and time.
 
 - A multi-frame file (ultrasound cine) is one recording, identified by its SOPInstanceUID.
-- Single-frame MR images are grouped by SeriesInstanceUID (never "the first series in a
+- Single-frame MR images, and the frames of enhanced multi-frame MR files (one header per frame,
+  :func:`cardiolens.ingest.dicom_scan.enhanced_mr_frames`), are grouped by SeriesInstanceUID (never "the first series in a
   folder"), ordered by their position along the slice normal (ImagePositionPatient projected on
   the cross product of the ImageOrientationPatient cosines) and by TriggerTime, and must fill a
   complete (slice, phase) grid.
@@ -33,9 +34,14 @@ class Candidate:
     def headers(self) -> list[Header]:
         return [h for row in self.grid for h in row]
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The source files, each once (the frames of a multi-frame file share one), in grid order."""
+        return tuple(dict.fromkeys(h.path for h in self.headers))
+
 
 def _reject_all(headers: list[Header], reason: Reason, message: str) -> list[Rejection]:
-    return [Rejection(h.path, "", reason, message) for h in headers]
+    return [Rejection(path, "", reason, message) for path in dict.fromkeys(h.path for h in headers)]
 
 
 def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Rejection]:
@@ -60,7 +66,7 @@ def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Reject
         return _reject_all(headers, Reason.INCOMPLETE, f"slices have different phase counts {sorted(n_phases)}")
     grid = []
     for level in levels:
-        row = sorted(by_slice[int(level)], key=lambda h: (h.trigger_time if h.trigger_time is not None else 0.0, h.sop_uid))
+        row = sorted(by_slice[int(level)], key=lambda h: (h.trigger_time if h.trigger_time is not None else 0.0, h.sop_uid, h.frame or 0))
         times = [h.trigger_time for h in row]
         if len(row) > 1 and (None in times or len(set(times)) != len(times)):
             return _reject_all(headers, Reason.INCOMPLETE, "phases of a slice lack distinct TriggerTime values")
@@ -78,20 +84,18 @@ def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Reject
 def group(headers: list[Header]) -> tuple[list[Candidate], list[Rejection]]:
     """Recording candidates and the files rejected while grouping (duplicates, bad series)."""
     rejected: list[Rejection] = []
-    seen: set[str] = set()
+    owner: dict[str, str] = {}   # SOPInstanceUID -> the file that holds it (the frames of one file share it)
     unique: list[Header] = []
-    for h in sorted(headers, key=lambda h: h.path):
-        if h.sop_uid in seen:
-            rejected.append(Rejection(h.path, "", Reason.DUPLICATE, "SOPInstanceUID already ingested from another file"))
+    for h in sorted(headers, key=lambda h: (h.path, h.frame or 0)):
+        if owner.setdefault(h.sop_uid, h.path) != h.path:
+            if h.frame is None or h.frame == 0:  # one rejection per file
+                rejected.append(Rejection(h.path, "", Reason.DUPLICATE, "SOPInstanceUID already ingested from another file"))
             continue
-        seen.add(h.sop_uid)
         unique.append(h)
     candidates: list[Candidate] = []
     series: dict[str, list[Header]] = defaultdict(list)
     for h in unique:
-        if h.multiframe and h.modality != "US":
-            rejected.append(Rejection(h.path, "", Reason.UNSUPPORTED, "enhanced (multi-frame) MR is not supported"))
-        elif h.multiframe:
+        if h.multiframe:
             candidates.append(Candidate(h.sop_uid, "us_multiframe", ((h,),), None))
         else:
             series[h.series_uid].append(h)

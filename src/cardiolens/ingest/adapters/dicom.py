@@ -1,4 +1,5 @@
-"""DICOM trees: multi-frame ultrasound and single-frame cine-MR series (see dicom_series).
+"""DICOM trees: multi-frame ultrasound, and cine-MR series of single-frame or enhanced multi-frame
+files (see dicom_series).
 
 Options: ``truth_dir`` (cardiolens ground-truth sidecars), ``contours_dir`` and
 ``contours_link`` (Sunnybrook manual contours, see :mod:`cardiolens.ingest.adapters.sunnybrook`),
@@ -22,7 +23,7 @@ import numpy as np
 
 from cardiolens.ingest import blanking
 from cardiolens.ingest.clinical import read_clinical
-from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_image, read_ultrasound
+from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_frames, read_mr_image, read_ultrasound
 from cardiolens.ingest.dicom_scan import Header, read_header, slice_normal
 from cardiolens.ingest.dicom_series import Candidate, group
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
@@ -34,7 +35,7 @@ ED_TRIGGER_MS = 60.0
 log = logging.getLogger(__name__)
 
 
-def _header_job(args: tuple[str, str]) -> Header | Rejection:
+def _header_job(args: tuple[str, str]) -> Header | tuple[Header, ...] | Rejection:
     path, root = args
     return read_header(Path(path), Path(root))
 
@@ -42,12 +43,12 @@ def _header_job(args: tuple[str, str]) -> Header | Rejection:
 def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Discovery:
     root = Path(source["path"])
     scanned = mapper(_header_job, [(str(f), str(root)) for f in files], "headers")
-    headers = [h for h in scanned if isinstance(h, Header)]
+    headers = [h for item in scanned if not isinstance(item, Rejection) for h in (item if isinstance(item, tuple) else (item,))]
     rejections = [r for r in scanned if isinstance(r, Rejection)]
     candidates, bad = group(headers)
     units = [
         Unit(uid=c.uid, patient_id=c.headers[0].patient_id, study_uid=c.headers[0].study_uid,
-             files=tuple(h.path for h in c.headers), payload=c)
+             files=c.files, payload=c)
         for c in candidates
     ]
     clinical, clinical_files = None, []
@@ -63,10 +64,10 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     first = cand.headers[0]
     options = source.get("options") or {}
     keep_region = options.get("keep_region")
-    flagged = sum(bool(h.burned_in) for h in cand.headers)
+    flagged = sum(bool(h.burned_in) for h in {h.path: h for h in cand.headers}.values())
     regions = spacing_index = None
     if cand.kind != "us_multiframe" and flagged and keep_region is None:
-        raise Reject("burned_in_annotation", f"BurnedInAnnotation is YES in {flagged} of {len(cand.headers)} image(s): "
+        raise Reject("burned_in_annotation", f"BurnedInAnnotation is YES in {flagged} of {len(cand.files)} file(s): "
                      "identifying text may be burned into the pixels; set the source's options.keep_region "
                      "[row0, row1, col0, col1] to ingest them with everything outside that region blanked")
     try:
@@ -160,9 +161,16 @@ def _load_mr(cand: Candidate) -> Loaded:
     if n_p < 2:
         raise Reject("unsupported", "single-phase MR series is not a cine")
     array = np.empty((n_p, n_s, first.rows, first.cols), np.float32)
+    multi: dict[str, np.ndarray] = {}   # each multi-frame file decoded once
     for s, row in enumerate(cand.grid):
         for p, h in enumerate(row):
-            array[p, s] = read_mr_image(h.abspath)
+            if h.frame is None:
+                array[p, s] = read_mr_image(h.abspath)
+            else:
+                if h.abspath not in multi:
+                    multi[h.abspath] = read_mr_frames(h.abspath)
+                slope, intercept = h.rescale or (1.0, 0.0)
+                array[p, s] = multi[h.abspath][h.frame] * np.float32(slope) + np.float32(intercept)
     times = np.array([h.trigger_time for h in cand.grid[0]], dtype=np.float64)
     frame_time = float(np.median(np.diff(times)))
     if frame_time <= 0:
