@@ -69,7 +69,7 @@ def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Reject
         row = sorted(by_slice[int(level)], key=lambda h: (h.trigger_time if h.trigger_time is not None else 0.0, h.sop_uid, h.frame or 0))
         times = [h.trigger_time for h in row]
         if len(row) > 1 and (None in times or len(set(times)) != len(times)):
-            return _reject_all(headers, Reason.INCOMPLETE, "phases of a slice lack distinct TriggerTime values")
+            return _reject_all(headers, Reason.INCOMPLETE, "phases of a slice lack distinct TriggerTime values (NominalCardiacTriggerDelayTime in enhanced MR)")
         grid.append(tuple(row))
     spacing = None
     if len(levels) > 1:
