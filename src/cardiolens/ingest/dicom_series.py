@@ -81,8 +81,62 @@ def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Reject
     return Candidate(series_uid, "mr_stack", tuple(grid), spacing)
 
 
-def group(headers: list[Header]) -> tuple[list[Candidate], list[Rejection]]:
-    """Recording candidates and the files rejected while grouping (duplicates, bad series)."""
+def _stack_key(headers: list[Header]) -> tuple | None:
+    """What single-slice cine series of one stack share (patient, study, orientation, image size,
+    pixel spacing, phase count), or None for a series that is not one slice of two phases or more
+    with complete geometry."""
+    first = headers[0]
+    if len(headers) < 2 or any(h.position is None or h.orientation is None or h.pixel_spacing is None for h in headers):
+        return None
+    normal = slice_normal(first.orientation)
+    if np.ptp([float(np.dot(h.position, normal)) for h in headers]) > POSITION_TOL_MM:
+        return None  # several slices already: a stack of its own
+    return (first.patient_id, first.study_uid, tuple(np.round(first.orientation, 3)), first.rows, first.cols,
+            tuple(np.round(first.pixel_spacing, 4)), len(headers))
+
+
+def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str, list[Header]], list[str]]:
+    """Merge the single-slice cine series that form one short-axis stack (as scanners that acquire
+    each slice in its own breath-hold export it: one series per slice) into one series.
+
+    Series merge when they share :func:`_stack_key` (patient, study, orientation, image size,
+    pixel spacing and phase count), lie at distinct positions along the slice normal and together
+    pass :func:`_mr_stack` (uniform slice spacing). Phases are matched by their order within each
+    slice (the first phase of every slice is the frame nearest the R wave). Otherwise each series stays
+    a recording of its own, and the second value says why, one line per group (no UIDs).
+    Returns (series by key, notes); a merged series' key joins its members' UIDs with '+'."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for uid in sorted(series):
+        key = _stack_key(series[uid])
+        if key is not None:
+            groups[key].append(uid)
+    out = dict(series)
+    notes = []
+    for uids in groups.values():
+        if len(uids) < 2:
+            continue
+        normal = slice_normal(series[uids[0]][0].orientation)
+        levels = [round(float(np.dot(series[u][0].position, normal)) / POSITION_TOL_MM) for u in uids]
+        if len(set(levels)) < len(levels):
+            notes.append(f"{len(uids)} single-slice series of one study not stacked: some share a slice position "
+                         "(repeated acquisitions); each is a recording of its own")
+            continue
+        merged = [h for u in uids for h in series[u]]
+        trial = _mr_stack("+".join(uids), merged)
+        if not isinstance(trial, Candidate):
+            notes.append(f"{len(uids)} single-slice series of one study not stacked: {trial[0].message}; each is a "
+                         "recording of its own")
+            continue
+        for u in uids:
+            del out[u]
+        out["+".join(uids)] = merged
+    return out, notes
+
+
+def group(headers: list[Header], stack_series: bool = True) -> tuple[list[Candidate], list[Rejection], list[str]]:
+    """Recording candidates, the files rejected while grouping (duplicates, bad series) and notes
+    for the log. ``stack_series``: merge single-slice cine series into stacks
+    (:func:`stack_single_slice_series`)."""
     rejected: list[Rejection] = []
     owner: dict[str, str] = {}   # SOPInstanceUID -> the file that holds it (the frames of one file share it)
     unique: list[Header] = []
@@ -99,10 +153,13 @@ def group(headers: list[Header]) -> tuple[list[Candidate], list[Rejection]]:
             candidates.append(Candidate(h.sop_uid, "us_multiframe", ((h,),), None))
         else:
             series[h.series_uid].append(h)
+    notes: list[str] = []
+    if stack_series:
+        series, notes = stack_single_slice_series(series)
     for uid in sorted(series):
         res = _mr_stack(uid, series[uid])
         if isinstance(res, Candidate):
             candidates.append(res)
         else:
             rejected.extend(res)
-    return candidates, rejected
+    return candidates, rejected, notes

@@ -1,7 +1,9 @@
 """DICOM trees: multi-frame ultrasound, and cine-MR series of single-frame or enhanced multi-frame
 files (see dicom_series).
 
-Options: ``truth_dir`` (cardiolens ground-truth sidecars), ``contours_dir`` and
+Options: ``stack_series`` (default true: single-slice cine series of one study that form a
+short-axis stack become one recording, :func:`cardiolens.ingest.dicom_series.stack_single_slice_series`),
+``truth_dir`` (cardiolens ground-truth sidecars), ``contours_dir`` and
 ``contours_link`` (Sunnybrook manual contours, see :mod:`cardiolens.ingest.adapters.sunnybrook`),
 ``keep_region`` (the area to keep in every image; see :mod:`cardiolens.ingest.blanking`).
 
@@ -45,7 +47,9 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     scanned = mapper(_header_job, [(str(f), str(root)) for f in files], "headers")
     headers = [h for item in scanned if not isinstance(item, Rejection) for h in (item if isinstance(item, tuple) else (item,))]
     rejections = [r for r in scanned if isinstance(r, Rejection)]
-    candidates, bad = group(headers)
+    candidates, bad, notes = group(headers, (source.get("options") or {}).get("stack_series", True))
+    for note in notes:
+        log.info("%s: %s", source["name"], note)
     units = [
         Unit(uid=c.uid, patient_id=c.headers[0].patient_id, study_uid=c.headers[0].study_uid,
              files=c.files, payload=c)

@@ -1,6 +1,11 @@
-"""Enhanced (multi-frame) MR exports: one file per series, each frame's position, trigger delay and
-rescale in its functional groups. They must ingest to exactly the recording that the same images
-give as single-frame files, whatever the frame order inside the file."""
+"""Cine-MR exports beyond one series of single-frame files per stack.
+
+- Enhanced (multi-frame) MR: one file per series, each frame's position, trigger delay and
+  rescale in its functional groups. It must ingest to exactly the recording that the same images
+  give as single-frame files, whatever the frame order inside the file.
+- One series per slice (each short-axis slice acquired in its own breath-hold): the slices of one
+  study become one stack when they form a clean one, and stay apart, with the reason logged, when
+  they do not."""
 
 from __future__ import annotations
 
@@ -82,3 +87,72 @@ def test_an_enhanced_file_without_frame_geometry_is_rejected_once(tmp_path, how,
     got = _ingest(tmp_path / "enhanced", tmp_path / "out")
     assert len(got.recordings) == 0 and got.rejected["reason"].tolist() == [reason]
     assert words in got.rejected["message"].iloc[0]
+
+
+def slice_series(folder: Path, pid: str, positions: list[float], phases: int = 3, study: str | None = None,
+                 offset: int = 0) -> list[list[Path]]:
+    """One single-slice cine series per position (its own SeriesInstanceUID), as scanners that
+    acquire each short-axis slice in its own breath-hold export them."""
+    study = study or generate_uid()
+    out = []
+    for k, z in enumerate(positions):
+        paths = mr_series(folder / f"series{k}", pid, phases=phases)
+        for p in paths:
+            ds = pydicom.dcmread(p)
+            ds.StudyInstanceUID = study
+            ds.ImagePositionPatient = [0.0, 0.0, z]
+            ds.PixelData = (ds.pixel_array + 7 * k + offset).astype("<u2").tobytes()  # distinct images
+            ds.save_as(p)
+        out.append(paths)
+    return out
+
+
+def _source(root: Path, **options) -> dict:
+    return {"name": "corpus", "adapter": "dicom", "path": str(root), "clinical": None, "options": options}
+
+
+def test_single_slice_series_of_one_study_become_one_stack(tmp_path):
+    from cardiolens.ingest.stage import ingest_source
+    from conftest import TEST_KEY
+
+    series = slice_series(tmp_path / "src", "PID-STACK", [20.0, 0.0, 10.0])  # exported in no particular order
+    got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and len(got.recordings) == 1
+    row = got.recordings.iloc[0]
+    assert (row["n_slices"], row["n_frames"], row["spacing_z_mm"]) == (3, 3, 10.0) and len(row["source_files"]) == 9
+    img = _image(str(tmp_path / "out" / row["image_path"]))
+    # slices ordered along the normal: z 0 (series 1), 10 (series 2), 20 (series 0); phases by trigger time
+    for s, k in enumerate([1, 2, 0]):
+        for p in range(3):
+            assert np.array_equal(img[p, s], pydicom.dcmread(series[k][p]).pixel_array.astype(np.float32))
+    apart = ingest_source(_source(tmp_path / "src", stack_series=False), TEST_KEY, tmp_path / "out_apart")
+    assert len(apart.recordings) == 3 and set(apart.recordings["n_slices"]) == {1}
+
+
+@pytest.mark.parametrize("positions, why", [
+    ([0.0, 10.0, 10.0], "share a slice position"),      # a slice acquired twice
+    ([0.0, 10.0, 30.0], "non-uniform slice spacing"),   # a slice missing from the stack
+])
+def test_series_that_do_not_form_a_clean_stack_stay_recordings_of_their_own(tmp_path, caplog, positions, why):
+    import logging
+
+    slice_series(tmp_path / "src", "PID-NOSTACK", positions)
+    with caplog.at_level(logging.INFO, logger="cardiolens.ingest.adapters.dicom"):
+        got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and len(got.recordings) == 3 and set(got.recordings["n_slices"]) == {1}
+    assert any(why in r.getMessage() and "not stacked" in r.getMessage() for r in caplog.records)
+
+
+def test_series_of_other_studies_or_orientations_are_not_stacked(tmp_path):
+    slice_series(tmp_path / "src", "PID-A", [0.0, 10.0])
+    slice_series(tmp_path / "src2", "PID-A", [20.0], offset=1)                 # another study of the same patient
+    lax = slice_series(tmp_path / "src3", "PID-A", [30.0], offset=2)[0]        # a long-axis view in the first study
+    study = pydicom.dcmread(next((tmp_path / "src" / "series0").iterdir())).StudyInstanceUID
+    for p in lax:
+        ds = pydicom.dcmread(p)
+        ds.StudyInstanceUID, ds.ImageOrientationPatient = study, [1, 0, 0, 0, 0, -1]
+        ds.save_as(p)
+    for sub in ("src2", "src3"):
+        shutil.move(tmp_path / sub, tmp_path / "src" / sub)
+    got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and sorted(got.recordings["n_slices"]) == [1, 1, 2]
