@@ -140,6 +140,31 @@ def test_sunnybrook_packed_into_one_enhanced_mr_file_ingests_to_the_same_cine(tm
     assert np.allclose(np.asarray(ia.GetOrigin()), np.asarray(ib.GetOrigin()))
 
 
+def test_sunnybrook_exported_one_series_per_slice_is_stacked_back(tmp_path):
+    """The Sunnybrook series rewritten as twelve single-slice series (one SeriesInstanceUID per
+    slice position, as a scanner that acquires each slice in its own breath-hold exports them)
+    ingests to the same 12 x 20 cine as the original series, pixel for pixel."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    base = SHARED_DATA / "sunnybrook" / "dicoms"
+    uids: dict[tuple, str] = {}
+    for p in sorted(q for q in base.rglob("*") if q.is_file()):
+        ds = pydicom.dcmread(p)
+        ds.SeriesInstanceUID = uids.setdefault(tuple(round(float(v), 2) for v in ds.ImagePositionPatient), generate_uid())
+        out = tmp_path / "split" / p.relative_to(base)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(out)
+    assert len(uids) == 12
+    ref = ingest_source(_source("sunnybrook", "dicom", base), TEST_KEY, tmp_path / "out_one")
+    got = ingest_source(_source("split", "dicom", tmp_path / "split"), TEST_KEY, tmp_path / "out_split")
+    _accounted(got, tmp_path / "split")
+    assert len(got.recordings) == 1 and len(got.rejected) == 0
+    a, b = got.recordings.iloc[0], ref.recordings.iloc[0]
+    assert (a["n_slices"], a["n_frames"]) == (12, 20) and a["spacing_z_mm"] == pytest.approx(b["spacing_z_mm"])
+    assert np.array_equal(itk.array_from_image(itk.imread(a["image_path"])), itk.array_from_image(itk.imread(b["image_path"])))
+
+
 def test_echonet_frame_counts_equal_filelist(tmp_path):
     root = SHARED_DATA / "echonet"
     res = ingest_source(_source("echonet", "echonet", root), TEST_KEY, tmp_path)
