@@ -9,8 +9,9 @@ For each adapter, in the same run:
   - cardiolens again on the unchanged source into the same folder: every recording is linked
     from the reuse store (hashing and discovery still run).
 ``ratio`` = cardiolens time / baseline time (lower is better; >1 is the cost of everything the
-stage does beyond decoding). Real datasets are taken from ../shared/data when present; the
-synthetic DICOM cohort is always generated.
+stage does beyond decoding). Real datasets are taken from ../shared/data when present (the Sunnybrook
+series also packed into one Enhanced MR file, ``enhanced``); the synthetic DICOM cohort is
+always generated.
 
     python benchmarks/bench_ingest.py [--echo-patients 12] [--cmr-patients 3] [--workers 2]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -129,6 +131,16 @@ def main() -> None:
                 continue
             run(label, {"name": label, "adapter": adapter, "path": str(path), "clinical": None, "options": options},
                 baseline, args.workers, tmp)
+        sunnybrook = SHARED / "sunnybrook" / "dicoms"
+        if sunnybrook.is_dir():
+            # The same 240 images as one Enhanced MR file (frames shuffled): decoded once, not per frame
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from fakes import write_enhanced_mr
+
+            singles = sorted(p for p in sunnybrook.rglob("*") if p.is_file())
+            write_enhanced_mr(tmp / "enhanced" / "cine.dcm", singles, np.random.default_rng(0).permutation(len(singles)))
+            run("enhanced", {"name": "enhanced", "adapter": "dicom", "path": str(tmp / "enhanced"), "clinical": None,
+                             "options": {}}, bare_pydicom, 1, tmp)
         ex = tmp / "pydicom_example"
         ex.mkdir()
         (ex / "echo.dcm").write_bytes(Path(pydicom.data.get_testdata_file("examples_ybr_color.dcm")).read_bytes())

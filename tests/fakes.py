@@ -99,11 +99,14 @@ def echo_frames(t: int = 12, h: int = 32, w: int = 32, seed: int = 0) -> np.ndar
 
 
 def write_enhanced_mr(path: Path, singles: list[Path], order: np.ndarray | None = None, *,
-                      per_frame_rescale: bool = True, drop: tuple[str, ...] = ()) -> Path:
+                      rescale_at: str = "frame", legacy: bool = False, drop: tuple[str, ...] = ()) -> Path:
     """Pack single-frame MR DICOM files of one series into one Enhanced MR Image Storage file
     (DICOM PS3.3 A.36-2: the frames' positions, nominal trigger delays and rescale in per-frame
     functional groups, orientation and pixel spacing in the shared ones), frames in ``order``
-    (indices into ``singles``; default as given). ``drop``: per-frame sequences to leave out."""
+    (indices into ``singles``; default as given). ``rescale_at``: "frame", "shared" (the first
+    image's) or "top" (the first image's, at the file's top level). ``legacy``: a Legacy Converted
+    Enhanced MR file (A.71), each frame's TriggerTime in its unassigned converted attributes.
+    ``drop``: per-frame sequences to leave out."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -113,7 +116,7 @@ def write_enhanced_mr(path: Path, singles: list[Path], order: np.ndarray | None 
     order = np.arange(len(src)) if order is None else np.asarray(order)
     first = src[0]
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.4" if legacy else "1.2.840.10008.5.1.4.1.1.4.1"
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
@@ -136,7 +139,9 @@ def write_enhanced_mr(path: Path, singles: list[Path], order: np.ndarray | None 
     shared = Dataset()
     shared.PixelMeasuresSequence = item(PixelSpacing=list(first.PixelSpacing), SliceThickness=first.get("SliceThickness", 8))
     shared.PlaneOrientationSequence = item(ImageOrientationPatient=list(first.ImageOrientationPatient))
-    if not per_frame_rescale:
+    if rescale_at == "top":
+        ds.RescaleSlope, ds.RescaleIntercept = first.get("RescaleSlope", 1), first.get("RescaleIntercept", 0)
+    if rescale_at == "shared":
         shared.PixelValueTransformationSequence = item(RescaleSlope=first.get("RescaleSlope", 1), RescaleIntercept=first.get("RescaleIntercept", 0),
                                                        RescaleType="US")
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
@@ -147,9 +152,11 @@ def write_enhanced_mr(path: Path, singles: list[Path], order: np.ndarray | None 
         f.FrameContentSequence = item(InStackPositionNumber=1, TemporalPositionIndex=1)
         if "PlanePositionSequence" not in drop:
             f.PlanePositionSequence = item(ImagePositionPatient=list(s.ImagePositionPatient))
-        if "CardiacSynchronizationSequence" not in drop:
+        if legacy:
+            f.UnassignedPerFrameConvertedAttributesSequence = item(TriggerTime=s.get("TriggerTime", 0))
+        elif "CardiacSynchronizationSequence" not in drop:
             f.CardiacSynchronizationSequence = item(NominalCardiacTriggerDelayTime=s.get("TriggerTime", 0))
-        if per_frame_rescale:
+        if rescale_at == "frame":
             f.PixelValueTransformationSequence = item(RescaleSlope=s.get("RescaleSlope", 1), RescaleIntercept=s.get("RescaleIntercept", 0),
                                                       RescaleType="US")
         frames.append(f)

@@ -84,3 +84,15 @@ def test_a_syntax_no_shipped_decoder_reads_is_rejected_naming_it(tmp_path):
         read_mr_image(str(tmp_path / "x.dcm"))
     assert err.value.reason == "pixel_decode_error"
     assert "(JPEG Extended (Process 2 and 4)) cannot be decoded" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_gdcm_and_pillow_decode_the_jpeg_echo_identically():
+    # GDCM comes before Pillow in pydicom's JPEG baseline plugins: the real echo's pixels must not
+    # depend on which one is installed (every number measured on it was measured with Pillow)
+    path = get_testdata_file("examples_ybr_color.dcm")
+    arrays = []
+    for plugin in ("pillow", "gdcm"):
+        ds = pydicom.dcmread(path)
+        ds.pixel_array_options(decoding_plugin=plugin)
+        arrays.append(ds.pixel_array)
+    assert arrays[0].shape == (30, 240, 320, 3) and np.array_equal(arrays[0], arrays[1])

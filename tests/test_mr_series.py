@@ -63,7 +63,7 @@ def test_an_enhanced_mr_file_ingests_like_its_single_frame_images(tmp_path):
 
 def test_a_shared_rescale_and_a_duplicate_file(tmp_path):
     singles = sax_singles(tmp_path / "single", "PID-SHR", slices=2, phases=3)
-    packed = write_enhanced_mr(tmp_path / "enhanced" / "a.dcm", singles, per_frame_rescale=False)
+    packed = write_enhanced_mr(tmp_path / "enhanced" / "a.dcm", singles, rescale_at="shared")
     shutil.copy(packed, tmp_path / "enhanced" / "b.dcm")  # the same SOP instance exported twice
     got = _ingest(tmp_path / "enhanced", tmp_path / "out")
     assert len(got.recordings) == 1 and got.rejected["reason"].tolist() == ["duplicate_instance"]
@@ -130,7 +130,7 @@ def test_single_slice_series_of_one_study_become_one_stack(tmp_path):
 
 
 @pytest.mark.parametrize("positions, why", [
-    ([0.0, 10.0, 10.0], "share a slice position"),      # a slice acquired twice
+    ([0.0, 10.0, 10.0], "acquired more than once without distinct SeriesNumbers"),  # a slice acquired twice
     ([0.0, 10.0, 30.0], "non-uniform slice spacing"),   # a slice missing from the stack
 ])
 def test_series_that_do_not_form_a_clean_stack_stay_recordings_of_their_own(tmp_path, caplog, positions, why):
@@ -156,3 +156,64 @@ def test_series_of_other_studies_or_orientations_are_not_stacked(tmp_path):
         shutil.move(tmp_path / sub, tmp_path / "src" / sub)
     got = _ingest(tmp_path / "src", tmp_path / "out")
     assert len(got.rejected) == 0 and sorted(got.recordings["n_slices"]) == [1, 1, 2]
+
+
+@pytest.mark.parametrize("how", ["legacy converted", "rescale at the top level", "one frame per file"])
+def test_other_enhanced_layouts_ingest_like_their_single_frame_images(tmp_path, how):
+    singles = sax_singles(tmp_path / "single", "PID-LAY", slices=2, phases=3)
+    if how == "one frame per file":  # Enhanced MR Image Storage with NumberOfFrames 1
+        for i, p in enumerate(singles):
+            write_enhanced_mr(tmp_path / "enhanced" / f"f{i}.dcm", [p])
+        ds = pydicom.dcmread(tmp_path / "enhanced" / "f0.dcm")
+        assert ds.NumberOfFrames == 1 and "ImagePositionPatient" not in ds
+    else:
+        write_enhanced_mr(tmp_path / "enhanced" / "x.dcm", singles, np.arange(len(singles))[::-1],
+                          legacy=how == "legacy converted", rescale_at="top" if how.startswith("rescale") else "frame")
+    ref = _ingest(tmp_path / "single", tmp_path / "out_single")
+    got = _ingest(tmp_path / "enhanced", tmp_path / "out")
+    assert len(got.rejected) == 0 and len(got.recordings) == 1
+    assert np.array_equal(_image(str(tmp_path / "out" / got.recordings.iloc[0]["image_path"])),
+                          _image(str(tmp_path / "out_single" / ref.recordings.iloc[0]["image_path"])))
+
+
+def test_a_repeated_slice_keeps_the_later_series_in_the_stack(tmp_path):
+    series = slice_series(tmp_path / "src", "PID-REP", [0.0, 10.0, 10.0])
+    for k, number in enumerate([3, 9, 4]):  # the slice at 10 mm: series 1 (number 9) repeats series 2 (number 4)
+        for p in series[k]:
+            ds = pydicom.dcmread(p)
+            ds.SeriesNumber = number
+            ds.save_as(p)
+    got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and sorted(got.recordings["n_slices"]) == [1, 2]
+    stack = got.recordings[got.recordings["n_slices"] == 2].iloc[0]
+    img = _image(str(tmp_path / "out" / stack["image_path"]))
+    assert np.array_equal(img[0, 1], pydicom.dcmread(series[1][0]).pixel_array.astype(np.float32))
+
+
+@pytest.mark.parametrize("change, why", [
+    ("phases", "phase counts differ"),
+    ("in-plane", "in-plane positions differ by up to 30.0 mm"),
+    ("frame time", "frame times differ (40.0 to 60.0 ms)"),
+    ("late start", "first phases lie 300 ms apart"),
+])
+def test_slices_that_were_not_acquired_as_one_stack_stay_apart(tmp_path, caplog, change, why):
+    import logging
+
+    series = slice_series(tmp_path / "src", "PID-APART", [0.0, 10.0, 20.0], phases=3)
+    if change == "phases":
+        shutil.rmtree(series[1][0].parent)
+        series[1] = slice_series(tmp_path / "src" / "extra", "PID-APART", [10.0], phases=4, offset=50,
+                                 study=pydicom.dcmread(series[0][0]).StudyInstanceUID)[0]
+    for p in series[1] if change != "phases" else []:
+        ds = pydicom.dcmread(p)
+        if change == "in-plane":
+            ds.ImagePositionPatient = [30.0, 0.0, 10.0]
+        elif change == "frame time":
+            ds.TriggerTime = float(ds.TriggerTime) * 1.5
+        else:
+            ds.TriggerTime = float(ds.TriggerTime) + 300
+        ds.save_as(p)
+    with caplog.at_level(logging.INFO, logger="cardiolens.ingest.adapters.dicom"):
+        got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and len(got.recordings) == 3 and set(got.recordings["n_slices"]) == {1}
+    assert any(why in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]

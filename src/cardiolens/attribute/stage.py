@@ -171,7 +171,8 @@ def shard_rows(rows: pd.DataFrame, column: str) -> list[np.ndarray]:
 
 
 def visible_input(rows: pd.DataFrame) -> list[np.ndarray]:
-    """Per row, True where its prepared array is not black (exactly 0: what ``background_mm`` writes)."""
+    """Per row, True where its prepared array is not black: exactly 0, what ``background_mm``
+    writes, and also any pixel of the image that is 0 (air, a clipped blood pool)."""
     return [a != 0 for a in shard_rows(rows, "array_path")]
 
 

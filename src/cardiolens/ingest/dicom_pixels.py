@@ -157,6 +157,8 @@ def read_mr_frames(path: str) -> NDArray[np.float32]:
     :func:`cardiolens.ingest.dicom_scan.enhanced_mr_frames`)."""
     quiet_pydicom()
     arr = decoded_pixels(pydicom.dcmread(path)).astype(np.float32)
+    if arr.ndim == 2:  # an enhanced MR file of one frame
+        arr = arr[None]
     if arr.ndim != 3:
         raise DecodeError("pixel_decode_error", f"a multi-frame MR file decoded to shape {arr.shape}, not (frames, rows, columns)")
     return arr

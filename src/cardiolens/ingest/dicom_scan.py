@@ -50,6 +50,8 @@ class Header:
     burned_in: bool | None = None   # BurnedInAnnotation: YES -> True, NO -> False, absent/other -> None
     frame: int | None = None        # the frame of a multi-frame (enhanced) MR file this header stands for
     rescale: tuple[float, float] | None = None   # that frame's (RescaleSlope, RescaleIntercept)
+    series_number: int | None = None   # SeriesNumber: the order in which a study's series were acquired
+    acquisition: tuple = ()         # MR sequence signature (:func:`_acquisition`): series of one stack share it
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -151,7 +153,28 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if ps is not None and len(ps) == 2 and not all(np.isfinite(float(v)) and float(v) > 0 for v in ps):
         return Rejection(rel, digest, Reason.NO_CALIBRATION, "PixelSpacing is zero, negative or not a number")
     header = _header(ds, rel, str(path), modality, n_frames)
-    return enhanced_mr_frames(ds, header) if modality == "MR" and n_frames > 1 else header
+    enhanced = modality == "MR" and (n_frames > 1 or "PerFrameFunctionalGroupsSequence" in ds)
+    return enhanced_mr_frames(ds, header) if enhanced else header
+
+
+def _acquisition(ds: pydicom.Dataset) -> tuple:
+    """What tells one MR acquisition's sequence from another's: SequenceName, RepetitionTime,
+    EchoTime and FlipAngle (rounded), from the top level or, in enhanced MR, the shared
+    MR timing group. Compared, never written."""
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    timing = shared.get("MRTimingAndRelatedParametersSequence") if shared is not None else None
+    t = timing[0] if timing else None
+    values = []
+    for name in ("SequenceName", "RepetitionTime", "EchoTime", "FlipAngle"):
+        v = ds.get(name, None)
+        if v in (None, "") and t is not None:
+            v = t.get(name, None)
+        try:
+            values.append(round(float(v), 2))
+        except (TypeError, ValueError):
+            values.append(str(v or "").strip())
+    return tuple(values)
 
 
 def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames: int) -> Header:
@@ -171,43 +194,59 @@ def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames
         heart_rate=_float(ds, "HeartRate"),
         instance_number=int(ds.InstanceNumber) if str(ds.get("InstanceNumber", "")).strip() else None,
         burned_in=burned_in_annotation(ds),
+        series_number=int(n) if (n := _float(ds, "SeriesNumber")) is not None and np.isfinite(n) else None,
+        acquisition=_acquisition(ds) if modality == "MR" else (),
     )
 
 
-#: Functional groups of an enhanced MR frame (DICOM PS3.3 C.7.6.16): (sequence, attribute, count).
-_FRAME_ATTRIBUTES = {
-    "position": ("PlanePositionSequence", "ImagePositionPatient", 3),
-    "orientation": ("PlaneOrientationSequence", "ImageOrientationPatient", 6),
-    "pixel_spacing": ("PixelMeasuresSequence", "PixelSpacing", 2),
-    "trigger_time": ("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime", 1),
-    "slope": ("PixelValueTransformationSequence", "RescaleSlope", 1),
-    "intercept": ("PixelValueTransformationSequence", "RescaleIntercept", 1),
+#: Where an enhanced MR frame keeps each value (DICOM PS3.3 C.7.6.16), in the order looked at,
+#: and how many numbers it has. A Legacy Converted Enhanced MR file (A.71) keeps what has no
+#: functional group, such as TriggerTime, in its "unassigned converted attributes" sequences.
+_FRAME_ATTRIBUTES: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {
+    "position": ((("PlanePositionSequence", "ImagePositionPatient"),), 3),
+    "orientation": ((("PlaneOrientationSequence", "ImageOrientationPatient"),), 6),
+    "pixel_spacing": ((("PixelMeasuresSequence", "PixelSpacing"),), 2),
+    "trigger_time": ((("CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime"),
+                      ("UnassignedPerFrameConvertedAttributesSequence", "TriggerTime"),
+                      ("UnassignedSharedConvertedAttributesSequence", "TriggerTime")), 1),
+    "slope": ((("PixelValueTransformationSequence", "RescaleSlope"),), 1),
+    "intercept": ((("PixelValueTransformationSequence", "RescaleIntercept"),), 1),
 }
 
 
-def _frame_value(groups: tuple[pydicom.Dataset | None, ...], sequence: str, name: str, count: int) -> tuple[float, ...] | None:
-    """``name`` from the first of ``groups`` (the frame's own, then the shared functional groups)
-    whose ``sequence`` holds it, as ``count`` floats; None when none does or it is malformed."""
+def _numbers(v: object, count: int) -> tuple[float, ...] | None:
+    values = list(v) if isinstance(v, (list, pydicom.multival.MultiValue)) else [v]
+    try:
+        out = tuple(float(x) for x in values)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == count else None
+
+
+def _frame_value(groups: tuple[pydicom.Dataset | None, ...], places: tuple[tuple[str, str], ...], count: int,
+                 top: pydicom.Dataset | None = None) -> tuple[float, ...] | None:
+    """The value at the first of ``places`` ((sequence, attribute)) that the first of ``groups``
+    (the frame's own functional groups, then the shared ones) holds, else ``top``'s attribute of
+    that name (the file's top level), as ``count`` floats; None when nowhere or malformed."""
     for g in groups:
-        item = g.get(sequence) if g is not None else None
-        if item and name in item[0]:
-            v = item[0].get(name)
-            values = list(v) if isinstance(v, (list, pydicom.multival.MultiValue)) else [v]
-            try:
-                out = tuple(float(x) for x in values)
-            except (TypeError, ValueError):
-                return None
-            return out if len(out) == count else None
+        for sequence, name in places:
+            item = g.get(sequence) if g is not None else None
+            if item and name in item[0]:
+                return _numbers(item[0].get(name), count)
+    for _, name in places:
+        if top is not None and str(top.get(name, "")).strip():
+            return _numbers(top.get(name), count)
     return None
 
 
 def enhanced_mr_frames(ds: pydicom.Dataset, file_header: Header) -> tuple[Header, ...] | Rejection:
-    """The frames of a multi-frame MR file (Enhanced MR Image Storage and its legacy-converted
-    twin) as one single-frame :class:`Header` each, so that they join the (slice, phase) grid of
-    their series like single-frame images. Each frame's geometry, nominal cardiac trigger delay and
-    rescale come from its per-frame functional groups, else from the shared ones (DICOM PS3.3
-    C.7.6.16); ``frame`` indexes the file's frames. A file without per-frame groups for every
-    frame is a :class:`Rejection`."""
+    """The frames of a multi-frame MR file (Enhanced MR Image Storage, one frame or many, and
+    Legacy Converted Enhanced MR) as one single-frame :class:`Header` each, so that they join the
+    (slice, phase) grid of their series like single-frame images. Each frame's geometry, nominal
+    cardiac trigger delay (a legacy-converted file's TriggerTime) and rescale come from its
+    per-frame functional groups, else from the shared ones (DICOM PS3.3 C.7.6.16), else from the
+    file's top level; ``frame`` indexes the file's frames. A file without per-frame groups for
+    every frame is a :class:`Rejection`."""
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
@@ -218,7 +257,7 @@ def enhanced_mr_frames(ds: pydicom.Dataset, file_header: Header) -> tuple[Header
                          "functional groups: the frames' positions and times are unknown (enhanced MR needs one group per frame)")
     headers = []
     for i, item in enumerate(per_frame):
-        v = {k: _frame_value((item, shared), *spec) for k, spec in _FRAME_ATTRIBUTES.items()}
+        v = {k: _frame_value((item, shared), places, count, ds) for k, (places, count) in _FRAME_ATTRIBUTES.items()}
         slope = v["slope"][0] if v["slope"] else 1.0
         intercept = v["intercept"][0] if v["intercept"] else 0.0
         if not (np.isfinite(slope) and np.isfinite(intercept)):

@@ -81,10 +81,14 @@ def _mr_stack(series_uid: str, headers: list[Header]) -> Candidate | list[Reject
     return Candidate(series_uid, "mr_stack", tuple(grid), spacing)
 
 
+#: Series stacked into one cine must agree on their frame time within this fraction.
+FRAME_TIME_REL_TOL = 0.10
+
+
 def _stack_key(headers: list[Header]) -> tuple | None:
     """What single-slice cine series of one stack share (patient, study, orientation, image size,
-    pixel spacing, phase count), or None for a series that is not one slice of two phases or more
-    with complete geometry."""
+    pixel spacing, view, MR sequence signature), or None for a series that is not one slice of two
+    phases or more with complete geometry."""
     first = headers[0]
     if len(headers) < 2 or any(h.position is None or h.orientation is None or h.pixel_spacing is None for h in headers):
         return None
@@ -92,18 +96,46 @@ def _stack_key(headers: list[Header]) -> tuple | None:
     if np.ptp([float(np.dot(h.position, normal)) for h in headers]) > POSITION_TOL_MM:
         return None  # several slices already: a stack of its own
     return (first.patient_id, first.study_uid, tuple(np.round(first.orientation, 3)), first.rows, first.cols,
-            tuple(np.round(first.pixel_spacing, 4)), len(headers))
+            tuple(np.round(first.pixel_spacing, 4)), first.view, first.acquisition)
+
+
+def _unstackable(members: list[list[Header]]) -> str | None:
+    """Why single-slice series (one list of headers each, distinct positions) do not make one
+    stack, or None when they do: phase counts, in-plane offsets, timing (see
+    :func:`stack_single_slice_series`)."""
+    counts = sorted({len(m) for m in members})
+    if len(counts) > 1:
+        return f"their phase counts differ ({counts})"
+    first = members[0][0]
+    row, col = np.asarray(first.orientation[:3]), np.asarray(first.orientation[3:])
+    inplane = np.array([[np.dot(m[0].position, row), np.dot(m[0].position, col)] for m in members])
+    shift = float(np.max(np.ptp(inplane, axis=0)))
+    if shift > 0.5 * min(first.pixel_spacing):
+        return f"their in-plane positions differ by up to {shift:.1f} mm (not one planned stack)"
+    times = [sorted(h.trigger_time for h in m) for m in members]
+    if any(None in t for t in times):
+        return "some phases lack a TriggerTime"
+    step = np.array([np.median(np.diff(t)) for t in times])
+    if step.min() <= 0 or np.ptp(step) > FRAME_TIME_REL_TOL * np.median(step):
+        return f"their frame times differ ({step.min():.1f} to {step.max():.1f} ms)"
+    starts = np.array([t[0] for t in times])
+    if np.ptp(starts) > np.median(step):
+        return f"their first phases lie {np.ptp(starts):.0f} ms apart, more than one frame time"
+    return None
 
 
 def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str, list[Header]], list[str]]:
     """Merge the single-slice cine series that form one short-axis stack (as scanners that acquire
     each slice in its own breath-hold export it: one series per slice) into one series.
 
-    Series merge when they share :func:`_stack_key` (patient, study, orientation, image size,
-    pixel spacing and phase count), lie at distinct positions along the slice normal and together
-    pass :func:`_mr_stack` (uniform slice spacing). Phases are matched by their order within each
-    slice (the first phase of every slice is the frame nearest the R wave). Otherwise each series stays
-    a recording of its own, and the second value says why, one line per group (no UIDs).
+    Candidates share :func:`_stack_key` (patient, study, orientation, image size, pixel spacing,
+    view and MR sequence signature). A position acquired more than once keeps the series with the
+    highest SeriesNumber (the repeat) in the stack; the others stay recordings of their own. The
+    slices must then have the same phase count, the same in-plane position (within half a pixel),
+    frame times within :data:`FRAME_TIME_REL_TOL` of each other, first phases within one frame
+    time, and together pass :func:`_mr_stack` (evenly spaced). Phases are matched by their order in
+    each slice. Otherwise every series stays a recording of its own. The notes (no UIDs) say what
+    was done and why, one line per group.
     Returns (series by key, notes); a merged series' key joins its members' UIDs with '+'."""
     groups: dict[tuple, list[str]] = defaultdict(list)
     for uid in sorted(series):
@@ -116,20 +148,37 @@ def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str
         if len(uids) < 2:
             continue
         normal = slice_normal(series[uids[0]][0].orientation)
-        levels = [round(float(np.dot(series[u][0].position, normal)) / POSITION_TOL_MM) for u in uids]
-        if len(set(levels)) < len(levels):
-            notes.append(f"{len(uids)} single-slice series of one study not stacked: some share a slice position "
-                         "(repeated acquisitions); each is a recording of its own")
-            continue
-        merged = [h for u in uids for h in series[u]]
-        trial = _mr_stack("+".join(uids), merged)
-        if not isinstance(trial, Candidate):
-            notes.append(f"{len(uids)} single-slice series of one study not stacked: {trial[0].message}; each is a "
-                         "recording of its own")
-            continue
+        at: dict[int, list[str]] = defaultdict(list)
         for u in uids:
+            at[round(float(np.dot(series[u][0].position, normal)) / POSITION_TOL_MM)].append(u)
+        keep: list[str] = []
+        repeats, ambiguous = 0, False
+        for level in sorted(at):
+            here = sorted(at[level], key=lambda u: -(series[u][0].series_number or 0))
+            numbers = [series[u][0].series_number for u in here]
+            if len(here) > 1 and (None in numbers or numbers[0] == numbers[1]):
+                ambiguous = True  # which acquisition is the repeat cannot be told
+            keep.append(here[0])
+            repeats += len(here) - 1
+        if ambiguous or len(keep) < 2:
+            why = ("a slice position acquired more than once without distinct SeriesNumbers" if ambiguous
+                   else "they all lie at one slice position")
+            notes.append(f"{len(uids)} single-slice series of one study not stacked: {why}; each is a recording of its own")
+            continue
+        why = _unstackable([series[u] for u in keep])
+        merged = [h for u in keep for h in series[u]]
+        trial = _mr_stack("+".join(keep), merged) if why is None else None
+        if why is None and not isinstance(trial, Candidate):
+            why = trial[0].message
+        if why is not None:
+            notes.append(f"{len(keep)} single-slice series of one study not stacked: {why}; each is a recording of its own")
+            continue
+        for u in keep:
             del out[u]
-        out["+".join(uids)] = merged
+        out["+".join(keep)] = merged
+        notes.append(f"{len(keep)} single-slice series stacked into one cine"
+                     + (f"; {repeats} earlier acquisition(s) of a stacked position kept as recording(s) of their own"
+                        if repeats else ""))
     return out, notes
 
 
