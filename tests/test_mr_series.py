@@ -217,3 +217,20 @@ def test_slices_that_were_not_acquired_as_one_stack_stay_apart(tmp_path, caplog,
         got = _ingest(tmp_path / "src", tmp_path / "out")
     assert len(got.rejected) == 0 and len(got.recordings) == 3 and set(got.recordings["n_slices"]) == {1}
     assert any(why in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_a_classic_mr_image_with_a_stray_per_frame_group_is_read_as_a_classic_image(tmp_path):
+    # Sunnybrook's single-frame MR Image Storage files carry a PerFrameFunctionalGroupsSequence
+    # beside their own geometry: the SOP class, not that sequence, says how to read a file
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    singles = sax_singles(tmp_path / "src", "PID-CLASSIC", slices=2, phases=3)
+    for p in singles:
+        ds = pydicom.dcmread(p)
+        ds.PerFrameFunctionalGroupsSequence = Sequence([Dataset()])
+        ds.save_as(p)
+    header = read_header(singles[0], tmp_path / "src")
+    assert not isinstance(header, tuple) and header.frame is None and header.position == (0.0, 0.0, 0.0)
+    got = _ingest(tmp_path / "src", tmp_path / "out")
+    assert len(got.rejected) == 0 and (got.recordings.iloc[0]["n_slices"], got.recordings.iloc[0]["n_frames"]) == (2, 3)

@@ -18,6 +18,8 @@ from cardiolens.ingest.model import Rejection
 from cardiolens.ingest.reasons import Reason
 
 IMAGE_MODALITIES = ("US", "MR")
+#: Enhanced MR Image Storage, Enhanced MR Color Image Storage, Legacy Converted Enhanced MR Image Storage.
+ENHANCED_MR_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.3", "1.2.840.10008.5.1.4.1.1.4.4"})
 
 
 def quiet_pydicom() -> None:
@@ -153,7 +155,9 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if ps is not None and len(ps) == 2 and not all(np.isfinite(float(v)) and float(v) > 0 for v in ps):
         return Rejection(rel, digest, Reason.NO_CALIBRATION, "PixelSpacing is zero, negative or not a number")
     header = _header(ds, rel, str(path), modality, n_frames)
-    enhanced = modality == "MR" and (n_frames > 1 or "PerFrameFunctionalGroupsSequence" in ds)
+    # A single-frame file is read the enhanced way only when its class says so: some classic MR
+    # images (Sunnybrook's) also carry a PerFrameFunctionalGroupsSequence beside their own geometry.
+    enhanced = modality == "MR" and (n_frames > 1 or _sop_class(ds) in ENHANCED_MR_CLASSES)
     return enhanced_mr_frames(ds, header) if enhanced else header
 
 
