@@ -100,13 +100,15 @@ def _explain(error: jsonschema.ValidationError) -> list[str]:
     return [f"config key '{key}': {error.message}{schema_hint(error)}"]
 
 
-def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any]) -> list[str]:
-    """The schema errors of ``config`` (defaults filled in place), one line each, sorted by key.
+def _schema_errors(config: dict[str, Any], schema: Mapping[str, Any], fill_defaults: bool = True) -> list[str]:
+    """The schema errors of ``config`` (with ``fill_defaults``, defaults filled in place), one line
+    each, sorted by key.
 
     A value of the wrong type also fails the enum or range of its key; only the type error is
     kept, since it carries the fix (e.g. quoting a YAML boolean).
     """
-    errors = sorted(_DefaultFiller(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    validator = _DefaultFiller(schema) if fill_defaults else jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     return [line for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed for line in _explain(e)]
 
@@ -132,10 +134,7 @@ def _model_train_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) ->
         "models": {"type": "object", "additionalProperties": {"type": "object", "properties": {"train": train}}}}}}}
     instance = {"segment": {"models": {name: {"train": m["train"]} for name, m in models.items()
                                        if isinstance(m, Mapping) and "train" in m}}}
-    errors = sorted(jsonschema.Draft202012Validator(wrapped).iter_errors(instance),
-                    key=lambda e: list(map(str, e.absolute_path)))
-    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
-    return [line for e in errors if e.validator == "type" or tuple(e.absolute_path) not in typed for line in _explain(e)]
+    return _schema_errors(instance, wrapped, fill_defaults=False)
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
