@@ -157,11 +157,14 @@ def test_sunnybrook_exported_one_series_per_slice_is_stacked_back(tmp_path):
         ds.save_as(out)
     assert len(uids) == 12
     ref = ingest_source(_source("sunnybrook", "dicom", base), TEST_KEY, tmp_path / "out_one")
-    got = ingest_source(_source("split", "dicom", tmp_path / "split"), TEST_KEY, tmp_path / "out_split")
+    # With the contours given: the stack gets none (InstanceNumber restarts in every series)
+    got = ingest_source(_source("split", "dicom", tmp_path / "split", contours_dir=str(base.parent / "contourfiles"),
+                                contours_link=str(base.parent / "link.csv")), TEST_KEY, tmp_path / "out_split")
     _accounted(got, tmp_path / "split")
     assert len(got.recordings) == 1 and len(got.rejected) == 0
     a, b = got.recordings.iloc[0], ref.recordings.iloc[0]
     assert (a["n_slices"], a["n_frames"]) == (12, 20) and a["spacing_z_mm"] == pytest.approx(b["spacing_z_mm"])
+    assert a["mask_path"] is None and b["mask_path"] is None   # (the reference was ingested without contours)
     assert np.array_equal(itk.array_from_image(itk.imread(a["image_path"])), itk.array_from_image(itk.imread(b["image_path"])))
 
 

@@ -35,6 +35,11 @@ class Candidate:
         return [h for row in self.grid for h in row]
 
     @property
+    def several_series(self) -> bool:
+        """Whether the stack was built from several series (one per slice)."""
+        return len({h.series_uid for h in self.headers}) > 1
+
+    @property
     def files(self) -> tuple[str, ...]:
         """The source files, each once (the frames of a multi-frame file share one), in grid order."""
         return tuple(dict.fromkeys(h.path for h in self.headers))
@@ -124,7 +129,7 @@ def _unstackable(members: list[list[Header]]) -> str | None:
     return None
 
 
-def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str, list[Header]], list[str]]:
+def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str, list[Header]], list[Candidate], list[str]]:
     """Merge the single-slice cine series that form one short-axis stack (as scanners that acquire
     each slice in its own breath-hold export it: one series per slice) into one series.
 
@@ -136,13 +141,15 @@ def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str
     time, and together pass :func:`_mr_stack` (evenly spaced). Phases are matched by their order in
     each slice. Otherwise every series stays a recording of its own. The notes (no UIDs) say what
     was done and why, one line per group.
-    Returns (series by key, notes); a merged series' key joins its members' UIDs with '+'."""
+    Returns (the series left as they are, the stacks as candidates, notes); a stack's ``uid``
+    joins its members' UIDs with '+'."""
     groups: dict[tuple, list[str]] = defaultdict(list)
     for uid in sorted(series):
         key = _stack_key(series[uid])
         if key is not None:
             groups[key].append(uid)
     out = dict(series)
+    stacks: list[Candidate] = []
     notes = []
     for uids in groups.values():
         if len(uids) < 2:
@@ -175,11 +182,11 @@ def stack_single_slice_series(series: dict[str, list[Header]]) -> tuple[dict[str
             continue
         for u in keep:
             del out[u]
-        out["+".join(keep)] = merged
+        stacks.append(trial)
         notes.append(f"{len(keep)} single-slice series stacked into one cine"
                      + (f"; {repeats} earlier acquisition(s) of a stacked position kept as recording(s) of their own"
                         if repeats else ""))
-    return out, notes
+    return out, stacks, notes
 
 
 def group(headers: list[Header], stack_series: bool = True) -> tuple[list[Candidate], list[Rejection], list[str]]:
@@ -204,7 +211,8 @@ def group(headers: list[Header], stack_series: bool = True) -> tuple[list[Candid
             series[h.series_uid].append(h)
     notes: list[str] = []
     if stack_series:
-        series, notes = stack_single_slice_series(series)
+        series, stacks, notes = stack_single_slice_series(series)
+        candidates += stacks
     for uid in sorted(series):
         res = _mr_stack(uid, series[uid])
         if isinstance(res, Candidate):

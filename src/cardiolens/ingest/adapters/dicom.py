@@ -109,7 +109,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
         rec.avo_frame = truth.meta.get("avo_frame")
         if rec.ed_frame is None and truth.meta.get("ed_frame") is not None:
             rec.ed_frame = int(truth.meta["ed_frame"])
-    elif options.get("contours_dir") and cand.kind == "mr_stack" and "+" in cand.uid:
+    elif options.get("contours_dir") and cand.kind == "mr_stack" and cand.several_series:
         # Sunnybrook contour files are named by InstanceNumber, which restarts in every series
         log.info("manual contours are not matched to a stack built from several series (InstanceNumber is ambiguous)")
     elif options.get("contours_dir") and cand.kind == "mr_stack":
