@@ -53,6 +53,13 @@ def match_roi(bits: NDArray[np.uint8], map_shape: tuple[int, ...]) -> NDArray[np
     raise ValueError(f"ROI shape {bits.shape} does not fit map shape {tuple(map_shape)}")
 
 
+def match_visible(visible: NDArray[np.bool_] | None, map_shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """A sample's non-black locations (its shape; None: all) in the map's layout (:func:`match_roi`)."""
+    if visible is None:
+        return np.ones(map_shape, bool)
+    return match_roi(np.asarray(visible).astype(np.uint8), map_shape).astype(bool)
+
+
 def mass(m: NDArray, region: NDArray[np.bool_]) -> float:
     """Share of the attribution inside ``region``; NaN for an empty region or an all-zero map."""
     total = float(m.sum())

@@ -81,8 +81,7 @@ def measure(m: np.ndarray, bits: np.ndarray, cfg: dict[str, Any], visible: np.nd
     ``mass_heart_uniform``."""
     bits = M.match_roi(bits, m.shape)
     row: dict[str, Any] = {f"mass_{k}": M.mass(m, M.roi(bits, v)) for k, v in MASS_ROIS.items()}
-    seen = np.ones(m.shape, bool) if visible is None else M.match_roi(visible.astype(np.uint8), m.shape).astype(bool)
-    row["mass_heart_uniform"] = M.uniform_mass(M.roi(bits, ["heart"]), seen)
+    row["mass_heart_uniform"] = M.uniform_mass(M.roi(bits, ["heart"]), M.match_visible(visible, m.shape))
     pointing = cfg.get("pointing_roi", ["heart"])
     row["pointing_hit"] = M.pointing_hit(m, M.roi(bits, pointing), cfg.get("pointing_tolerance_px", 4))
     oh = cfg.get("outside_heart", {})
@@ -155,8 +154,7 @@ def sanity_check(fa: FoldAttribution, x: torch.Tensor, seed: int,
             trained, random = fa.attribution(x, target, method), fa.attribution(x, target, method, rand)
             flags = [degenerate_extent(a.span.cpu().numpy(), a.max_abs.cpu().numpy()) for a in (trained, random)]
             maps = trained.maps.cpu().numpy()
-            seen = None if visible is None else np.stack([M.match_roi(v.astype(np.uint8), m.shape).astype(bool)
-                                                          for v, m in zip(visible, maps)])
+            seen = None if visible is None else np.stack([M.match_visible(v, m.shape) for v, m in zip(visible, maps)])
             rho = rank_correlation(maps, random.maps.cpu().numpy(), *flags, where=seen)
             out += [{"method": method, "target": fa.names[int(t)], "spearman": float(r)} for t, r in zip(target, rho)]
     return pd.DataFrame(out)
