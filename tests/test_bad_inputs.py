@@ -24,6 +24,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEGBaselin
 
 from cardiolens.hashing import list_files
 from cardiolens.ingest.stage import ingest_source
+from cardiolens.privacy import path_key
 from conftest import TEST_KEY, real_paths
 from fakes import echo_frames, make_acdc_patient, make_camus_patient, write_image, write_mjpeg_avi
 
@@ -345,12 +346,266 @@ def test_empty_source_is_refused_before_any_job(tmp_path):
         check_input_paths({"inputs": [{"name": "hospital", "adapter": "dicom", "path": str(tmp_path / "export")}]})
 
 
-def test_the_corpus_has_at_least_twenty_five_kinds(tmp_path):
+def test_the_corpus_has_at_least_sixty_kinds(tmp_path):
     """Count of the kinds above, each generated in a test of this module: the DICOM corpus's
     cases (rejected and ingested), the MetaImage, NIfTI and AVI cases, the permission case,
-    four clinical tables and the empty source."""
+    four clinical tables, the empty source, and the cases of the fuzzing pass below."""
     expected, ingested = build_dicom_corpus(tmp_path / "export")
     dicom_kinds = {p.split("/")[0] for p in [*expected, *ingested]}
     other_kinds = {"mhd_missing_raw", "mhd_short_raw", "nifti_nan", "avi_zero_frames", "unreadable_permission",
                    "csv_duplicate_ids", "csv_bom", "csv_not_utf8", "csv_unknown_label", "empty_source"}
-    assert len(dicom_kinds) + len(other_kinds) >= 25, sorted(dicom_kinds)
+    fuzzed_kinds = {"source_all_rejected", "echonet_video_twice", "acdc_folder_twice", "nifti_cut_gzip", "nifti_short_voxels",
+                    "nifti_plain_named_gz", "nifti_empty_mask", "nifti_cut_mask", "cfg_bom_crlf", "cfg_inf", "cfg_ed_is_es",
+                    "cfg_fraction", "camus_sex_lower_case", "camus_es_beyond_nbframe", "filelist_empty", "filelist_latin1",
+                    "filelist_fps_inf", "tracings_without_filename", "avi_named_after_patient", "mhd_data_named_after_patient",
+                    "dicom_frame_time_zero", "dicom_frames_text", "dicom_decimal_comma", "dicom_jpeg_more_frames",
+                    "dicom_jpeg_fewer_frames", "dicom_jpeg_cut", "dicom_heart_rate_text", "csv_headerless",
+                    "csv_close_header", "csv_sex_mapped_to_names", "csv_age_mapped_to_names"}
+    assert len(dicom_kinds) + len(other_kinds) + len(fuzzed_kinds) >= 60, sorted(dicom_kinds)
+
+
+# --- What a fuzzing pass over real-looking exports found (2026-12-05) -------------------------
+
+
+def _rejected(res) -> dict[str, tuple[str, str]]:
+    """{real path: (reason, message)} of a source result."""
+    real = real_paths(res)
+    return {real[p]: (r, m) for p, r, m in zip(res.rejected["path"], res.rejected["reason"], res.rejected["message"])}
+
+
+def _filelist(root: Path, names: list[str], **overrides) -> None:
+    rows = [{"FileName": n, "EF": "60", "ESV": "30", "EDV": "75", "FrameHeight": "32", "FrameWidth": "32", "FPS": "50",
+             "NumberOfFrames": "10", "Split": "TRAIN", **overrides.get(n, {})} for n in names]
+    pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
+
+
+def test_a_source_whose_every_file_is_rejected_gives_valid_empty_tables(tmp_path):
+    """AVIs without their FileList.csv: each video rejected with the reason, and the empty
+    recordings table (list columns and all) passes the schema the job writes it with."""
+    from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
+
+    root = tmp_path / "echonet"
+    for name in ("0XA", "0XB"):
+        write_mjpeg_avi(root / "Videos" / f"{name}.avi", echo_frames(t=10))
+    res = _ingest(root, tmp_path / "out", "echonet")
+    assert len(res.recordings) == 0
+    assert {p: r for p, (r, _) in _rejected(res).items()} == {"Videos/0XA.avi": "malformed_metadata",
+                                                              "Videos/0XB.avi": "malformed_metadata"}
+    for schema, table in ((RECORDINGS, res.recordings), (PATIENTS, res.patients), (REJECTED, res.rejected)):
+        assert schema.to_arrow(table).num_rows == len(table)
+
+
+def test_one_identifier_in_two_places_keeps_the_first_by_path(tmp_path):
+    """The same EchoNet video in a subfolder, and two ACDC folders named patient001: one recording
+    each, whose image file exists (the second copy used to overwrite it and then delete it)."""
+    root = tmp_path / "echonet"
+    write_mjpeg_avi(root / "Videos" / "0XA.avi", echo_frames(t=10))
+    (root / "Videos" / "old").mkdir()
+    (root / "Videos" / "old" / "0XA.avi").write_bytes((root / "Videos" / "0XA.avi").read_bytes())
+    _filelist(root, ["0XA.avi"])
+    res = _ingest(root, tmp_path / "out", "echonet")
+    assert len(res.recordings) == 1 and Path(res.recordings["image_path"][0]).is_file()
+    reason, message = _rejected(res)["Videos/old/0XA.avi"]
+    assert reason == "duplicate_instance" and path_key(TEST_KEY, "Videos/0XA.avi") in message
+
+    acdc = tmp_path / "acdc"
+    make_acdc_patient(acdc / "site_a", "patient001")
+    make_acdc_patient(acdc / "site_b", "patient001", seed=2)
+    res = _ingest(acdc, tmp_path / "out_acdc", "acdc")
+    assert len(res.recordings) == 1 and len(res.patients) == 1
+    assert {p.split("/")[0] for p in real_paths(res).values() if p in _rejected(res)} == {"site_b"}
+    assert {r for r, _ in _rejected(res).values()} == {"duplicate_patient"}
+
+
+def test_damaged_nifti_files_are_refused_and_a_damaged_mask_costs_only_itself(tmp_path):
+    import gzip
+
+    root = tmp_path / "acdc"
+    for i in range(1, 6):
+        make_acdc_patient(root, f"patient00{i}", seed=i)
+    cut = root / "patient001" / "patient001_frame01.nii.gz"  # the gzip stream cut in half
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
+    short = root / "patient002" / "patient002_frame01.nii.gz"  # intact gzip of voxel data cut short
+    raw = gzip.decompress(short.read_bytes())
+    short.write_bytes(gzip.compress(raw[:-500]))
+    plain = root / "patient003" / "patient003_frame01.nii.gz"  # not compressed, named .gz: ITK reads it
+    plain.write_bytes(gzip.decompress(plain.read_bytes()))
+    (root / "patient004" / "patient004_frame01_gt.nii.gz").write_bytes(b"")  # an empty mask
+    gt = root / "patient005" / "patient005_frame06_gt.nii.gz"  # a cut mask
+    gt.write_bytes(gt.read_bytes()[:100])
+    res = _ingest(root, tmp_path / "out", "acdc")
+    got = _rejected(res)
+    assert got["patient001/patient001_frame01.nii.gz"][0] == "truncated"
+    reason, message = got["patient002/patient002_frame01.nii.gz"]
+    # 36 x 40 x 4 voxels of 2 bytes = 11520 bytes needed, 500 fewer held
+    assert reason == "truncated" and "holds 11020 bytes of voxel data" in message and "need 11520" in message
+    assert {k: v[0] for k, v in got.items() if k.startswith(("patient004", "patient005"))} == {
+        "patient004/patient004_frame01_gt.nii.gz": "empty_file", "patient005/patient005_frame06_gt.nii.gz": "truncated"}
+    by_patient = {real_paths(res)[fs[0]].split("/")[0]: m for fs, m in zip(res.recordings["source_files"], res.recordings["mask_path"])}
+    assert set(by_patient) == {"patient003", "patient004", "patient005"}  # the recordings without the broken mask
+    for pid, frame in (("patient004", 0), ("patient005", 1)):
+        masks = _image(by_patient[pid])
+        assert (masks[frame] == 255).all() and (masks[1 - frame] != 255).any()
+
+
+def test_metadata_files_as_real_exports_write_them(tmp_path):
+    """Info.cfg with a byte-order mark and CRLF lines is read; ED or ES not a finite whole
+    number, or ED equal to ES, is refused; CAMUS Sex in lower case is read; a CAMUS ES beyond
+    NbFrame is refused without a sequence too."""
+    root = tmp_path / "acdc"
+    for i, text in enumerate(("\ufeffED: 1\r\nES: 6\r\nGroup: NOR\r\nHeight: 170\r\nNbFrame: 10\r\nWeight: 70\r\n",
+                              "ED: 1\nES: inf\nGroup: NOR\nNbFrame: 10\n", "ED: 6\nES: 6\nGroup: NOR\nNbFrame: 10\n",
+                              "ED: 1\nES: 6.5\nGroup: NOR\nNbFrame: 10\n"), start=1):
+        make_acdc_patient(root, f"patient00{i}", seed=i)
+        (root / f"patient00{i}" / "Info.cfg").write_bytes(text.encode("utf-8"))
+    res = _ingest(root, tmp_path / "out", "acdc")
+    assert len(res.recordings) == 1 and res.patients["height_cm"].tolist() == [170.0]
+    got = {k.split("/")[0]: v for k, v in _rejected(res).items()}
+    assert got["patient002"] == ("malformed_metadata", "patient002: ES = 'inf' is not an integer")
+    assert got["patient003"] == ("malformed_metadata", "patient003: ED and ES are the same frame (6)")
+    assert got["patient004"] == ("malformed_metadata", "patient004: ES = '6.5' is not an integer")
+
+    camus = tmp_path / "camus"
+    make_camus_patient(camus, "patient0001", views=("4CH",))
+    cfg = camus / "patient0001" / "Info_4CH.cfg"
+    cfg.write_text(cfg.read_text().replace("Sex: F", "Sex: f"))
+    make_camus_patient(camus, "patient0002", views=("4CH",), seed=2)
+    cfg = camus / "patient0002" / "Info_4CH.cfg"
+    cfg.write_text(cfg.read_text().replace("ES: 12", "ES: 99"))
+    res = _ingest(camus, tmp_path / "out_camus", "camus")
+    assert [real_paths(res)[f].split("/")[0] for f in res.recordings["source_files"][0]][0] == "patient0001"
+    assert res.patients["sex"].tolist() == ["F", "F"]  # 'f' read as F (patient0002 is listed from its Info_4CH.cfg)
+    assert {v for k, v in _rejected(res).items() if k.startswith("patient0002/") and v[0] != "ancillary"} == {
+        ("malformed_metadata", "patient0002 4CH: ED 1 / ES 99 beyond NbFrame 14")}
+
+
+def test_malformed_echonet_tables_and_values(tmp_path):
+    cases = {
+        "empty": b"",
+        "latin1": "FileName,EF,FPS,NumberOfFrames,FrameHeight,FrameWidth,Split\n0XA.avi,60,50,10,32,32,TR\xc9IN\n".encode("latin-1"),
+    }
+    key = path_key(TEST_KEY, "FileList.csv")  # file names in messages become path keys (`cardiolens rejected` shows them)
+    expected = {"empty": f"{key} is not a readable CSV table (EmptyDataError)", "latin1": f"{key} is not UTF-8 text (byte 0xc9)"}
+    for name, data in cases.items():
+        root = tmp_path / name
+        write_mjpeg_avi(root / "Videos" / "0XA.avi", echo_frames(t=10))
+        (root / "FileList.csv").write_bytes(data)
+        res = _ingest(root, tmp_path / f"out_{name}", "echonet")
+        assert _rejected(res)["Videos/0XA.avi"] == ("malformed_metadata", expected[name]), name
+
+    root = tmp_path / "values"
+    for name in ("0XA", "0XB"):
+        write_mjpeg_avi(root / "Videos" / f"{name}.avi", echo_frames(t=10))
+    _filelist(root, ["0XA.avi", "0XB.avi"], **{"0XB.avi": {"FPS": "inf"}})
+    pd.DataFrame({"Name": ["0XA.avi"], "X1": [1], "Y1": [1], "X2": [2], "Y2": [2], "Frame": [0]}).to_csv(
+        root / "VolumeTracings.csv", index=False)  # no FileName column: the videos come without tracings
+    res = _ingest(root, tmp_path / "out_values", "echonet")
+    assert len(res.recordings) == 1 and res.recordings["mask_path"].isna().all()
+    assert res.notes["volume_tracings_unusable"] == "VolumeTracings.csv lacks columns ['FileName']"
+    assert _rejected(res)["Videos/0XB.avi"] == ("malformed_metadata", "FileList FPS = inf is not a positive number")
+
+
+def test_file_names_in_messages_become_path_keys(tmp_path):
+    """An export that names files after the patient: the rejection message names the file by its
+    path key, never by its name."""
+    root = tmp_path / "echonet"
+    (root / "Videos").mkdir(parents=True)
+    (root / "Videos" / "MRN12345_echo.avi").write_bytes(b"not a video at all" * 10)
+    _filelist(root, ["MRN12345_echo.avi"])
+    res = _ingest(root, tmp_path / "out", "echonet")
+    reason, message = _rejected(res)["Videos/MRN12345_echo.avi"]
+    assert "MRN12345" not in message and path_key(TEST_KEY, "Videos/MRN12345_echo.avi") in message, message
+
+    camus = tmp_path / "camus"
+    folder = make_camus_patient(camus, "patient0001", views=("4CH",))
+    mhd = folder / "patient0001_4CH_ES_gt.mhd"
+    mhd.write_text(mhd.read_text().replace("patient0001_4CH_ES_gt.raw", "Doe_Jane_MRN12345.raw"))
+    res = _ingest(camus, tmp_path / "out_camus", "camus")
+    assert not res.rejected["message"].str.contains("MRN12345|Doe_Jane").any()
+    assert _rejected(res)["patient0001/patient0001_4CH_ES_gt.mhd"][0] == "missing_companion"
+
+
+def _examples_ybr(**changes) -> Dataset:
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm"))
+    ds.PatientName, ds.PatientID = "Doe^Jane", "MRN12345"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    for name, value in changes.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def _write_raw(ds: Dataset, path: Path, keyword: str, value: bytes) -> None:
+    """Save ``ds`` (explicit VR little endian) with the value of the string element ``keyword``
+    replaced by ``value``, bytes as given (even length): a value pydicom would refuse to write,
+    as another vendor's software writes it."""
+    import struct
+
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    vr = pydicom.datadict.dictionary_VR(tag)
+    setattr(ds, keyword, {"IS": "1" * len(value), "DS": "1" * len(value)}.get(vr, "X" * len(value)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    at = data.find(struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode())
+    assert at > 0 and struct.unpack("<H", data[at + 6:at + 8])[0] == len(value), keyword
+    path.write_bytes(data[:at + 8] + value + data[at + 8 + len(value):])
+
+
+def test_dicom_values_other_software_writes(tmp_path, caplog, recwarn):
+    """pydicom's multi-frame echo (30 JPEG frames) with the values of other exports, in folders
+    named after the patient. Each file ends with its reason; nothing logged or warned quotes a
+    path or a name."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    root = tmp_path / "export" / "Jane_Doe_MRN12345"
+    root.mkdir(parents=True)
+    cases: dict[str, str | None] = {"good.dcm": None}  # None: ingested
+    _examples_ybr().save_as(root / "good.dcm", enforce_file_format=True)
+    _write_raw(_examples_ybr(), root / "frame_time_zero.dcm", "FrameTime", b"0 ")
+    cases["frame_time_zero.dcm"] = "malformed_metadata"
+    _write_raw(_examples_ybr(), root / "frames_text.dcm", "NumberOfFrames", b"abcd")
+    cases["frames_text.dcm"] = "malformed_metadata"
+    ds = _examples_ybr()
+    del ds.SequenceOfUltrasoundRegions  # spacing from PixelSpacing, as an export without regions
+    _write_raw(ds, root / "decimal_comma.dcm", "PixelSpacing", b"0,98\\0,51 ")
+    cases["decimal_comma.dcm"] = "no_spatial_calibration"
+    _examples_ybr(NumberOfFrames=40).save_as(root / "frames_40.dcm", enforce_file_format=True)
+    cases["frames_40.dcm"] = "frame_count_mismatch"
+    _examples_ybr(NumberOfFrames=10).save_as(root / "frames_10.dcm", enforce_file_format=True)
+    cases["frames_10.dcm"] = "frame_count_mismatch"
+    full = root / "good.dcm"
+    (root / "cut.dcm").write_bytes(full.read_bytes()[:100_000])  # ends inside the JPEG frames
+    cases["cut.dcm"] = "truncated"
+    res = _ingest(tmp_path / "export", tmp_path / "out")
+    got = {Path(k).name: v[0] for k, v in _rejected(res).items()}
+    assert got == {k: v for k, v in cases.items() if v}, got
+    assert len(res.recordings) == 1
+    assert not res.rejected["message"].str.contains("Jane_Doe|MRN12345").any()
+    other = tmp_path / "other" / "Jane_Doe_MRN12345"  # the same pixels as good.dcm: a source of its own
+    _write_raw(_examples_ybr(), other / "heart_rate_text.dcm", "HeartRate", b"fast")
+    res = _ingest(tmp_path / "other", tmp_path / "out_other")
+    assert len(res.recordings) == 1 and res.recordings["heart_rate_bpm"].isna().all()  # not a number: unknown
+    said = [r.getMessage() for r in caplog.records] + [str(w.message) for w in recwarn]
+    assert not [m for m in said if "Jane_Doe" in m or "MRN12345" in m], said
+
+
+@pytest.mark.parametrize("csv, columns, message", [
+    (b"MRN12345,Doe^Jane,F,56\nMRN67890,Roe^Rick,M,61\n", {}, r"clinical\.csv: id column 'PatientID' not found among the 4 columns "
+     r"of line 1 \(is the first line a header\?\)$"),
+    (b"PatientId,Name,Sex\nPID-A,Doe^Jane,F\n", {}, r"id column 'PatientID' not found among the 3 columns of line 1; "
+     r"did you mean 'PatientId'\?$"),
+    (b"PatientID,Name,Flash\nPID-A,Doe^Jane,flash\n", {"sex": "Name"}, r"clinical\.csv: line 2, column 'Name': not a sex"),
+    (b"PatientID,Name,Flash\nPID-A,Doe^Jane,flash\n", {"age": "Name"}, r"line 2, column 'Name' \(mapped to 'age'\): not a number"),
+])
+def test_clinical_errors_do_not_quote_the_values(tmp_path, csv, columns, message):
+    from cardiolens.errors import InputError
+
+    source = _clinical_source(tmp_path, csv)
+    source["clinical"]["columns"].update(columns)
+    with pytest.raises(InputError, match=message) as err:
+        ingest_source(source, TEST_KEY, tmp_path / "out")
+    assert "Doe" not in str(err.value) and "MRN" not in str(err.value)

@@ -117,6 +117,30 @@ def test_sunnybrook_series_with_contours(tmp_path):
     assert 5 < area_cm2 < 100
 
 
+def test_a_garbled_contour_file_costs_its_frame_not_the_series(tmp_path, caplog):
+    """One i-contour file with a line that is not two numbers: the 240 images are still one
+    recording, every other contour still a mask, and the log names the image, not the folder."""
+    import logging
+    import shutil
+
+    base = SHARED_DATA / "sunnybrook"
+    contours = tmp_path / "contourfiles"
+    shutil.copytree(base / "contourfiles", contours)
+    inner = sorted((contours / "SC-HF-I-1" / "i-contours").iterdir())
+    with inner[0].open("a") as fh:
+        fh.write("not a number line\n")
+    caplog.set_level(logging.INFO)
+    res = ingest_source(_source("sunnybrook", "dicom", base / "dicoms", contours_dir=str(contours),
+                                contours_link=str(base / "link.csv")), TEST_KEY, tmp_path / "out")
+    assert len(res.recordings) == 1 and len(res.rejected) == 0
+    mask = itk.array_from_image(itk.imread(res.recordings.iloc[0]["mask_path"]))
+    annotated = [(p, s) for p in range(20) for s in range(12) if (mask[p, s] == L.LV_CAVITY).any()]
+    assert len(annotated) == len(inner) - 1
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    stem = "-".join(inner[0].name.split("-")[:3])
+    assert len(said) == 1 and stem in said[0] and "SC-HF-I-1" not in said[0], said
+
+
 def test_sunnybrook_packed_into_one_enhanced_mr_file_ingests_to_the_same_cine(tmp_path):
     """The 240 single-frame images of the Sunnybrook series packed, shuffled, into one Enhanced MR
     file (tests/fakes.py: positions, trigger delays and rescale per frame): the same 12 x 20 cine,
@@ -338,7 +362,7 @@ def test_camus_a4c_ed_es_two_point_motion_agrees_with_the_es_masks(tmp_path):
 def test_camus_partial_recording_keeps_what_is_intact(tmp_path):
     """A copy of CAMUS with one sequence's ``.raw`` gone: the view is still ingested from its ED
     and ES images with both expert masks, and only the ``.mhd`` that lost its data file is
-    rejected (``missing_companion``, naming the ``.raw``). The copy here holds no sequences, so
+    rejected (``missing_companion``). The copy here holds no sequences, so
     when none is present one is declared: a ``_half_sequence.mhd`` header whose ``.raw`` is
     absent, which is exactly what a sequence that lost its ``.raw`` looks like. A mask whose
     ``.raw`` is short costs only that mask."""
@@ -366,7 +390,10 @@ def test_camus_partial_recording_keeps_what_is_intact(tmp_path):
     assert sorted(rejected.index) == sorted([str(header.relative_to(root)), "patient0002/patient0002_4CH_ES_gt.mhd",
                                              "patient0002/patient0002_4CH_ES_gt.raw"])
     assert rejected.loc[str(header.relative_to(root)), "reason"] == "missing_companion"
-    assert header.with_suffix(".raw").name in rejected.loc[str(header.relative_to(root)), "message"]
+    # Named by path key, and the missing data file by the header's field: file names may be the patient's.
+    message = rejected.loc[str(header.relative_to(root)), "message"]
+    assert message.startswith(path_key(TEST_KEY, str(header.relative_to(root)))) and "(ElementDataFile) is missing" in message
+    assert header.with_suffix(".raw").name not in message and header.name not in message
     assert "truncated" in rejected.loc["patient0002/patient0002_4CH_ES_gt.mhd", "message"]
     from cardiolens.privacy import patient_key
 

@@ -32,7 +32,7 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
     """
     raw = _read_csv(path)
     if id_column not in raw.columns:
-        raise ClinicalTableError(f"{path}: id column {id_column!r} not found; columns are {list(raw.columns)}")
+        raise ClinicalTableError(f"{path}: id column {id_column!r} not found{_header_hint(id_column, raw.columns)}")
     ids = raw[id_column].str.strip()
     if (ids == "").any():
         raise ClinicalTableError(f"{path}: empty {id_column} in rows {[int(r) for r in np.flatnonzero(ids == '') + 2][:5]}")
@@ -49,9 +49,25 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
     for name in extra_label_names(columns):
         col = columns[name]
         if col not in raw.columns:
-            raise ClinicalTableError(f"{path}: column {col!r} (mapped to label {name!r}) not found; columns are {list(raw.columns)}")
+            raise ClinicalTableError(f"{path}: column {col!r} (mapped to label {name!r}) not found{_header_hint(col, raw.columns)}")
         out[name] = [None if v == "" or v.lower() in MISSING else v for v in raw[col].str.strip()]
     return out
+
+
+def _header_hint(name: str, header: pd.Index) -> str:
+    """Where a configured column was looked for, without echoing the header: a table saved without
+    one has a patient's values in its first line. Only a header name close to ``name`` is shown."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), [str(c).lower() for c in header], n=1, cutoff=0.8)
+    similar = [str(c) for c in header if str(c).lower() in close]
+    hint = f"; did you mean {similar[0]!r}?" if similar else " (is the first line a header?)"
+    return f" among the {len(header)} columns of line 1{hint}"
+
+
+def sex_code(value: str) -> str | None:
+    """'F' or 'M' from F/M/female/male/w in any case; None for anything else."""
+    return _SEX.get(value.strip().lower())
 
 
 def extra_label_names(columns: dict[str, str]) -> list[str]:
@@ -87,14 +103,14 @@ def _parse(path: str, name: str, col: str, values: np.ndarray) -> list[Any]:
         if v == "" or v.lower() in MISSING:  # "none" is not missing: it is a class of septal_flash
             parsed.append(None)
         elif name == "sex":
-            if v.lower() not in _SEX:
-                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: sex {v!r} is not one of F/M/female/male")
-            parsed.append(_SEX[v.lower()])
+            if sex_code(v) is None:  # the value is not echoed: a mis-mapped column may hold names
+                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: not a sex (F/M/female/male)")
+            parsed.append(sex_code(v))
         elif name in SEED_LABELS:
             parsed.append(v)  # text, as written: the studies' classes select (cardiolens.prepare.samples)
         else:
             try:
                 parsed.append(float(v))
             except ValueError:
-                raise ClinicalTableError(f"{path}: line {row}, column {col!r}: {v!r} is not a number") from None
+                raise ClinicalTableError(f"{path}: line {row}, column {col!r} (mapped to {name!r}): not a number") from None
     return parsed

@@ -13,7 +13,7 @@ import pydicom
 from numpy.typing import NDArray
 
 from cardiolens.ingest.blanking import Box
-from cardiolens.ingest.dicom_scan import quiet_pydicom
+from cardiolens.ingest.dicom_scan import pydicom_warnings, quiet_pydicom
 
 BT601 = np.array([0.299, 0.587, 0.114])
 
@@ -103,27 +103,66 @@ def us_regions(ds: pydicom.Dataset) -> tuple[Box | None, ...]:
 def us_frame_time(ds: pydicom.Dataset) -> float:
     """Frame time in ms: FrameTime, else the mean of FrameTimeVector, else 1000 / (Cine|RecommendedDisplayFrame) rate."""
     if ds.get("FrameTime") not in (None, ""):
-        return float(ds.FrameTime)
+        return _positive(ds.FrameTime, "FrameTime")
     vec = ds.get("FrameTimeVector")
     if vec is not None and len(vec) > 1:
-        return float(np.mean([float(v) for v in vec[1:]]))
+        return float(np.mean([_positive(v, "FrameTimeVector") for v in vec[1:]]))
     for name in ("CineRate", "RecommendedDisplayFrameRate"):
-        if ds.get(name) not in (None, "") and float(ds.get(name)) > 0:
-            return 1000.0 / float(ds.get(name))
+        if ds.get(name) not in (None, ""):
+            return 1000.0 / _positive(ds.get(name), name)
     raise DecodeError("missing_attribute", "no frame timing (FrameTime, FrameTimeVector, CineRate)")
+
+
+def _positive(value: object, name: str) -> float:
+    """A finite positive number from a DICOM value, else DecodeError naming the attribute."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number > 0):
+        raise DecodeError("malformed_metadata", f"{name} is not a positive number")
+    return number
+
+
+def _optional_number(value: object) -> float | None:
+    """A finite positive number, or None for an absent or unreadable value (HeartRate)."""
+    try:
+        return _positive(value, "") if value not in (None, "") else None
+    except DecodeError:
+        return None
+
+
+def r_wave_frames(value: object, n_frames: int) -> list[int]:
+    """0-based frames of RWavePointer's 1-based frame numbers within the recording; values that
+    are not whole numbers are dropped."""
+    values = value if isinstance(value, (list, pydicom.multival.MultiValue)) else [value]
+    frames = []
+    for v in values:
+        number = _optional_number(v)
+        if number is not None and number.is_integer() and 0 <= int(number) - 1 < n_frames:
+            frames.append(int(number) - 1)
+    return sorted(set(frames))
 
 
 def decoded_pixels(ds: pydicom.Dataset) -> NDArray:
     """``ds.pixel_array``, or DecodeError naming the transfer syntax and why no decoder read it
     (pydicom's plugins: its own, Pillow and GDCM; docs/own-data.md lists what they cover)."""
     try:
-        return ds.pixel_array
+        with pydicom_warnings() as notices:
+            arr = ds.pixel_array
+    except StopIteration:  # pydicom's frame generator ran out before NumberOfFrames frames
+        raise DecodeError("frame_count_mismatch", f"the pixel data holds fewer frames than NumberOfFrames "
+                          f"({ds.get('NumberOfFrames')})") from None
     except Exception as exc:
         meta = getattr(ds, "file_meta", None)
         uid = meta.get("TransferSyntaxUID") if meta is not None else None
         syntax = f" ({uid.name})" if uid is not None else ""
         why = " ".join(str(exc).split())
         raise DecodeError("pixel_decode_error", f"pixel data{syntax} cannot be decoded: {type(exc).__name__}: {why}") from None
+    if any("frames have been found in the encapsulated pixel data" in m for m in notices):
+        raise DecodeError("frame_count_mismatch", f"the pixel data holds {len(arr)} frames, NumberOfFrames says "
+                          f"{ds.get('NumberOfFrames')}")
+    return arr
 
 
 def read_ultrasound(path: str) -> UltrasoundRecording:
@@ -143,11 +182,9 @@ def read_ultrasound(path: str) -> UltrasoundRecording:
                           "(B-mode recordings only)")
     frames = to_grey(arr, str(ds.get("PhotometricInterpretation", "")))
     rw = ds.get("RWavePointer")
-    r_frames = sorted(int(v) - 1 for v in (rw if isinstance(rw, (list, pydicom.multival.MultiValue)) else [rw])) if rw is not None else []
-    hr = ds.get("HeartRate")
+    r_frames = r_wave_frames(rw, frames.shape[0]) if rw is not None else []
     spacing, spacing_region = us_spacing(ds)
-    return UltrasoundRecording(frames, spacing, us_frame_time(ds),
-                               [f for f in r_frames if 0 <= f < frames.shape[0]], float(hr) if hr not in (None, "") else None,
+    return UltrasoundRecording(frames, spacing, us_frame_time(ds), r_frames, _optional_number(ds.get("HeartRate")),
                                us_regions(ds), spacing_region)
 
 

@@ -6,6 +6,10 @@ in memory (they are needed for the keyed hashes); they are never written or logg
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,10 +27,28 @@ ENHANCED_MR_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5
 
 
 def quiet_pydicom() -> None:
-    """Stop pydicom from warning about invalid element values: its warnings quote the value
-    (UIDs, names) and would carry identifiers into the logs. Invalid values that matter are
-    caught by our own checks and reported without the value."""
+    """Stop pydicom from warning about invalid element values and from logging: its messages
+    quote values (UIDs, names) and file paths (a folder named after the patient) and would carry
+    identifiers into the logs. Invalid values that matter are caught by our own checks and
+    reported without the value; what pydicom still warns about is collected by
+    :func:`pydicom_warnings` and turned into a rejection reason."""
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def pydicom_warnings() -> Iterator[list[str]]:
+    """Collect the messages of the warnings raised inside the block instead of showing them
+    (they may quote the file's path)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        messages: list[str] = []
+        yield messages
+        messages.extend(str(w.message) for w in caught)
+
+
+#: pydicom's warning when a file ends inside its encapsulated (compressed) pixel data.
+ENDS_EARLY = "End of file reached before delimiter"
 
 
 @dataclass(frozen=True)
@@ -118,13 +140,19 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     digest = ""  # filled in by the stage, which hashes every file once
     # Zero-byte and unreadable entries never get here: the stage rejects them first (hashing.entry_problem).
     try:
-        ds = pydicom.dcmread(path)
+        with pydicom_warnings() as notices:
+            ds = pydicom.dcmread(path)
+            if "PixelData" in ds:
+                ds.PixelData  # read now: a cut in compressed pixel data shows only when it is read
     except OSError as exc:
         return Rejection(rel, digest, Reason.UNREADABLE, f"cannot read file: {exc.strerror}")
     except InvalidDicomError:
         return Rejection(rel, digest, Reason.NOT_DICOM, "no DICOM preamble/header (not a DICOM Part 10 file)")
     except Exception as exc:  # pydicom raises many types on damaged headers
         return Rejection(rel, digest, Reason.NOT_DICOM, f"unparsable DICOM header: {type(exc).__name__}")
+    if any(ENDS_EARLY in m for m in notices):
+        return Rejection(rel, digest, Reason.TRUNCATED, f"truncated: the file ends after {path.stat().st_size} bytes, "
+                         "inside its compressed pixel data (an interrupted copy?)")
     modality = str(ds.get("Modality", ""))
     if "PixelData" not in ds:
         if _cut_short(ds):
@@ -144,7 +172,9 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if expected is not None and len(ds.PixelData) < expected:
         return Rejection(rel, digest, Reason.TRUNCATED,
                          f"truncated: pixel data holds {len(ds.PixelData)} of the {expected} bytes its header describes")
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = _count(ds.get("NumberOfFrames", 1))
+    if n_frames is None:
+        return Rejection(rel, digest, Reason.BAD_METADATA, "NumberOfFrames is not a positive whole number")
     if expected is not None and len(ds.PixelData) - expected >= expected // n_frames > 0:  # beyond the odd-length pad byte
         held = len(ds.PixelData) // (expected // n_frames)
         return Rejection(rel, digest, Reason.FRAME_COUNT_MISMATCH,
@@ -152,13 +182,32 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if modality == "US" and n_frames < 2:
         return Rejection(rel, digest, Reason.UNSUPPORTED, "single-frame ultrasound image (a still, not a cine loop)")
     ps = ds.get("PixelSpacing")
-    if ps is not None and len(ps) == 2 and not all(np.isfinite(float(v)) and float(v) > 0 for v in ps):
-        return Rejection(rel, digest, Reason.NO_CALIBRATION, "PixelSpacing is zero, negative or not a number")
-    header = _header(ds, rel, str(path), modality, n_frames)
+    spacing = _numbers(ps, 2) if ps is not None else None
+    if ps is not None and (spacing is None or not all(np.isfinite(v) and v > 0 for v in spacing)):
+        return Rejection(rel, digest, Reason.NO_CALIBRATION,
+                         "PixelSpacing is not two positive numbers (zero, negative, missing or written with a decimal comma)")
+    for name, count in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6)):
+        if ds.get(name) is not None and _numbers(ds.get(name), count) is None:
+            return Rejection(rel, digest, Reason.BAD_METADATA, f"{name} is not {count} numbers")
+    try:
+        header = _header(ds, rel, str(path), modality, n_frames)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:  # a value no check above foresaw
+        return Rejection(rel, digest, Reason.BAD_METADATA, f"a header value cannot be read ({type(exc).__name__})")
     # A single-frame file is read the enhanced way only when its class says so: some classic MR
     # images (Sunnybrook's) also carry a PerFrameFunctionalGroupsSequence beside their own geometry.
     enhanced = modality == "MR" and (n_frames > 1 or _sop_class(ds) in ENHANCED_MR_CLASSES)
     return enhanced_mr_frames(ds, header) if enhanced else header
+
+
+def _count(value: object) -> int | None:
+    """A positive whole number from an IS value (NumberOfFrames), else None (text, 0, 2.5)."""
+    if value is None or not str(value).strip():
+        return 1
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 1 else None
 
 
 def _acquisition(ds: pydicom.Dataset) -> tuple:
@@ -196,7 +245,7 @@ def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames
         trigger_time=_float(ds, "TriggerTime"),
         view=_view(ds, modality),
         heart_rate=_float(ds, "HeartRate"),
-        instance_number=int(ds.InstanceNumber) if str(ds.get("InstanceNumber", "")).strip() else None,
+        instance_number=int(n) if (n := _float(ds, "InstanceNumber")) is not None and float(n).is_integer() else None,
         burned_in=burned_in_annotation(ds),
         series_number=int(n) if (n := _float(ds, "SeriesNumber")) is not None and np.isfinite(n) else None,
         acquisition=_acquisition(ds) if modality == "MR" else (),

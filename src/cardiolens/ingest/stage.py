@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -107,6 +108,38 @@ def _blank(rec: Loaded, keep_region: list[int] | None) -> None:
         raise Reject(Reason.BAD_METADATA, str(exc)) from None
 
 
+def _names_by_folder(rels: list[str], pkeys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{file name: {folder: path key}} of the files under a source root (relative paths)."""
+    out: dict[str, dict[str, str]] = {}
+    for rel in rels:
+        out.setdefault(Path(rel).name, {})[str(Path(rel).parent)] = pkeys[rel]
+    return out
+
+
+def name_files_by_key(message: str, rel: str, names: dict[str, dict[str, str]]) -> str:
+    """``message`` with every file name of the source it quotes replaced by that file's path key
+    (the one in ``rel``'s folder when several folders hold the name): adapters name files as the
+    user knows them, and an export may name them after the patient (``MRN12345_echo.avi``)."""
+    folder = str(Path(rel).parent)
+    # The file's own name (it may hold spaces), then every word that is another file's name.
+    quoted = {Path(rel).name} | {w for w in re.split(r"[\s:,;'\"()\[\]]+", message) if w in names}
+    for file_name in sorted((n for n in quoted if n and n in message), key=len, reverse=True):
+        keys = names.get(file_name, {folder: ""})
+        message = message.replace(file_name, keys.get(folder) or keys[min(keys)] or "this file")
+    return message
+
+
+def _geometry_problem(rec: Loaded) -> str | None:
+    """Why the recording's spacing or frame time cannot be written (zero, negative, infinite or
+    not a number: a FrameTime of 0, an FPS of inf), or None."""
+    values = {"pixel spacing": rec.spacing[:-1], "frame spacing": rec.spacing[-1:],
+              "frame time": () if rec.frame_time_ms is None else (rec.frame_time_ms,)}
+    for name, vals in values.items():
+        if not all(np.isfinite(v) and v > 0 for v in vals):
+            return f"{name} {tuple(float(v) for v in vals)} is not a positive number"
+    return None
+
+
 def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -> dict[str, Any] | list[Rejection]:
     """Load one unit with its adapter, write image/mask/truth, and return its table row.
 
@@ -129,6 +162,8 @@ def _build_job(args: tuple[Unit, dict[str, Any], bytes, str, str | None, str]) -
     except Exception as exc:  # a broken file must not stop the source; the message says what happened
         log.warning("unexpected %s while loading a recording of %d file(s)", type(exc).__name__, len(unit.files))
         return [Rejection(f, "", Reason.UNREADABLE, f"unexpected {type(exc).__name__} while decoding") for f in unit.files]
+    if (problem := _geometry_problem(rec)) is not None:  # a value ITK would refuse when writing the image
+        return [Rejection(f, "", Reason.BAD_METADATA, problem) for f in unit.files]
     for name in ("masks", "evidence"):  # an adapter that crops must match its masks to the cropped image
         arr = getattr(rec, name)
         if arr is not None and arr.shape != rec.array.shape:
@@ -246,6 +281,22 @@ def _check_partition(disc: Discovery, rels: list[str], name: str, key: bytes) ->
                            f"unknown {keys(extra)} (path keys: see the private mapping)")
 
 
+def _distinct_units(units: list[Unit], key: bytes) -> tuple[list[Unit], list[Rejection]]:
+    """The units with distinct identities, and the files of the others as ``duplicate_instance``.
+
+    A recording's id is the hash of its unit's ``uid`` (an EchoNet file name, a DICOM series),
+    so two units with one uid (the same video in two folders) would write one image file over
+    the other. The first by path is kept; the others' messages name its first file by path key."""
+    kept: dict[str, Unit] = {}
+    rejected: list[Rejection] = []
+    for unit in sorted(units, key=lambda u: u.files[0]):
+        first = kept.setdefault(unit.uid, unit)
+        if first is not unit:
+            rejected += [Rejection(f, "", Reason.DUPLICATE, f"the same recording as {privacy.path_key(key, first.files[0])} "
+                                   "(one identifier, two places): the first by path is ingested") for f in unit.files]
+    return [u for u in units if kept[u.uid] is u], rejected
+
+
 def _drop_duplicate_content(rows: list[dict[str, Any]], key: bytes) -> tuple[list[dict[str, Any]], list[Rejection]]:
     """Keep the first recording (by source file path) of each decoded pixel content; the others'
     messages name the kept one's first file by its path key."""
@@ -294,12 +345,13 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     hashes = dict(zip(rels, mapper(_hash_job, [str(f) for f in files], "sha256")))
     disc = adapter.discover(source, files, mapper)
     _check_partition(disc, rels, source["adapter"], key)
+    units, clashes = _distinct_units(disc.units, key)
     store = out_dir / reuse.STORE if reuse_store else None
     code = stage_code_hash("ingest")
-    digests = [reuse.unit_digest(u, hashes, source, code, str(partial), key) for u in disc.units]
+    digests = [reuse.unit_digest(u, hashes, source, code, str(partial), key) for u in units]
     built = mapper(_build_job, [(u, source, key, str(partial), None if store is None else str(store), d)
-                                for u, d in zip(disc.units, digests)], "recordings")
-    rejected: list[Rejection] = list(disc.rejections)
+                                for u, d in zip(units, digests)], "recordings")
+    rejected: list[Rejection] = list(disc.rejections) + clashes
     rejected += [Rejection(rel, "", Reason.EMPTY_FILE if problem == "zero-byte file" else Reason.UNREADABLE, problem)
                  for rel, problem in problems.items()]
     rows = []
@@ -343,9 +395,10 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     if len(set(pkeys.values())) != len(pkeys):
         raise RuntimeError(f"ingest {name}: two file paths share a path key (a 64-bit collision); rename one file")
     recordings["source_files"] = [[pkeys[f] for f in fs] for fs in recordings["source_files"]]
+    names = _names_by_folder(entry_rels, pkeys)
     rej = pd.DataFrame(
-        [{"source": name, "path": pkeys[r.path], "sha256": hashes.get(r.path, ""), "reason": r.reason.value, "message": r.message}
-         for r in rejected], columns=REJECTED.names,
+        [{"source": name, "path": pkeys[r.path], "sha256": hashes.get(r.path, ""), "reason": r.reason.value,
+          "message": name_files_by_key(r.message, r.path, names)} for r in rejected], columns=REJECTED.names,
     ).sort_values("path", kind="stable").reset_index(drop=True)
     folders = [str(root)] + [str(Path(source["options"][o])) for o in EXTRA_FOLDERS if (source.get("options") or {}).get(o)]
     paths = [{"root": str(root), "path_key": pkeys[rel], "path": rel, "sha256": hashes.get(rel, "")} for rel in entry_rels]

@@ -69,10 +69,10 @@ class TableSchema:
             raise TableError(f"table {self.name!r}: missing columns {missing}, unexpected columns {extra}")
         for col in self.columns:
             s = df[col.name]
-            null = s.isna() if not pa.types.is_list(col.dtype) else s.map(lambda v: v is None)
+            null = (s.isna() if not pa.types.is_list(col.dtype) else s.map(lambda v: v is None)).to_numpy(dtype=bool)
             if not col.nullable and bool(null.any()):
-                raise self._fail(col.name, "null values in a non-nullable column", df.index[null.to_numpy()])
-            present = s[~null.to_numpy()]
+                raise self._fail(col.name, "null values in a non-nullable column", df.index[null])
+            present = s[~null]
             if col.allowed is not None:
                 bad = ~present.isin(col.allowed)
                 if bool(bad.any()):

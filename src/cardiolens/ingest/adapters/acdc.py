@@ -21,7 +21,7 @@ import pandas as pd
 from cardiolens import labels as L
 from cardiolens.ingest.adapters.folders import by_patient_folder, leftovers
 from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
-from cardiolens.ingest.adapters.itkio import check_labels, read_volume, remap
+from cardiolens.ingest.adapters.itkio import check_labels, nifti_problem, read_volume, remap
 from cardiolens.ingest.clinical import CANONICAL
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 
@@ -44,6 +44,10 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
         bad, extra = leftovers(members, set(own), root, pid)
         rejections += bad
         ancillary += extra
+        # A damaged mask costs only itself: the recording is built without it.
+        broken = {m: problem for m in own if m.name.endswith(("_gt.nii.gz", "_gt.nii")) and (problem := nifti_problem(m))}
+        rejections += [Rejection(str(m.relative_to(root)), "", p.reason, p.message) for m, p in broken.items()]
+        own = [m for m in own if m not in broken]
         rel_files = tuple(sorted(str(m.relative_to(root)) for m in own))
         try:
             cfg = read_cfg(folder / "Info.cfg") if (folder / "Info.cfg").exists() else None
@@ -52,7 +56,9 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
             group = cfg.get("Group", "")
             if group not in GROUPS:
                 raise Reject("malformed_metadata", f"{pid}: Group {group!r} not in {list(GROUPS)}")
-            need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
+            ed, es, _ = need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
+            if ed == es:
+                raise Reject("malformed_metadata", f"{pid}: ED and ES are the same frame ({ed})")
             height, weight = opt_float(cfg, "Height", pid), opt_float(cfg, "Weight", pid)
         except Reject as exc:
             rejections += [Rejection(r, "", exc.reason, exc.message) for r in rel_files]
@@ -73,8 +79,9 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     ed, es, n = need_int(cfg, "ED", pid), need_int(cfg, "ES", pid), need_int(cfg, "NbFrame", pid)
     if ed > n or es > n:
         raise Reject("malformed_metadata", f"{pid}: ED {ed} / ES {es} beyond NbFrame {n}")
+    usable = {Path(f).name for f in unit.files}  # without the files rejected on their own (empty, damaged)
     four_d = folder / f"{pid}_4d.nii.gz"
-    if four_d.exists():
+    if four_d.name in usable:
         array, sp, origin, direction = read_volume(four_d)
         if array.ndim != 4:
             raise Reject("inconsistent_series", f"{four_d.name}: expected 4 dimensions, got {array.ndim}")
@@ -89,9 +96,11 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
         vols = []
         for f in frames:
             path = folder / f"{pid}_frame{f + 1:02d}.nii.gz"
-            if not path.exists():
-                raise Reject("missing_companion", f"{pid}: frame file {path.name} is missing")
+            if path.name not in usable:
+                raise Reject("missing_companion", f"{pid}: frame file {path.name} is missing or unusable")
             vols.append(read_volume(path))
+            if vols[-1][0].ndim != 3:
+                raise Reject("inconsistent_series", f"{path.name}: expected a volume of slices, got shape {vols[-1][0].shape}")
         shapes = {v[0].shape for v in vols}
         if len(shapes) > 1:
             raise Reject("inconsistent_series", f"{pid}: ED and ES frames have different shapes {sorted(shapes)}")
@@ -104,7 +113,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     masks = np.full(array.shape, L.UNLABELLED, np.uint8)
     for f in (ed - 1, es - 1):
         gt = folder / f"{pid}_frame{f + 1:02d}_gt.nii.gz"
-        if gt.exists():
+        if gt.name in usable:
             m, *_ = read_volume(gt)
             if m.shape != array.shape[1:]:
                 raise Reject("inconsistent_series", f"{gt.name}: mask shape {m.shape} differs from image {array.shape[1:]}")

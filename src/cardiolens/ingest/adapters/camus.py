@@ -25,7 +25,7 @@ from cardiolens import labels as L
 from cardiolens.ingest.adapters.folders import by_patient_folder, leftovers
 from cardiolens.ingest.adapters.cfg import need_int, opt_float, read_cfg
 from cardiolens.ingest.adapters.itkio import check_labels, metaimage_problem, read_volume, remap
-from cardiolens.ingest.clinical import CANONICAL
+from cardiolens.ingest.clinical import CANONICAL, sex_code
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
 
@@ -123,13 +123,13 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
                 if not cfg_path.exists():
                     raise Reject("malformed_metadata", f"{pid} {view}: Info_{view}.cfg is missing")
                 cfg = read_cfg(cfg_path)
-                for key in ("ED", "ES"):
-                    need_int(cfg, key, f"{pid} {view}")
+                if need_int(cfg, "ED", f"{pid} {view}") == need_int(cfg, "ES", f"{pid} {view}"):
+                    raise Reject("malformed_metadata", f"{pid} {view}: ED and ES are the same frame ({cfg['ED']})")
                 if cfg.get("ImageQuality") and cfg["ImageQuality"] not in QUALITIES:
                     raise Reject("malformed_metadata", f"{pid} {view}: ImageQuality {cfg['ImageQuality']!r} not in {list(QUALITIES)}")
-                sex = cfg.get("Sex") or None
-                if sex not in (None, "F", "M"):
-                    raise Reject("malformed_metadata", f"{pid} {view}: Sex {sex!r} is not F or M")
+                sex = sex_code(cfg["Sex"]) if cfg.get("Sex") else None
+                if cfg.get("Sex") and sex is None:
+                    raise Reject("malformed_metadata", f"{pid} {view}: Sex {cfg['Sex']!r} is not F or M")
                 age = opt_float(cfg, "Age", f"{pid} {view}")
             except Reject as exc:
                 rejections += [Rejection(r, "", exc.reason, exc.message) for r in rel_files]
@@ -174,6 +174,8 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
             raise Reject("malformed_metadata", f"{name}: ED {ed} / ES {es} beyond the {n} frames")
         array, spacing, frames = seq, sp[:2], list(range(n))
     else:
+        if "NbFrame" in cfg and max(ed, es) > need_int(cfg, "NbFrame", name):
+            raise Reject("malformed_metadata", f"{name}: ED {ed} / ES {es} beyond NbFrame {cfg['NbFrame']}")
         frames = sorted({ed - 1, es - 1})
         by_frame = {ed - 1: "ED", es - 1: "ES"}
         imgs = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from cardiolens.ingest.model import Reject
@@ -10,7 +11,7 @@ from cardiolens.ingest.model import Reject
 def read_cfg(path: Path) -> dict[str, str]:
     """Parse ``key: value`` lines; a line without a colon or a repeated key is malformed."""
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8-sig", errors="strict")  # a byte-order mark is not part of the first key
     except (OSError, UnicodeDecodeError) as exc:
         raise Reject("malformed_metadata", f"{path.name}: unreadable ({type(exc).__name__})") from None
     out: dict[str, str] = {}
@@ -30,9 +31,12 @@ def need_int(cfg: dict[str, str], key: str, name: str, minimum: int = 1) -> int:
     if key not in cfg:
         raise Reject("malformed_metadata", f"{name}: missing key {key!r}")
     try:
-        value = int(float(cfg[key]))
+        number = float(cfg[key])
     except ValueError:
-        raise Reject("malformed_metadata", f"{name}: {key} = {cfg[key]!r} is not an integer") from None
+        number = float("nan")
+    if not number.is_integer():  # also inf and nan
+        raise Reject("malformed_metadata", f"{name}: {key} = {cfg[key]!r} is not an integer")
+    value = int(number)
     if value < minimum:
         raise Reject("malformed_metadata", f"{name}: {key} = {value} is below {minimum}")
     return value
@@ -42,6 +46,9 @@ def opt_float(cfg: dict[str, str], key: str, name: str) -> float | None:
     if key not in cfg or cfg[key] == "":
         return None
     try:
-        return float(cfg[key])
+        value = float(cfg[key])
     except ValueError:
-        raise Reject("malformed_metadata", f"{name}: {key} = {cfg[key]!r} is not a number") from None
+        value = float("nan")
+    if not math.isfinite(value):
+        raise Reject("malformed_metadata", f"{name}: {key} = {cfg[key]!r} is not a number")
+    return value

@@ -11,6 +11,7 @@ FileList rows without a video are counted (``notes``), not rejected: they are no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
 from cardiolens.ingest.reasons import Reason
 
 REQUIRED = ("FileName", "EF", "FPS", "NumberOfFrames", "FrameHeight", "FrameWidth", "Split")
+TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 METADATA = ("FileList.csv", "VolumeTracings.csv")
+
+log = logging.getLogger(__name__)
 
 
 def _stem(name: str) -> str:
@@ -39,20 +43,22 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     ancillary = [str(f.relative_to(root)) for f in files if f.parent == root and f.name in METADATA]
     rows: dict[str, dict[str, Any]] = {}
     problem = None
+    notes: dict[str, Any] = {}
     if not filelist.exists():
         problem = "FileList.csv is missing"
     else:
-        table = pd.read_csv(filelist, dtype=str, keep_default_na=False)
-        missing = [c for c in REQUIRED if c not in table.columns]
-        if missing:
-            problem = f"FileList.csv lacks columns {missing}"
-        else:
+        table, problem = _read_table(filelist, REQUIRED)
+        if table is not None:
             for rec in table.to_dict("records"):
                 rows[_stem(rec["FileName"].strip())] = rec
     tracings = None
     if (root / "VolumeTracings.csv").exists():
-        tracings = pd.read_csv(root / "VolumeTracings.csv")
-        tracings["stem"] = tracings["FileName"].astype(str).map(_stem)
+        tracings, unusable = _read_table(root / "VolumeTracings.csv", TRACING_COLUMNS)
+        if tracings is None:  # the videos are still usable: without tracings, as without the file
+            notes["volume_tracings_unusable"] = unusable
+            log.warning("%s; the videos are ingested without tracings", unusable)
+        else:
+            tracings["stem"] = tracings["FileName"].astype(str).map(_stem)
     units = []
     for f in files:
         rel = str(f.relative_to(root))
@@ -69,8 +75,23 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
         trace = tracings[tracings["stem"] == stem].drop(columns="stem").to_dict("list") if tracings is not None else None
         units.append(Unit(uid=uid, patient_id=uid, study_uid=uid, files=(rel,), payload={"row": rows[stem], "trace": trace}))
     present = {_stem(Path(u.files[0]).name) for u in units}
-    notes = {"filelist_rows": len(rows), "filelist_rows_without_video": len(set(rows) - present)}
+    notes |= {"filelist_rows": len(rows), "filelist_rows_without_video": len(set(rows) - present)}
     return Discovery(units, rejections, ancillary, None, [str(filelist)] if filelist.exists() else [], notes)
+
+
+def _read_table(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame | None, str | None]:
+    """(table of strings, None), or (None, the problem) for a file that is not a readable UTF-8 CSV
+    with the ``required`` columns (an empty file, another encoding, a broken quote)."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        return None, f"{path.name} is not a readable CSV table ({type(exc).__name__})"
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        return None, f"{path.name} lacks columns {missing}"
+    return table, None
 
 
 def _number(row: dict[str, Any], key: str, positive: bool = True) -> float:
@@ -78,8 +99,8 @@ def _number(row: dict[str, Any], key: str, positive: bool = True) -> float:
         value = float(row[key])
     except (TypeError, ValueError):
         raise Reject("malformed_metadata", f"FileList {key} = {row.get(key)!r} is not a number") from None
-    if positive and not value > 0:
-        raise Reject("malformed_metadata", f"FileList {key} = {value} is not positive")
+    if not np.isfinite(value) or (positive and not value > 0):
+        raise Reject("malformed_metadata", f"FileList {key} = {value} is not {'a positive' if positive else 'a finite'} number")
     return value
 
 
@@ -103,9 +124,15 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
         t = pd.DataFrame(trace)
         areas = {}
         masks = np.full(frames.shape, L.UNLABELLED, np.uint8)
+        try:
+            t = t.astype({c: float for c in TRACING_COLUMNS[1:]})
+        except ValueError:
+            raise Reject("malformed_metadata", "VolumeTracings.csv: a coordinate or frame of this video is not a number") from None
         for frame, g in t.groupby("Frame"):
             g = g.iloc[1:]  # the first line of each frame is the long axis
             poly = np.concatenate([g[["X1", "Y1"]].to_numpy(float), g[["X2", "Y2"]].to_numpy(float)[::-1]])
+            if len(poly) < 3 or not np.isfinite(poly).all() or not float(frame).is_integer():
+                raise Reject("malformed_metadata", f"VolumeTracings.csv: the tracing of frame {frame:g} is not a polygon of numbers")
             inside = rasterise(poly, h, w)
             if 0 <= int(frame) < n:
                 masks[int(frame)][inside] = L.LV_CAVITY

@@ -15,7 +15,11 @@ ANCILLARY = re.compile(r".*\.(md|txt|pdf)$", re.IGNORECASE)
 
 def by_patient_folder(files: list[Path], root: Path, pattern: re.Pattern[str], dataset: str
                       ) -> tuple[dict[Path, list[Path]], list[Rejection], list[str]]:
-    """Files grouped by patient folder (name matching ``pattern``); the rest as ancillary or rejected."""
+    """Files grouped by patient folder (name matching ``pattern``); the rest as ancillary or rejected.
+
+    The folder name is the patient: a second folder of the same name (a copy of the export in
+    another subfolder, two sites numbering their patients alike) is rejected file by file as
+    ``duplicate_patient``; the first by path is ingested."""
     groups: dict[Path, list[Path]] = defaultdict(list)
     rejections: list[Rejection] = []
     ancillary: list[str] = []
@@ -26,6 +30,14 @@ def by_patient_folder(files: list[Path], root: Path, pattern: re.Pattern[str], d
             ancillary.append(str(f.relative_to(root)))
         else:
             rejections.append(Rejection(str(f.relative_to(root)), "", Reason.UNSUPPORTED, f"file outside a {dataset} patient folder"))
+    kept: dict[str, Path] = {}
+    for folder in sorted(groups):
+        if folder.name not in kept:
+            kept[folder.name] = folder
+            continue
+        rejections += [Rejection(str(f.relative_to(root)), "", Reason.DUPLICATE_PATIENT,
+                                 f"a second {dataset} folder named {folder.name}: the first by path is ingested")
+                       for f in sorted(groups.pop(folder))]
     return dict(sorted(groups.items())), rejections, ancillary
 
 

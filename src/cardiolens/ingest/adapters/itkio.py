@@ -52,7 +52,7 @@ def metaimage_problem(path: Path) -> Reject | None:
         return None
     data = path.parent / data_file
     if not data.is_file():
-        return Reject("missing_companion", f"{path.name}: its data file {data_file} is missing")
+        return Reject("missing_companion", f"{path.name}: the data file its header names (ElementDataFile) is missing")
     if header.get("CompressedData", "False").lower() == "true":
         return None
     try:
@@ -66,34 +66,71 @@ def metaimage_problem(path: Path) -> Reject | None:
     expected = int(np.prod(dims)) * channels * size
     actual = data.stat().st_size
     if actual != expected:
-        return Reject("truncated", f"{path.name}: its data file {data_file} holds {actual} bytes, "
+        return Reject("truncated", f"{path.name}: its data file (ElementDataFile) holds {actual} bytes, "
                       f"the header's DimSize {dims} x {header.get('ElementType')} needs {expected} (truncated copy?)")
     return None
 
 
-#: NIfTI-1 float datatypes (code: NumPy type): only these can hold NaN.
+#: NIfTI float datatypes (code: NumPy type): only these can hold NaN.
 NIFTI_FLOATS = {16: np.float32, 64: np.float64}
+#: NIfTI header layouts by header size: NIfTI-1 (348) and NIfTI-2 (540) give (offset and struct
+#: code of) dim, datatype, bitpix and vox_offset (NIfTI-1: nifti1.h; NIfTI-2: nifti2.h).
+NIFTI_LAYOUTS = {348: {"dim": (40, "8h"), "datatype": (70, "h"), "bitpix": (72, "h"), "vox_offset": (108, "f")},
+                 540: {"dim": (16, "8q"), "datatype": (12, "h"), "bitpix": (14, "h"), "vox_offset": (168, "q")}}
 
 
-def nifti_non_finite(path: Path) -> int:
-    """Voxels of a NIfTI-1 file (.nii or .nii.gz) that are NaN or infinite, read from the file
-    itself: ITK's NIfTI reader turns them into 0 without a word. 0 for integer data."""
+def _nifti_bytes(path: Path) -> bytes:
+    """The whole NIfTI file, decompressed when it starts with gzip's magic bytes, whatever its
+    name says (ITK, through zlib, reads an uncompressed file named .nii.gz as well)."""
     import gzip
-    import struct
 
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        header = fh.read(348)
-        if len(header) < 348:
-            return 0
-        order = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
-        datatype = struct.unpack(order + "h", header[70:72])[0]
-        if datatype not in NIFTI_FLOATS:
-            return 0
-        offset = int(struct.unpack(order + "f", header[108:112])[0])
-        fh.read(max(0, offset - 348))
-        data = np.frombuffer(fh.read(), dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(order))
-    return int((~np.isfinite(data)).sum())
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(path, "rb") as fh:
+        return fh.read()
+
+
+def nifti_problem(path: Path) -> Reject | None:
+    """Why the NIfTI file ``path`` (.nii or .nii.gz, NIfTI-1 or -2) cannot be used, read from the
+    file itself, or None: gzip data that ends early or is damaged, voxel data shorter than its
+    header's dimensions need (ITK fills the missing part with zeros without a word), or NaN and
+    infinite voxels (ITK turns them into 0)."""
+    import struct
+    import zlib
+
+    try:
+        data = _nifti_bytes(path)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises these on a cut or damaged stream
+        return Reject("truncated", f"{path.name}: the compressed data ends early or is damaged ({type(exc).__name__})")
+    order = next((o for o in "<>" if len(data) >= 4 and struct.unpack(o + "i", data[:4])[0] in NIFTI_LAYOUTS), None)
+    if order is None:
+        return None  # not a NIfTI header we know: ITK decides
+    layout = NIFTI_LAYOUTS[struct.unpack(order + "i", data[:4])[0]]
+    size = struct.unpack(order + "i", data[:4])[0]
+    if len(data) < size:
+        return Reject("truncated", f"{path.name}: the file ends inside its {size}-byte header")
+
+    def field(name: str):
+        offset, code = layout[name]
+        values = struct.unpack_from(order + code, data, offset)
+        return values if len(values) > 1 else values[0]
+
+    dim, datatype, bitpix, offset = field("dim"), field("datatype"), field("bitpix"), int(field("vox_offset"))
+    if not 1 <= dim[0] <= 7 or any(d < 1 for d in dim[1:dim[0] + 1]) or bitpix % 8 or bitpix <= 0:
+        return Reject("malformed_metadata", f"{path.name}: the header's dimensions {list(dim[1:max(1, min(dim[0], 7)) + 1])} "
+                      f"or bits per voxel ({bitpix}) are not valid")
+    needed = int(np.prod(dim[1:dim[0] + 1], dtype=np.int64)) * bitpix // 8
+    held = len(data) - offset
+    if held < needed:
+        return Reject("truncated", f"{path.name}: holds {max(held, 0)} bytes of voxel data, its header's dimensions "
+                      f"{list(dim[1:dim[0] + 1])} need {needed} (a truncated copy?)")
+    if datatype in NIFTI_FLOATS:
+        voxels = np.frombuffer(data, dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(order), count=needed * 8 // bitpix,
+                               offset=offset)
+        bad = int((~np.isfinite(voxels)).sum())
+        if bad:
+            return Reject("pixel_decode_error", f"{path.name}: {bad} voxels are NaN or infinite")
+    return None
 
 
 def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ...], NDArray[np.float64]]:
@@ -110,16 +147,14 @@ def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ..
         if problem is not None:
             raise problem
     if path.name.endswith((".nii", ".nii.gz")):
-        try:
-            bad = nifti_non_finite(path)
-        except (OSError, EOFError, ValueError) as exc:  # gzip/zlib errors of a damaged file are OSError/EOFError
-            raise Reject("truncated", f"{path.name}: the compressed data ends early or is damaged ({type(exc).__name__})") from None
-        if bad:
-            raise Reject("pixel_decode_error", f"{path.name}: {bad} voxels are NaN or infinite")
+        problem = nifti_problem(path)
+        if problem is not None:
+            raise problem
     try:
         image = itk.imread(str(path))
-    except Exception as exc:  # ITK raises RuntimeError with its own text
-        raise Reject("unreadable", f"{path.name}: cannot read image ({type(exc).__name__})") from None
+    except Exception as exc:  # ITK raises RuntimeError with its own text, or TemplateTypeError beyond 4-D
+        raise Reject("unreadable", f"{path.name}: ITK cannot read this image ({type(exc).__name__}; "
+                     "images of 2 to 4 dimensions are read)") from None
     array = itk.array_from_image(image)
     spacing = tuple(float(v) for v in image.GetSpacing())
     if array.size == 0:

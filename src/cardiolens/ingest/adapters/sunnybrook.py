@@ -10,6 +10,7 @@ myocardium; frames without a contour are 255 (not annotated). Rasterised at pixe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,24 @@ from numpy.typing import NDArray
 from cardiolens import labels as L
 from cardiolens.ingest.dicom_series import Candidate
 
+log = logging.getLogger(__name__)
+
 
 def read_contour(path: Path) -> NDArray[np.float64]:
-    pts = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    if pts.shape[1] != 2 or len(pts) < 3:
-        raise ValueError(f"{path}: expected at least 3 'x y' points")
+    """(N, 2) points of a contour file; ValueError (naming the file, not its folder) when it is
+    not at least 3 lines of two finite numbers."""
+    try:
+        pts = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError:
+        raise ValueError(f"{path.name}: a line is not two numbers") from None
+    if pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
+        raise ValueError(f"{path.name}: expected at least 3 lines of two finite numbers 'x y'")
     return pts
+
+
+def exc_text(exc: Exception) -> str:
+    """An OSError's reason or a ValueError's message, without the file's folder."""
+    return exc.strerror or type(exc).__name__ if isinstance(exc, OSError) else str(exc)
 
 
 def rasterise(points: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.bool_]:
@@ -61,14 +74,21 @@ def contour_masks(cand: Candidate, root: Path, options: dict[str, Any]) -> tuple
                 continue
             # Only what was drawn is labelled: an i-contour alone says nothing about the
             # myocardium (255 elsewhere); an o-contour alone cannot split cavity from wall.
+            # A contour file that cannot be read costs its frame's mask, not the series.
+            try:
+                outer_pts = read_contour(outer) if outer.exists() else None
+                inner_pts = read_contour(inner) if inner.exists() else None
+            except (OSError, ValueError) as exc:
+                log.warning("manual contour of image %s left out (%s): that frame keeps no mask", stem, exc_text(exc))
+                continue
             m = np.full((first.rows, first.cols), L.UNLABELLED, np.uint8)
-            if outer.exists():
-                inside_outer = rasterise(read_contour(outer), first.rows, first.cols)
+            if outer_pts is not None:
+                inside_outer = rasterise(outer_pts, first.rows, first.cols)
                 m[~inside_outer] = L.BACKGROUND
-                m[inside_outer] = L.MYOCARDIUM if inner.exists() else L.UNLABELLED
+                m[inside_outer] = L.MYOCARDIUM if inner_pts is not None else L.UNLABELLED
                 used.append(str(outer))
-            if inner.exists():
-                m[rasterise(read_contour(inner), first.rows, first.cols)] = L.LV_CAVITY
+            if inner_pts is not None:
+                m[rasterise(inner_pts, first.rows, first.cols)] = L.LV_CAVITY
                 used.append(str(inner))
             masks[p, s] = m
     return (masks, sorted(used)) if used else (None, [])
