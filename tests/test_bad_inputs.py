@@ -379,9 +379,12 @@ def _filelist(root: Path, names: list[str], **overrides) -> None:
     pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
 
 
-def test_a_source_whose_every_file_is_rejected_gives_valid_empty_tables(tmp_path):
-    """AVIs without their FileList.csv: each video rejected with the reason, and the empty
-    recordings table (list columns and all) passes the schema the job writes it with."""
+def test_a_source_whose_every_file_is_rejected_gives_valid_empty_tables(tmp_path, caplog):
+    """AVIs without their FileList.csv: each video rejected with the reason, the empty
+    recordings table (list columns and all) passes the schema the job writes it with, and the
+    user is warned."""
+    import logging
+
     from cardiolens.tables.registry import PATIENTS, RECORDINGS, REJECTED
 
     root = tmp_path / "echonet"
@@ -393,6 +396,9 @@ def test_a_source_whose_every_file_is_rejected_gives_valid_empty_tables(tmp_path
                                                               "Videos/0XB.avi": "malformed_metadata"}
     for schema, table in ((RECORDINGS, res.recordings), (PATIENTS, res.patients), (REJECTED, res.rejected)):
         assert schema.to_arrow(table).num_rows == len(table)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == ["ingest corpus: no recording: all 2 files rejected {'malformed_metadata': 2}; "
+                      "`cardiolens rejected` lists them with their reasons"]
 
 
 def test_one_identifier_in_two_places_keeps_the_first_by_path(tmp_path):

@@ -424,6 +424,9 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     log.info("ingest %s: %d recordings (%d files), %d files rejected %s, %d patients%s; pixels kept by rule %s", name,
              len(recordings), accounted - len(rej), len(rej), counts, len(patients),
              f", notes {disc.notes}" if disc.notes else "", kept)
+    if recordings.empty:
+        log.warning("ingest %s: no recording: all %d files rejected %s; `cardiolens rejected` lists them with their reasons",
+                    name, len(rej), counts)
     # Sorted and deduplicated in Python, kept as object: a file name that is not valid UTF-8 (surrogate
     # escapes) cannot become an Arrow string, which pandas' own sort would make of it.
     unique = {(p["root"], p["path"]): p for p in paths}
