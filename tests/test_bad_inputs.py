@@ -490,8 +490,8 @@ def test_malformed_echonet_tables_and_values(tmp_path):
         "empty": b"",
         "latin1": "FileName,EF,FPS,NumberOfFrames,FrameHeight,FrameWidth,Split\n0XA.avi,60,50,10,32,32,TR\xc9IN\n".encode("latin-1"),
     }
-    key = path_key(TEST_KEY, "FileList.csv")  # file names in messages become path keys (`cardiolens rejected` shows them)
-    expected = {"empty": f"{key} is not a readable CSV table (EmptyDataError)", "latin1": f"{key} is not UTF-8 text (byte 0xc9)"}
+    expected = {"empty": "FileList.csv is not a readable CSV table (EmptyDataError)",  # not beside the video: not keyed
+                "latin1": "FileList.csv is not UTF-8 text (byte 0xc9)"}
     for name, data in cases.items():
         root = tmp_path / name
         write_mjpeg_avi(root / "Videos" / "0XA.avi", echo_frames(t=10))
@@ -615,3 +615,87 @@ def test_clinical_errors_do_not_quote_the_values(tmp_path, csv, columns, message
     with pytest.raises(InputError, match=message) as err:
         ingest_source(source, TEST_KEY, tmp_path / "out")
     assert "Doe" not in str(err.value) and "MRN" not in str(err.value)
+
+
+def test_what_a_second_reading_found(tmp_path, recwarn):
+    """A mask with a NaN vox_offset costs only itself; a binary value of the wrong length, or an
+    MR orientation of zeros, costs only its file; NumberOfFrames 0 is one frame (as pydicom
+    reads it); a FrameTime of 0 falls through to the CineRate."""
+    import gzip
+    import struct
+
+    from cardiolens.ingest.dicom_pixels import us_frame_time
+
+    root = tmp_path / "acdc"
+    make_acdc_patient(root, "patient001")
+    gt = root / "patient001" / "patient001_frame06_gt.nii.gz"
+    header = bytearray(gzip.decompress(gt.read_bytes()))
+    header[108:112] = struct.pack("<f", float("nan"))  # NIfTI-1 vox_offset
+    gt.write_bytes(bytes(header))
+    res = _ingest(root, tmp_path / "out_acdc", "acdc")
+    assert len(res.recordings) == 1 and res.recordings["mask_path"].notna().all()
+    assert _rejected(res)["patient001/patient001_frame06_gt.nii.gz"][0] == "malformed_metadata"
+
+    export = tmp_path / "export"
+    series = mr_series(export / "ok", "PID-OK")
+    zeros = mr_series(export / "zeros", "PID-ZERO")
+    for p in zeros:
+        ds = pydicom.dcmread(p)
+        ds.ImageOrientationPatient = [0, 0, 0, 0, 0, 0]
+        ds.save_as(p, enforce_file_format=True)
+    wrong = us_dicom(export / "wrong_length" / "IM1", _frames(20), "PID-WL")
+    data = bytearray(wrong.read_bytes())
+    at = data.find(struct.pack("<HH", 0x0028, 0x0010) + b"US")  # Rows, a 2-byte US, now 3 bytes long
+    wrong.write_bytes(bytes(data[:at + 6] + struct.pack("<H", 3) + b"\x18\x00\x00" + data[at + 10:]))
+    one = us_dicom(export / "zero_frames" / "IM1", _frames(21, t=1), "PID-Z", sop_class=US_SINGLE)
+    ds = pydicom.dcmread(one)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = MR_IMAGE
+    ds.Modality, ds.NumberOfFrames = "MR", 0
+    ds.PixelSpacing, ds.ImagePositionPatient, ds.ImageOrientationPatient = [1.5, 1.5], [0, 0, 0], [1, 0, 0, 0, 1, 0]
+    ds.save_as(one, enforce_file_format=True)
+    res = _ingest(export, tmp_path / "out")
+    got = {k.split("/")[0]: v[0] for k, v in _rejected(res).items()}
+    assert got == {"zeros": "malformed_metadata", "wrong_length": "missing_attribute", "zero_frames": "unsupported"}, got
+    assert len(res.recordings) == 1 and len(res.recordings["source_files"][0]) == len(series)
+    # NumberOfFrames 0 was read as one frame: the file ends as a single-phase MR image, not as malformed
+    assert _rejected(res)["zero_frames/IM1"][1] == "single-phase MR series is not a cine"
+
+    ds = Dataset()
+    ds.FrameTime, ds.CineRate = "0", "25"
+    assert us_frame_time(ds) == 40.0
+
+
+def test_file_names_are_keyed_only_where_they_are_file_names():
+    from cardiolens.ingest.stage import _names_by_folder, name_files_by_key
+
+    rels = ["a/30", "a/40", "a/x.nii.gz", "a/x.nii", "FileList.csv", "b/Info.cfg"]
+    names = _names_by_folder(rels, {r: f"K{i}" for i, r in enumerate(rels)})
+    # numbered DICOM files: "30 frames" is not the file 30
+    assert name_files_by_key("pixel data holds 30 frames, NumberOfFrames says 40", "a/30", names) == \
+        "pixel data holds 30 frames, NumberOfFrames says 40"
+    assert name_files_by_key("x.nii.gz: cut; x.nii whole.", "a/x.nii.gz", names) == "K2: cut; K3 whole."
+    # another folder's Info.cfg is not this folder's
+    assert name_files_by_key("patient002: Info.cfg is missing", "a/x.nii", names) == "patient002: Info.cfg is missing"
+
+
+def test_an_empty_contour_file_is_a_value_error_without_a_warning(tmp_path, recwarn):
+    from cardiolens.ingest.adapters.sunnybrook import read_contour
+
+    folder = tmp_path / "Doe_Jane" / "i-contours"
+    folder.mkdir(parents=True)
+    (folder / "IM-0001-0048-icontour-manual.txt").write_text("")
+    with pytest.raises(ValueError, match=r"^IM-0001-0048-icontour-manual\.txt: expected at least 3 lines"):
+        read_contour(folder / "IM-0001-0048-icontour-manual.txt")
+    assert not [w for w in recwarn if "Doe_Jane" in str(w.message)]
+
+
+def test_a_spacing_or_frame_time_itk_cannot_write_is_refused():
+    from cardiolens.ingest.model import Loaded
+    from cardiolens.ingest.stage import _geometry_problem
+
+    frames = np.zeros((2, 4, 4), np.uint8)
+    assert _geometry_problem(Loaded(array=frames, spacing=(0.3, 0.3, 20.0), modality="US", view="A4C", frame_time_ms=20.0)) is None
+    assert _geometry_problem(Loaded(array=frames, spacing=(0.3, 0.3, 0.0), modality="US", view="A4C",
+                                    frame_time_ms=0.0)) == "frame spacing (0.0,) is not a positive number"
+    assert _geometry_problem(Loaded(array=frames, spacing=(float("inf"), 0.3, 20.0), modality="US", view="A4C",
+                                    frame_time_ms=20.0)) == "pixel spacing (inf, 0.3) is not a positive number"

@@ -101,15 +101,27 @@ def us_regions(ds: pydicom.Dataset) -> tuple[Box | None, ...]:
 
 
 def us_frame_time(ds: pydicom.Dataset) -> float:
-    """Frame time in ms: FrameTime, else the mean of FrameTimeVector, else 1000 / (Cine|RecommendedDisplayFrame) rate."""
-    if ds.get("FrameTime") not in (None, ""):
-        return _positive(ds.FrameTime, "FrameTime")
-    vec = ds.get("FrameTimeVector")
-    if vec is not None and len(vec) > 1:
-        return float(np.mean([_positive(v, "FrameTimeVector") for v in vec[1:]]))
-    for name in ("CineRate", "RecommendedDisplayFrameRate"):
-        if ds.get(name) not in (None, ""):
-            return 1000.0 / _positive(ds.get(name), name)
+    """Frame time in ms: FrameTime, else the mean of FrameTimeVector (its first entry is 0),
+    else 1000 / (Cine|RecommendedDisplayFrame) rate; an attribute whose value is not a positive
+    number (a FrameTime of 0) is passed over for the next."""
+    unusable = []
+    for name in ("FrameTime", "FrameTimeVector", "CineRate", "RecommendedDisplayFrameRate"):
+        value = ds.get(name)
+        if value in (None, ""):
+            continue
+        try:
+            if name == "FrameTime":
+                return _positive(value, name)
+            if name == "FrameTimeVector":
+                values = list(value) if isinstance(value, (list, pydicom.multival.MultiValue)) else [value]
+                if len(values) > 1:
+                    return float(np.mean([_positive(v, name) for v in values[1:]]))
+                continue
+            return 1000.0 / _positive(value, name)
+        except DecodeError:
+            unusable.append(name)
+    if unusable:
+        raise DecodeError("malformed_metadata", f"no usable frame timing ({', '.join(unusable)} not a positive number)")
     raise DecodeError("missing_attribute", "no frame timing (FrameTime, FrameTimeVector, CineRate)")
 
 
@@ -167,7 +179,8 @@ def decoded_pixels(ds: pydicom.Dataset) -> NDArray:
 
 def read_ultrasound(path: str) -> UltrasoundRecording:
     quiet_pydicom()
-    ds = pydicom.dcmread(path)
+    with pydicom_warnings():
+        ds = pydicom.dcmread(path)
     arr = decoded_pixels(ds)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     spp = int(ds.get("SamplesPerPixel", 1))
@@ -193,7 +206,9 @@ def read_mr_frames(path: str) -> NDArray[np.float32]:
     enhanced MR frame's rescale is in its functional groups:
     :func:`cardiolens.ingest.dicom_scan.enhanced_mr_frames`)."""
     quiet_pydicom()
-    arr = decoded_pixels(pydicom.dcmread(path)).astype(np.float32)
+    with pydicom_warnings():
+        ds = pydicom.dcmread(path)
+    arr = decoded_pixels(ds).astype(np.float32)
     if arr.ndim == 2:  # an enhanced MR file of one frame
         arr = arr[None]
     if arr.ndim != 3:
@@ -204,8 +219,14 @@ def read_mr_frames(path: str) -> NDArray[np.float32]:
 def read_mr_image(path: str) -> NDArray[np.float32]:
     """One single-frame MR image (H, W) in stored units times RescaleSlope plus RescaleIntercept."""
     quiet_pydicom()
-    ds = pydicom.dcmread(path)
+    with pydicom_warnings():
+        ds = pydicom.dcmread(path)
     arr = decoded_pixels(ds).astype(np.float32)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    try:
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError):
+        slope = intercept = float("nan")
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        raise DecodeError("malformed_metadata", "RescaleSlope or RescaleIntercept is not a number")
     return arr * np.float32(slope) + np.float32(intercept)

@@ -33,6 +33,7 @@ def quiet_pydicom() -> None:
     reported without the value; what pydicom still warns about is collected by
     :func:`pydicom_warnings` and turned into a rejection reason."""
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    pydicom.config.convert_wrong_length_to_UN = True  # a binary value of the wrong length: unknown, not an exception
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 
@@ -153,6 +154,15 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if any(ENDS_EARLY in m for m in notices):
         return Rejection(rel, digest, Reason.TRUNCATED, f"truncated: the file ends after {path.stat().st_size} bytes, "
                          "inside its compressed pixel data (an interrupted copy?)")
+    try:
+        return _check_dataset(ds, rel, path)
+    except Exception as exc:  # a value no check foresaw must cost its file only, not stop the source
+        return Rejection(rel, digest, Reason.BAD_METADATA, f"a header value cannot be read ({type(exc).__name__})")
+
+
+def _check_dataset(ds: pydicom.Dataset, rel: str, path: Path) -> Header | tuple[Header, ...] | Rejection:
+    """The checks of :func:`read_header` on a parsed dataset."""
+    digest = ""
     modality = str(ds.get("Modality", ""))
     if "PixelData" not in ds:
         if _cut_short(ds):
@@ -186,13 +196,9 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
     if ps is not None and (spacing is None or not all(np.isfinite(v) and v > 0 for v in spacing)):
         return Rejection(rel, digest, Reason.NO_CALIBRATION,
                          "PixelSpacing is not two positive numbers (zero, negative, missing or written with a decimal comma)")
-    for name, count in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6)):
-        if ds.get(name) is not None and _numbers(ds.get(name), count) is None:
-            return Rejection(rel, digest, Reason.BAD_METADATA, f"{name} is not {count} numbers")
-    try:
-        header = _header(ds, rel, str(path), modality, n_frames)
-    except (TypeError, ValueError, AttributeError, OverflowError) as exc:  # a value no check above foresaw
-        return Rejection(rel, digest, Reason.BAD_METADATA, f"a header value cannot be read ({type(exc).__name__})")
+    if modality == "MR" and (problem := geometry_problem(ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient"))):
+        return Rejection(rel, digest, Reason.BAD_METADATA, problem)
+    header = _header(ds, rel, str(path), modality, n_frames)
     # A single-frame file is read the enhanced way only when its class says so: some classic MR
     # images (Sunnybrook's) also carry a PerFrameFunctionalGroupsSequence beside their own geometry.
     enhanced = modality == "MR" and (n_frames > 1 or _sop_class(ds) in ENHANCED_MR_CLASSES)
@@ -200,14 +206,32 @@ def read_header(path: Path, root: Path) -> Header | tuple[Header, ...] | Rejecti
 
 
 def _count(value: object) -> int | None:
-    """A positive whole number from an IS value (NumberOfFrames), else None (text, 0, 2.5)."""
+    """NumberOfFrames as a whole number, absent, empty and 0 read as 1 (as pydicom's
+    ``get_nr_frames`` does: such files occur); None for text, a fraction or a negative number."""
     if value is None or not str(value).strip():
         return 1
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return int(number) if number.is_integer() and number >= 1 else None
+    return max(int(number), 1) if number.is_integer() and number >= 0 else None
+
+
+def geometry_problem(position: object, orientation: object) -> str | None:
+    """Why an MR image's ImagePositionPatient / ImageOrientationPatient (each may be absent)
+    cannot place it, or None: not 3 / 6 finite numbers, or row and column directions that span
+    no plane (all zeros, as some converters write an unknown orientation)."""
+    for name, value, count in (("ImagePositionPatient", position, 3), ("ImageOrientationPatient", orientation, 6)):
+        if value is None:
+            continue
+        numbers = _numbers(value, count)
+        if numbers is None or not all(np.isfinite(numbers)):
+            return f"{name} is not {count} finite numbers"
+    if orientation is not None:
+        iop = _numbers(orientation, 6)
+        if np.linalg.norm(np.cross(iop[:3], iop[3:])) < 0.5:
+            return "ImageOrientationPatient's row and column directions are not two orthogonal unit vectors"
+    return None
 
 
 def _acquisition(ds: pydicom.Dataset) -> tuple:
@@ -239,9 +263,9 @@ def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames
         patient_id=str(ds.PatientID).strip(), study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
         sop_uid=str(ds.SOPInstanceUID), n_frames=n_frames, rows=int(ds.Rows), cols=int(ds.Columns),
         multiframe=n_frames > 1 or modality == "US",
-        position=tuple(float(v) for v in ipp) if ipp is not None and len(ipp) == 3 else None,
-        orientation=tuple(float(v) for v in iop) if iop is not None and len(iop) == 6 else None,
-        pixel_spacing=(float(ps[0]), float(ps[1])) if ps is not None and len(ps) == 2 else None,
+        position=_numbers(ipp, 3) if ipp is not None else None,  # malformed: None (checked for MR before)
+        orientation=_numbers(iop, 6) if iop is not None else None,
+        pixel_spacing=_numbers(ps, 2) if ps is not None else None,
         trigger_time=_float(ds, "TriggerTime"),
         view=_view(ds, modality),
         heart_rate=_float(ds, "HeartRate"),
@@ -268,7 +292,7 @@ _FRAME_ATTRIBUTES: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {
 
 
 def _numbers(v: object, count: int) -> tuple[float, ...] | None:
-    values = list(v) if isinstance(v, (list, pydicom.multival.MultiValue)) else [v]
+    values = list(v) if isinstance(v, (list, tuple, pydicom.multival.MultiValue)) else [v]
     try:
         out = tuple(float(x) for x in values)
     except (TypeError, ValueError):
@@ -317,6 +341,8 @@ def enhanced_mr_frames(ds: pydicom.Dataset, file_header: Header) -> tuple[Header
             return Rejection(file_header.path, "", Reason.MISSING_ATTRIBUTE, f"frame {i + 1}: RescaleSlope or RescaleIntercept is not a number")
         if v["pixel_spacing"] is not None and not all(np.isfinite(x) and x > 0 for x in v["pixel_spacing"]):
             return Rejection(file_header.path, "", Reason.NO_CALIBRATION, f"frame {i + 1}: PixelSpacing is zero, negative or not a number")
+        if problem := geometry_problem(v["position"], v["orientation"]):
+            return Rejection(file_header.path, "", Reason.BAD_METADATA, f"frame {i + 1}: {problem}")
         headers.append(replace(file_header, multiframe=False, frame=i, rescale=(slope, intercept), instance_number=None,
                                position=v["position"], orientation=v["orientation"], pixel_spacing=v["pixel_spacing"],
                                trigger_time=v["trigger_time"][0] if v["trigger_time"] else None))

@@ -109,24 +109,26 @@ def _blank(rec: Loaded, keep_region: list[int] | None) -> None:
 
 
 def _names_by_folder(rels: list[str], pkeys: dict[str, str]) -> dict[str, dict[str, str]]:
-    """{file name: {folder: path key}} of the files under a source root (relative paths)."""
+    """{folder: {file name: path key}} of the files under a source root (relative paths)."""
     out: dict[str, dict[str, str]] = {}
     for rel in rels:
-        out.setdefault(Path(rel).name, {})[str(Path(rel).parent)] = pkeys[rel]
+        out.setdefault(str(Path(rel).parent), {})[Path(rel).name] = pkeys[rel]
     return out
 
 
 def name_files_by_key(message: str, rel: str, names: dict[str, dict[str, str]]) -> str:
-    """``message`` with every file name of the source it quotes replaced by that file's path key
-    (the one in ``rel``'s folder when several folders hold the name): adapters name files as the
-    user knows them, and an export may name them after the patient (``MRN12345_echo.avi``)."""
-    folder = str(Path(rel).parent)
-    # The file's own name (it may hold spaces), then every word that is another file's name.
-    quoted = {Path(rel).name} | {w for w in re.split(r"[\s:,;'\"()\[\]]+", message) if w in names}
-    for file_name in sorted((n for n in quoted if n and n in message), key=len, reverse=True):
-        keys = names.get(file_name, {folder: ""})
-        message = message.replace(file_name, keys.get(folder) or keys[min(keys)] or "this file")
-    return message
+    """``message`` with the names of files in ``rel``'s folder that it quotes replaced by their
+    path keys: adapters name a file and its companions as the user knows them, and an export
+    may name them after the patient (``MRN12345_echo.avi``). Only names with an extension, as
+    whole words, in one pass: a file named ``30`` in a folder of numbered DICOM files is not
+    the 30 of "30 frames", and an inserted key is never read again. Metadata files in other
+    folders (FileList.csv beside Videos/) keep their names."""
+    here = {n: k for n, k in names.get(str(Path(rel).parent), {}).items() if "." in n.strip(".")}
+    quoted = sorted((n for n in here if n in message), key=len, reverse=True)
+    if not quoted:
+        return message
+    pattern = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, quoted)) + r")(?![\w-]|\.\w)")
+    return pattern.sub(lambda m: here[m.group(1)], message)
 
 
 def _geometry_problem(rec: Loaded) -> str | None:
@@ -293,7 +295,7 @@ def _distinct_units(units: list[Unit], key: bytes) -> tuple[list[Unit], list[Rej
         first = kept.setdefault(unit.uid, unit)
         if first is not unit:
             rejected += [Rejection(f, "", Reason.DUPLICATE, f"the same recording as {privacy.path_key(key, first.files[0])} "
-                                   "(one identifier, two places): the first by path is ingested") for f in unit.files]
+                                   "(one identifier, two places): only the first by path is used") for f in unit.files]
     return [u for u in units if kept[u.uid] is u], rejected
 
 

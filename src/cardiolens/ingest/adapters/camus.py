@@ -174,7 +174,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
             raise Reject("malformed_metadata", f"{name}: ED {ed} / ES {es} beyond the {n} frames")
         array, spacing, frames = seq, sp[:2], list(range(n))
     else:
-        if "NbFrame" in cfg and max(ed, es) > need_int(cfg, "NbFrame", name):
+        if cfg.get("NbFrame") and max(ed, es) > need_int(cfg, "NbFrame", name):
             raise Reject("malformed_metadata", f"{name}: ED {ed} / ES {es} beyond NbFrame {cfg['NbFrame']}")
         frames = sorted({ed - 1, es - 1})
         by_frame = {ed - 1: "ED", es - 1: "ES"}

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from cardiolens import labels as L
+from cardiolens import privacy
 from cardiolens.ingest.adapters.avi import read_avi
 from cardiolens.ingest.adapters.sunnybrook import rasterise
 from cardiolens.ingest.model import Discovery, Loaded, Reject, Rejection, Unit
@@ -104,6 +106,30 @@ def _number(row: dict[str, Any], key: str, positive: bool = True) -> float:
     return value
 
 
+def tracing_masks(rows: pd.DataFrame, n: int, h: int, w: int) -> tuple[NDArray[np.uint8], dict[int, int]] | None:
+    """Masks (n, h, w) of a video's VolumeTracings rows (text columns of ``TRACING_COLUMNS``):
+    per traced frame, the first line is the long axis and the others' end points, (X1, Y1)
+    down one side and (X2, Y2) back up the other, outline the LV cavity (1; 255 elsewhere).
+    Also {frame: LV area in pixels}. None when a value is not a number or a frame's outline
+    has fewer than three points."""
+    try:
+        rows = rows.astype({c: float for c in TRACING_COLUMNS[1:]})
+    except ValueError:
+        return None
+    masks = np.full((n, h, w), L.UNLABELLED, np.uint8)
+    areas: dict[int, int] = {}
+    for frame, g in rows.groupby("Frame"):
+        g = g.iloc[1:]
+        poly = np.concatenate([g[["X1", "Y1"]].to_numpy(float), g[["X2", "Y2"]].to_numpy(float)[::-1]])
+        if len(poly) < 3 or not np.isfinite(poly).all() or not float(frame).is_integer():
+            return None
+        if 0 <= int(frame) < n:
+            inside = rasterise(poly, h, w)
+            masks[int(frame)][inside] = L.LV_CAVITY
+            areas[int(frame)] = int(inside.sum())
+    return masks, areas
+
+
 def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     row = unit.payload["row"]
     fps, n = _number(row, "FPS"), int(_number(row, "NumberOfFrames"))
@@ -121,24 +147,14 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     masks = None
     trace = unit.payload["trace"]
     if trace and len(trace.get("Frame", [])):
-        t = pd.DataFrame(trace)
-        areas = {}
-        masks = np.full(frames.shape, L.UNLABELLED, np.uint8)
-        try:
-            t = t.astype({c: float for c in TRACING_COLUMNS[1:]})
-        except ValueError:
-            raise Reject("malformed_metadata", "VolumeTracings.csv: a coordinate or frame of this video is not a number") from None
-        for frame, g in t.groupby("Frame"):
-            g = g.iloc[1:]  # the first line of each frame is the long axis
-            poly = np.concatenate([g[["X1", "Y1"]].to_numpy(float), g[["X2", "Y2"]].to_numpy(float)[::-1]])
-            if len(poly) < 3 or not np.isfinite(poly).all() or not float(frame).is_integer():
-                raise Reject("malformed_metadata", f"VolumeTracings.csv: the tracing of frame {frame:g} is not a polygon of numbers")
-            inside = rasterise(poly, h, w)
-            if 0 <= int(frame) < n:
-                masks[int(frame)][inside] = L.LV_CAVITY
-                areas[int(frame)] = int(inside.sum())
-        if len(areas) == 2:
-            ed, es = sorted(areas, key=lambda f: -areas[f])
+        traced = tracing_masks(pd.DataFrame(trace), n, h, w)
+        if traced is None:  # a damaged tracing costs the video its masks, not the video
+            log.warning("the VolumeTracings.csv rows of video %s are not polygons of numbers: it keeps no mask",
+                        privacy.path_key(key, unit.files[0]))
+        else:
+            masks, areas = traced
+            if len(areas) == 2:
+                ed, es = sorted(areas, key=lambda f: -areas[f])
     return Loaded(
         array=frames, spacing=(float(sp) if sp else 1.0, float(sp) if sp else 1.0, ft), modality="US", view="A4C",
         spacing_known=bool(sp), frame_time_ms=ft, ed_frame=ed, es_frame=es, masks=masks,

@@ -19,7 +19,7 @@ def by_patient_folder(files: list[Path], root: Path, pattern: re.Pattern[str], d
 
     The folder name is the patient: a second folder of the same name (a copy of the export in
     another subfolder, two sites numbering their patients alike) is rejected file by file as
-    ``duplicate_patient``; the first by path is ingested."""
+    ``duplicate_patient`` (its documentation files stay ancillary); only the first by path is used."""
     groups: dict[Path, list[Path]] = defaultdict(list)
     rejections: list[Rejection] = []
     ancillary: list[str] = []
@@ -35,9 +35,12 @@ def by_patient_folder(files: list[Path], root: Path, pattern: re.Pattern[str], d
         if folder.name not in kept:
             kept[folder.name] = folder
             continue
-        rejections += [Rejection(str(f.relative_to(root)), "", Reason.DUPLICATE_PATIENT,
-                                 f"a second {dataset} folder named {folder.name}: the first by path is ingested")
-                       for f in sorted(groups.pop(folder))]
+        for f in sorted(groups.pop(folder)):
+            if ANCILLARY.match(f.name):
+                ancillary.append(str(f.relative_to(root)))
+            else:
+                rejections.append(Rejection(str(f.relative_to(root)), "", Reason.DUPLICATE_PATIENT,
+                                            f"a second {dataset} folder named {folder.name}: only the first by path is used"))
     return dict(sorted(groups.items())), rejections, ancillary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -73,60 +74,79 @@ def metaimage_problem(path: Path) -> Reject | None:
 
 #: NIfTI float datatypes (code: NumPy type): only these can hold NaN.
 NIFTI_FLOATS = {16: np.float32, 64: np.float64}
+#: Bytes per voxel of the NIfTI datatypes (nifti1.h), which niftilib sizes the data by (not bitpix).
+NIFTI_BYTES = {2: 1, 4: 2, 8: 4, 16: 4, 32: 8, 64: 8, 128: 3, 256: 1, 512: 2, 768: 4, 1024: 8, 1280: 8, 1536: 16,
+               1792: 16, 2048: 32, 2304: 4}
 #: NIfTI header layouts by header size: NIfTI-1 (348) and NIfTI-2 (540) give (offset and struct
 #: code of) dim, datatype, bitpix and vox_offset (NIfTI-1: nifti1.h; NIfTI-2: nifti2.h).
 NIFTI_LAYOUTS = {348: {"dim": (40, "8h"), "datatype": (70, "h"), "bitpix": (72, "h"), "vox_offset": (108, "f")},
                  540: {"dim": (16, "8q"), "datatype": (12, "h"), "bitpix": (14, "h"), "vox_offset": (168, "q")}}
 
 
+def _gunzip(raw: bytes) -> bytes:
+    """gzip data as zlib reads it (as ITK does): every member, bytes after the last ignored;
+    EOFError when a member ends early."""
+    import zlib
+
+    out = []
+    while raw[:2] == b"\x1f\x8b":
+        member = zlib.decompressobj(31)
+        out.append(member.decompress(raw))
+        if not member.eof:
+            raise EOFError("compressed data ends before its end-of-stream marker")
+        raw = member.unused_data
+    return b"".join(out)
+
+
 def _nifti_bytes(path: Path) -> bytes:
     """The whole NIfTI file, decompressed when it starts with gzip's magic bytes, whatever its
     name says (ITK, through zlib, reads an uncompressed file named .nii.gz as well)."""
-    import gzip
-
-    with open(path, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open if gzipped else open)(path, "rb") as fh:
-        return fh.read()
+    raw = path.read_bytes()
+    return _gunzip(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
 def nifti_problem(path: Path) -> Reject | None:
     """Why the NIfTI file ``path`` (.nii or .nii.gz, NIfTI-1 or -2) cannot be used, read from the
     file itself, or None: gzip data that ends early or is damaged, voxel data shorter than its
     header's dimensions need (ITK fills the missing part with zeros without a word), or NaN and
-    infinite voxels (ITK turns them into 0)."""
+    infinite voxels (ITK turns them into 0), or a header without a valid dim[0] and vox_offset.
+    Sized as niftilib sizes it: bytes per voxel from the datatype, a dimension below 1 counted as
+    1; an unknown datatype is left to ITK."""
     import struct
     import zlib
 
     try:
         data = _nifti_bytes(path)
-    except (OSError, EOFError, zlib.error) as exc:  # gzip raises these on a cut or damaged stream
+    except (OSError, EOFError, zlib.error) as exc:  # a cut or damaged stream
         return Reject("truncated", f"{path.name}: the compressed data ends early or is damaged ({type(exc).__name__})")
     order = next((o for o in "<>" if len(data) >= 4 and struct.unpack(o + "i", data[:4])[0] in NIFTI_LAYOUTS), None)
     if order is None:
         return None  # not a NIfTI header we know: ITK decides
-    layout = NIFTI_LAYOUTS[struct.unpack(order + "i", data[:4])[0]]
     size = struct.unpack(order + "i", data[:4])[0]
     if len(data) < size:
         return Reject("truncated", f"{path.name}: the file ends inside its {size}-byte header")
+    layout = NIFTI_LAYOUTS[size]
 
     def field(name: str):
         offset, code = layout[name]
         values = struct.unpack_from(order + code, data, offset)
         return values if len(values) > 1 else values[0]
 
-    dim, datatype, bitpix, offset = field("dim"), field("datatype"), field("bitpix"), int(field("vox_offset"))
-    if not 1 <= dim[0] <= 7 or any(d < 1 for d in dim[1:dim[0] + 1]) or bitpix % 8 or bitpix <= 0:
-        return Reject("malformed_metadata", f"{path.name}: the header's dimensions {list(dim[1:max(1, min(dim[0], 7)) + 1])} "
-                      f"or bits per voxel ({bitpix}) are not valid")
-    needed = int(np.prod(dim[1:dim[0] + 1], dtype=np.int64)) * bitpix // 8
-    held = len(data) - offset
+    dim, datatype, offset = field("dim"), field("datatype"), field("vox_offset")
+    if not 1 <= dim[0] <= 7 or not (math.isfinite(offset) and offset >= 0):
+        return Reject("malformed_metadata", f"{path.name}: the header's dim[0] ({dim[0]}) or vox_offset ({offset}) "
+                      "is not valid")
+    if datatype not in NIFTI_BYTES:
+        return None  # a datatype this table lacks: ITK reads it or refuses it with its own reason
+    dims = [max(int(d), 1) for d in dim[1:dim[0] + 1]]
+    needed = math.prod(dims) * NIFTI_BYTES[datatype]
+    held = len(data) - max(int(offset), size)
     if held < needed:
         return Reject("truncated", f"{path.name}: holds {max(held, 0)} bytes of voxel data, its header's dimensions "
-                      f"{list(dim[1:dim[0] + 1])} need {needed} (a truncated copy?)")
+                      f"{dims} need {needed} (a truncated copy?)")
     if datatype in NIFTI_FLOATS:
-        voxels = np.frombuffer(data, dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(order), count=needed * 8 // bitpix,
-                               offset=offset)
+        voxels = np.frombuffer(data, dtype=np.dtype(NIFTI_FLOATS[datatype]).newbyteorder(order),
+                               count=needed // NIFTI_BYTES[datatype], offset=max(int(offset), size))
         bad = int((~np.isfinite(voxels)).sum())
         if bad:
             return Reject("pixel_decode_error", f"{path.name}: {bad} voxels are NaN or infinite")
@@ -153,8 +173,8 @@ def read_volume(path: Path) -> tuple[NDArray, tuple[float, ...], tuple[float, ..
     try:
         image = itk.imread(str(path))
     except Exception as exc:  # ITK raises RuntimeError with its own text, or TemplateTypeError beyond 4-D
-        raise Reject("unreadable", f"{path.name}: ITK cannot read this image ({type(exc).__name__}; "
-                     "images of 2 to 4 dimensions are read)") from None
+        raise Reject("unreadable", f"{path.name}: ITK cannot read this image ({type(exc).__name__}"
+                     + ("; images of 2 to 4 dimensions are read)" if type(exc).__name__ == "TemplateTypeError" else ")")) from None
     array = itk.array_from_image(image)
     spacing = tuple(float(v) for v in image.GetSpacing())
     if array.size == 0:

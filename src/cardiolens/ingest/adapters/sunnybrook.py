@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 def read_contour(path: Path) -> NDArray[np.float64]:
     """(N, 2) points of a contour file; ValueError (naming the file, not its folder) when it is
     not at least 3 lines of two finite numbers."""
+    import warnings
+
     try:
-        pts = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # numpy warns about an empty file, quoting its full path
+            warnings.simplefilter("ignore")
+            pts = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except ValueError:
         raise ValueError(f"{path.name}: a line is not two numbers") from None
     if pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
