@@ -40,6 +40,26 @@ def test_a_fold_trains_and_predicts_held_out_patients(fold_inputs, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 
+def test_a_fold_without_validation_patients_never_selects_on_its_test_patients(fold_inputs, tmp_path, caplog):
+    """val_fraction 0: the checkpoint is chosen on the training patients, unaugmented, and the
+    user is warned; the test patients' samples never reach the monitored loader."""
+    import logging
+
+    from cardiolens.train.data import SplitDataModule
+
+    samples, splits, norm = fold_inputs
+    assert not (splits["role"] == "val").any()
+    dm = SplitDataModule(samples, splits, norm, 0, ["flash", "none"], 4, TRAIN["augment"], 1, ["original"])
+    dm.setup()
+    assert dm.monitor_role == "train" and dm.datasets["monitor"].transform is None
+    monitored = set(dm.datasets["monitor"].rows["sample_id"])
+    assert monitored == set(dm.roles["train"]["sample_id"]) and not monitored & set(dm.roles["test"]["sample_id"])
+    assert len(dm.val_dataloader().dataset) == len(dm.roles["train"])
+    caplog.set_level(logging.WARNING)
+    train_fold(samples, splits, norm, 0, {**TRAIN, "epochs": 1}, tmp_path, seed=1)
+    assert any("fold 0 has no validation patients" in r.getMessage() for r in caplog.records)
+
+
 def test_same_seed_same_predictions(fold_inputs, tmp_path):
     samples, splits, norm = fold_inputs
     _, a = train_fold(samples, splits, norm, 0, TRAIN, tmp_path / "a", seed=5)
@@ -198,8 +218,9 @@ def test_regression_of_regional_quality_grades(tiny_ingest, tmp_path):
     one = samples.iloc[0]
     truth = json.loads(open(echo.set_index("recording_id").loc[one["recording_id"], "truth_path"]).read())
     assert list(one["targets"]) == [float(truth["quality"][r]) for r in regions]
-    split_cfg = {**cfg["studies"]["regional_quality"]["split"], "scheme": "kfold", "k": 2, "val_fraction": 0.0}
+    split_cfg = {**cfg["studies"]["regional_quality"]["split"], "scheme": "kfold", "k": 2, "val_fraction": 0.4}
     splits, _, _, norm = run_split("regional_quality", samples, res.patients, res.recordings, split_cfg, 3)
+    assert {0, 1} == set(splits.loc[splits["role"] == "val", "fold"])  # each fold monitors validation patients
     write_table(samples.reindex(columns=SAMPLES.names), tmp_path / "samples.parquet", SAMPLES, {})
     write_table(splits.assign(study="regional_quality").reindex(columns=SPLITS.names), tmp_path / "splits.parquet", SPLITS, {})
     write_normalisation(norm, tmp_path / "norm.npz")
@@ -213,17 +234,17 @@ def test_regression_of_regional_quality_grades(tiny_ingest, tmp_path):
     preds = read_table(tmp_path / "merged" / "predictions.parquet", regression_predictions_schema(regions))
     history = read_table(tmp_path / "merged" / "history.parquet", HISTORY)
     assert set(history["metric"]) == {"loss", "mse", "mae"}
-    assert set(preds["patient_key"]) == set(samples["patient_key"]) and (preds["role"] == "test").all()
+    assert set(preds.loc[preds["role"] == "test", "patient_key"]) == set(samples["patient_key"])
     by_id = samples.set_index("sample_id")["targets"]
     for _, row in preds.iterrows():
         assert [row[f"true_{r}"] for r in regions] == list(by_id[row["sample_id"]])
-    # the logged validation MSE of the best epoch is the MSE of its written predictions
-    fold0 = preds[preds["fold"] == 0]
+    # the logged validation MSE of the best epoch is the MSE of its written validation predictions
+    fold0 = preds[(preds["fold"] == 0) & (preds["role"] == "val")]
     mse = np.mean((fold0[[f"pred_{r}" for r in regions]].to_numpy() - fold0[[f"true_{r}" for r in regions]].to_numpy()) ** 2)
     val = history[(history["fold"] == 0) & (history["stage"] == "val") & (history["metric"] == "mse")]["value"]
     assert mse == pytest.approx(val.min(), rel=1e-4)
     patients = read_table(tmp_path / "merged" / "patient_predictions.parquet", regression_predictions_schema(regions, "patient"))
-    assert len(patients) == samples["patient_key"].nunique()
+    assert (patients["role"] == "test").sum() == samples["patient_key"].nunique()
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA GPU on this machine (CI has none)")

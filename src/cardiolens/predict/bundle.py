@@ -51,7 +51,8 @@ def input_spec(samples: pd.DataFrame) -> dict[str, Any]:
             "channel_added": first["representation"] == "clip"}
 
 
-def fold_metrics(history: pd.DataFrame, predictions: pd.DataFrame, monitor: str) -> dict[str, Any]:
+def fold_metrics(history: pd.DataFrame, predictions: pd.DataFrame, monitor: str,
+                 train_n: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """Validation metrics of the best epoch (by ``monitor``, as the checkpoint was chosen), plus the
     role they were computed on and its number of samples and patients (the unit of each metric)."""
     from cardiolens.train.targets import monitor_mode
@@ -63,11 +64,13 @@ def fold_metrics(history: pd.DataFrame, predictions: pd.DataFrame, monitor: str)
     if len(pick):
         best = int(pick.loc[pick["value"].idxmin() if monitor_mode(monitor) == "min" else pick["value"].idxmax(), "epoch"])
     rows = h[h["epoch"] == best] if best is not None else h.iloc[:0]
-    # Without validation patients training monitors the test role (SplitDataModule.val_dataloader).
-    role = "val" if (predictions["role"] == "val").any() else "test"
-    val = predictions[predictions["role"] == role]
+    # Without validation patients training monitors its own training patients (SplitDataModule.monitor_role),
+    # ``train_n`` (samples, patients) of them; the predictions hold only the val and test roles.
+    role = "val" if (predictions["role"] == "val").any() else "train"
+    val = predictions[predictions["role"] == "val"]
+    n_samples, n_patients = (len(val), val["patient_key"].nunique()) if role == "val" else train_n
     return {"monitor": monitor, "best_epoch": best, "role": role, "unit": "sample",
-            "n_samples": int(len(val)), "n_patients": int(val["patient_key"].nunique()),
+            "n_samples": int(n_samples), "n_patients": int(n_patients),
             "metrics": {f"{r['stage']}/{r['metric']}": float(r["value"]) for _, r in rows.iterrows()}}
 
 
@@ -96,8 +99,8 @@ def model_card(cfg: dict[str, Any], metrics: dict[str, Any], data: dict[str, Any
               f"`{cfg['data']['splits_sha256']}`; code hash `{cfg['code']['train_code_sha256']}`.", "",
               "## Validation metrics", "",
               f"Best epoch {metrics['best_epoch']} by `{metrics['monitor']}`, computed on the {metrics['role']} role"
-              + (" (the fold has no validation patients, so training monitored its test role: these are not "
-                 "independent of model selection)" if metrics["role"] != "val" else "")
+              + (" (the fold has no validation patients, so training monitored its own training patients: these "
+                 "metrics say how well it fits them, not how it generalises)" if metrics["role"] != "val" else "")
               + f"; unit: {metrics['unit']}, n = {metrics['n_samples']} samples of {metrics['n_patients']} patients.", "",
               "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4f} |" for k, v in sorted(metrics["metrics"].items())]

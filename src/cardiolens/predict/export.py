@@ -42,11 +42,12 @@ def export_fold(samples_path: str, splits_path: str, normalisation_path: str, hi
     names = target_names(samples, {**train, "targets": cslice.get("targets")})
     checkpoint = Path(predictions_path).parent / "checkpoints" / "best.ckpt"
     predictions = pq.read_table(predictions_path).to_pandas()
-    metrics = fold_metrics(read_table(history_path, HISTORY), predictions, train["monitor"])
     rows = samples.merge(splits[["patient_key", "role"]], on="patient_key")
     data: dict[str, Any] = {
         "n_patients": {r: int(splits.loc[splits["role"] == r, "patient_key"].nunique()) for r in ("train", "val", "test")},
         "n_samples": {r: int((rows["role"] == r).sum()) for r in ("train", "val", "test")}}
+    metrics = fold_metrics(read_table(history_path, HISTORY), predictions, train["monitor"],
+                           (data["n_samples"]["train"], data["n_patients"]["train"]))
     if train.get("task", "classification") == "classification":
         per = rows[rows["role"].isin(["train", "val"])].groupby(["label", "role"])["patient_key"].nunique()
         data["classes"] = {c: {r: int(per.get((c, r), 0)) for r in ("train", "val")} for c in names}

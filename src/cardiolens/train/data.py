@@ -91,6 +91,12 @@ class SplitDataModule(L.LightningDataModule):
         self.roles = {role: rows[rows["role"] == role].sort_values("sample_id") for role in ("train", "val", "test")}
         self.datasets = {role: SampleDataset(r, self.classes, mean, sd, augment if role == "train" else None, self.seed, clip)
                          for role, r in self.roles.items()}
+        # What the checkpoint is chosen on: the validation role, or, in a fold without validation
+        # patients, the training patients unaugmented. Never the test role: its predictions would
+        # no longer be independent of the model's selection.
+        self.monitor_role = "val" if len(self.datasets["val"]) else "train"
+        self.datasets["monitor"] = (self.datasets["val"] if self.monitor_role == "val" else
+                                    SampleDataset(self.roles["train"], self.classes, mean, sd, None, self.seed, clip))
 
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
         ds = self.datasets[role]
@@ -103,7 +109,7 @@ class SplitDataModule(L.LightningDataModule):
         return self._loader("train", True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val" if len(self.datasets["val"]) else "test", False)
+        return self._loader("monitor", False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)

@@ -66,6 +66,10 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     dm = SplitDataModule(samples, splits, normalisation, fold, classes, cfg["batch_size"], cfg.get("augment", {}),
                          seed + fold, cfg.get("variants"), cfg.get("num_workers", 0))
     dm.setup()
+    if dm.monitor_role == "train":
+        log.warning("fold %d has no validation patients: its checkpoint is chosen on its own training patients (the "
+                    "test patients stay unseen); more patients, or a larger split val_fraction, give it a validation role",
+                    fold)
     if classes:  # torchmetrics warns on every epoch when a class is absent; say it once, where it matters
         for role in ("val", "test"):
             missing = sorted(set(classes) - set(dm.roles[role]["label"])) if len(dm.roles[role]) else []
@@ -90,7 +94,7 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
     last = ckpt_dir / "last.ckpt"
     if not (checkpoint.best_model_path or last.exists()):
-        raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or test samples to monitor {monitor})")
+        raise RuntimeError(f"fold {fold}: no checkpoint was written (no validation or training samples to monitor {monitor})")
     history = pd.DataFrame(model.history, columns=["epoch", "stage", "metric", "value"])
     if not trainer.is_global_zero:
         return history, None  # DDP: only rank 0 predicts and writes
