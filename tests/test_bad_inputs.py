@@ -699,3 +699,27 @@ def test_a_spacing_or_frame_time_itk_cannot_write_is_refused():
                                     frame_time_ms=0.0)) == "frame spacing (0.0,) is not a positive number"
     assert _geometry_problem(Loaded(array=frames, spacing=(float("inf"), 0.3, 20.0), modality="US", view="A4C",
                                     frame_time_ms=20.0)) == "pixel spacing (inf, 0.3) is not a positive number"
+
+
+def test_one_clinical_table_for_two_sources_gives_one_row_per_patient(tmp_path):
+    """Two hospitals' exports joined to one shared clinical CSV listing both: each patient's row
+    comes from the source holding its recordings, with its label, and the merge does not stop."""
+    from cardiolens.ingest.stage import merge_sources
+    from cardiolens.privacy import patient_key
+    from cardiolens.tables.registry import PATIENTS
+
+    csv = tmp_path / "clinical.csv"
+    csv.write_text("PatientID,Flash\nPID-A,flash\nPID-B,none\nPID-C,none\n")
+    results = []
+    for name, pid, seed in (("hospital_a", "PID-A", 1), ("hospital_b", "PID-B", 2)):
+        us_dicom(tmp_path / name / "IM1", _frames(seed), pid)
+        source = {"name": name, "adapter": "dicom", "path": str(tmp_path / name), "options": {},
+                  "clinical": {"path": str(csv), "id_column": "PatientID", "columns": {"septal_flash": "Flash"}}}
+        results.append(ingest_source(source, TEST_KEY, tmp_path / f"out_{name}"))
+    rec, pat, _ = merge_sources(*([getattr(r, t) for r in results] for t in ("recordings", "patients", "rejected")))
+    PATIENTS.validate(pat)
+    by_key = pat.set_index("patient_key")
+    for source, pid, label in (("hospital_a", "PID-A", "flash"), ("hospital_b", "PID-B", "none")):
+        row = by_key.loc[patient_key(TEST_KEY, pid)]
+        assert (row["source"], row["septal_flash"], row["n_recordings"]) == (source, label, 1)
+    assert len(pat) == 3 and len(rec) == 2  # PID-C: listed, no recording anywhere, one row (the first source's)

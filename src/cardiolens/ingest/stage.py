@@ -465,7 +465,8 @@ def merge_sources(recordings: list[pd.DataFrame], patients: list[pd.DataFrame], 
 
     A patient already ingested from an earlier source, or a recording whose decoded pixels an
     earlier source already holds, is moved to the rejected table (``duplicate_patient``,
-    ``duplicate_content``) with every one of its source files.
+    ``duplicate_content``) with every one of its source files. A patient listed by several
+    sources' clinical tables keeps one row: the one of the source with its recordings.
     """
     seen_patients: set[str] = set()
     seen_pixels: dict[str, str] = {}
@@ -490,6 +491,11 @@ def merge_sources(recordings: list[pd.DataFrame], patients: list[pd.DataFrame], 
     rec = pd.concat(keep_rec, ignore_index=True) if keep_rec else pd.DataFrame(columns=RECORDINGS.names)
     rec = rec.sort_values("recording_id", kind="stable").reset_index(drop=True)
     pat = pd.concat(keep_pat, ignore_index=True) if keep_pat else pd.DataFrame(columns=PATIENTS.names)
+    # One clinical table for several sources lists each source's patients in all of them: a row
+    # without recordings stands aside for the source that holds the patient's recordings, and of
+    # rows without recordings anywhere the first source's stays.
+    with_recordings = set(pat.loc[pat["n_recordings"] > 0, "patient_key"])
+    pat = pat[(pat["n_recordings"] > 0) | ~pat["patient_key"].isin(with_recordings)].drop_duplicates("patient_key")
     pat = pat.sort_values("patient_key", kind="stable").reset_index(drop=True)
     rej = pd.concat([*rejected, pd.DataFrame(extra_rej, columns=REJECTED.names)], ignore_index=True) if rejected else pd.DataFrame(columns=REJECTED.names)
     rej = rej.sort_values(["source", "path"], kind="stable").reset_index(drop=True)
