@@ -63,6 +63,18 @@ def test_reserved_and_duplicate_source_names():
         validate_config({"inputs": [{"name": "aa", "adapter": "dicom", "path": "/x"}, {"name": "aa", "adapter": "dicom", "path": "/y"}]})
 
 
+def test_a_clinical_table_that_would_be_ignored_is_refused():
+    """A CSV on an ACDC input (its adapter reads Info.cfg, not the CSV) and a mapped name that a
+    recordings column already holds (the empty ``split`` column would win) stop the parse."""
+    csv = {"path": "labels.csv", "id_column": "PatientID"}
+    with pytest.raises(ConfigError, match=r"inputs\[0\]\.clinical': a clinical table is joined by the dicom adapter only"):
+        validate_config({"inputs": [{"name": "hosp", "adapter": "acdc", "path": ".", "clinical": {**csv, "columns": {"amyloid": "A"}}}]})
+    with pytest.raises(ConfigError, match=r"inputs\[0\]\.clinical\.columns': \['split', 'view'\] already name columns"):
+        validate_config({"inputs": [{"name": "hosp", "adapter": "dicom", "path": ".",
+                                     "clinical": {**csv, "columns": {"split": "Cohort", "view": "V", "amyloid": "A"}}}]})
+    validate_config({"inputs": [{"name": "hosp", "adapter": "dicom", "path": ".", "clinical": {**csv, "columns": {"amyloid": "A"}}}]})
+
+
 def test_sources_lists_synthetic_then_inputs():
     cfg = validate_config({"inputs": [{"name": "site_a", "adapter": "dicom", "path": "/data/a"}]})
     assert [s["name"] for s in sources(cfg)] == ["synthetic", "site_a"]

@@ -150,9 +150,10 @@ def test_a_study_no_clinical_table_labels_is_found(tmp_path):
 
 
 def test_clinical_values_unknown_before_ingest_are_not_judged(tmp_path):
-    # ACDC reads the group from Info.cfg (and no clinical table), so a table without DCM proves nothing.
-    cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\n", adapter="acdc", classes=["NOR", "DCM"])
-    assert clinical_class_problems(cfg) == []
+    # ACDC reads the group from Info.cfg and no clinical table: a table there is refused outright
+    # (tests/test_config.py), not judged by its values.
+    with pytest.raises(ConfigError, match="joined by the dicom adapter only"):
+        _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\n", adapter="acdc", classes=["NOR", "DCM"])
     # Nor with the synthetic cohort, whose table the run generates.
     cfg = _csv_config(tmp_path, "PatientID,Diagnosis\np1,NOR\n", classes=["NOR", "DCM"])
     cfg["cohort"]["source"] = "synthetic"

@@ -183,7 +183,8 @@ def config_problems(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         return filled, [f"config key 'inputs': the name '{SYNTHETIC_SOURCE}' is reserved for the generated cohort"]
     source_names = [s["name"] for s in sources(filled)]
     clinical = clinical_label_names(filled)
-    problems = [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study, source_names, clinical)]
+    problems = clinical_input_problems(filled)
+    problems += [p for name, study in filled.get("studies", {}).items() for p in _study_problems(name, study, source_names, clinical)]
     private = (filled.get("privacy") or {}).get("private_dir")
     if private and Path(os.path.abspath(private)).is_relative_to(os.path.abspath("results")):
         problems.append(f"config key 'privacy.private_dir': {private!r} is under results/; the real paths it "
@@ -226,6 +227,31 @@ def _study_defaults_errors(study_defaults: Any, schema: Mapping[str, Any]) -> li
 
 REGRESSION_MONITORS = ("val/mse", "val/mae", "val/loss")
 CLASSIFICATION_MONITORS = ("val/auroc", "val/acc", "val/loss")
+
+
+def clinical_input_problems(config: Mapping[str, Any]) -> list[str]:
+    """A clinical table where it would be ignored: on an input whose adapter is not ``dicom``
+    (ACDC, CAMUS and EchoNet take covariates and labels from their own metadata files), or a
+    mapped name that is already a column of the recordings or patients tables (``split``,
+    ``quality``, ``view``...), which would shadow it."""
+    from cardiolens.ingest.clinical import CANONICAL, extra_label_names
+    from cardiolens.tables.registry import PATIENTS, RECORDINGS
+
+    problems = []
+    taken = sorted((set(RECORDINGS.names) | set(PATIENTS.names)) - set(CANONICAL))
+    for i, entry in enumerate(config.get("inputs", [])):
+        clinical = entry.get("clinical") or {}
+        if not clinical:
+            continue
+        if entry.get("adapter") != "dicom":
+            problems.append(f"config key 'inputs[{i}].clinical': a clinical table is joined by the dicom adapter only "
+                            f"(by PatientID); the {entry.get('adapter')} adapter takes covariates and labels from its "
+                            "dataset's own metadata files, so this table would be ignored")
+        clash = [n for n in extra_label_names(dict(clinical.get("columns") or {})) if n in taken]
+        if clash:
+            problems.append(f"config key 'inputs[{i}].clinical.columns': {clash} already name columns of the "
+                            "recordings or patients tables; map the CSV column under another name")
+    return problems
 
 
 def clinical_label_names(config: Mapping[str, Any]) -> list[str]:
