@@ -5,7 +5,7 @@ patient numbers are read back from the data owner's private path mapping (privat
 the way a data owner would define a split by patient. Published reference (ACDC challenge test
 set): nnU-Net 0.95 / 0.90 / 0.93 for LV / myocardium / RV (Isensee et al., Nature Methods 2021).
 
-    python benchmarks/segment_acdc.py RUN_DIR [--epochs 50] [--spacing 1.5] [--size 160]
+    python benchmarks/segment_acdc.py RUN_DIR [--epochs 50] [--spacing 1.5] [--size 160] [--from-checkpoint CKPT]
 
 RUN_DIR holds results/ingest/recordings.parquet and private/acdc/paths.csv of that ingest run.
 """
@@ -33,6 +33,23 @@ def roles_by_patient(run: Path, recordings: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=recordings.index)
 
 
+def evaluate_checkpoint(rec: pd.DataFrame, model: dict, cfg: dict, seed: int, checkpoint: Path) -> pd.DataFrame:
+    """Held-out metrics of a Lightning checkpoint of ``fit_model``'s training (same pool, same
+    split, same evaluation on the source grid), without training."""
+    import torch
+
+    from cardiolens.segment.fit import evaluation_rows, patient_folds, training_pool
+    from cardiolens.segment.module import make_unet
+
+    pool, _ = training_pool(rec, model)
+    roles = patient_folds(pool, cfg["split"], seed).set_index("patient_key")["role"]
+    net = make_unet(len(model["classes"]), cfg["train"]["channels"], cfg["train"]["num_res_units"])
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    test = [v for v in pool if roles.get(v.row["patient_key"]) == "test"]
+    return pd.DataFrame(evaluation_rows(net.eval(), test, model, "acdc_sax", 0, cfg["frames_per_recording"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
@@ -43,6 +60,9 @@ def main() -> None:
     ap.add_argument("--res-units", type=int, default=1)
     ap.add_argument("--lr-schedule", choices=["constant", "poly"], default="constant")
     ap.add_argument("--out", type=Path, default=Path("/tmp/segment_acdc"))
+    ap.add_argument("--from-checkpoint", type=Path, default=None,
+                    help="evaluate this training's checkpoint (fold0/checkpoints/best.ckpt of an earlier --out, e.g. a "
+                         "run stopped before its last epoch: the best epoch by validation Dice so far) instead of training")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from cardiolens.segment import evaluate as E
@@ -61,7 +81,10 @@ def main() -> None:
                      "augment": {"prob": 0.5, "rotation_deg": 15, "zoom": 0.15, "shift_px": 10, "noise": 0.03},
                      "accelerator": "auto"}}
     t0 = time.time()
-    out = fit_model(rec, "acdc_sax", model, cfg, 20261122, args.out)
+    if args.from_checkpoint is None:
+        out = fit_model(rec, "acdc_sax", model, cfg, 20261122, args.out)
+    else:
+        out = {"metrics": evaluate_checkpoint(rec, model, cfg, 20261122, args.from_checkpoint)}
     seconds = time.time() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     out["metrics"].to_parquet(args.out / "metrics.parquet")
@@ -69,7 +92,8 @@ def main() -> None:
     print(summary.to_string())
     print("3-D Dice (the challenge's metric: every slice of a patient's ED or ES stack pooled), mean over patients:")
     print(summary.pivot(index="structure", columns="phase", values="dice_volume_mean").round(3).to_string())
-    print(f"train + evaluate: {seconds:.0f} s; held-out patients {out['metrics']['patient_key'].nunique()}")
+    what = "evaluate" if args.from_checkpoint else "train + evaluate"
+    print(f"{what}: {seconds:.0f} s; held-out patients {out['metrics']['patient_key'].nunique()}")
 
 
 if __name__ == "__main__":

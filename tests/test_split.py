@@ -172,6 +172,46 @@ def test_tiny_cohort_split_is_clean_and_normalises_from_training(tiny_ingest, tm
     assert set(balance["role"]) == {"train", "test"}
 
 
+def test_a_split_the_study_cannot_give_is_one_message_naming_the_key(tiny_ingest, tmp_path):
+    """k larger than the study's patients, or an anchor file that does not exist: an InputError
+    naming studies.<study>.split (one line on the terminal), not a traceback."""
+    from cardiolens.config import validate_config
+    from cardiolens.errors import InputError
+    from cardiolens.prepare.run import study_slice
+    from cardiolens.prepare.samples import prepare_study
+    from cardiolens.split.run import run_study_split
+    from cardiolens.tables import write_table
+    from cardiolens.tables.registry import PATIENTS, RECORDINGS, SAMPLES
+
+    _, res, _ = tiny_ingest
+    cfg = validate_config({"studies": {"septal_flash": {"label": "septal_flash", "representation": "mmode",
+                                                        "mmode": {"samples": [64, 64], "size": [16, 16], "augment_offsets": 1}}}})
+    samples, _ = prepare_study(res.recordings, "septal_flash", study_slice(cfg, "septal_flash"), tmp_path / "p")
+    paths = []
+    for name, df, schema in (("samples", samples, SAMPLES), ("patients", res.patients, PATIENTS), ("recordings", res.recordings, RECORDINGS)):
+        paths.append(str(tmp_path / f"{name}.parquet"))
+        write_table(df.reindex(columns=schema.names), paths[-1], schema, {})
+    n = samples["patient_key"].nunique()
+    cslice = {"study": "septal_flash", "seed": 3, "split": {**cfg["studies"]["septal_flash"]["split"], "scheme": "kfold", "k": n + 1}}
+    with pytest.raises(InputError, match=rf"^config key 'studies\.septal_flash\.split' \(kfold\): k-fold with k={n + 1} "
+                                         rf"needs at least {n + 1} patients; the study has {n}$"):
+        run_study_split(*paths, cslice, str(tmp_path / "out"))
+    cslice["split"] = {**cslice["split"], "k": 2, "anchor": str(tmp_path / "gone.parquet")}
+    with pytest.raises(InputError, match=r"studies\.septal_flash\.split'\.anchor: file .*gone\.parquet' does not exist"):
+        run_study_split(*paths, cslice, str(tmp_path / "out"))
+
+
+def test_classes_missing_from_a_training_or_test_role_are_found():
+    from cardiolens.split.run import classes_missing_from_roles
+
+    samples = pd.DataFrame({"patient_key": ["a", "a", "b", "c", "d"], "label": ["NOR", "NOR", "DCM", "MINF", "NOR"]})
+    splits = pd.DataFrame({"patient_key": ["a", "b", "c", "d", "a", "b", "c", "d"], "fold": [0] * 4 + [1] * 4,
+                           "role": ["train", "train", "test", "test", "test", "train", "train", "val"]})
+    # fold 0: MINF only in test; DCM only in train. fold 1: NOR only in test (d is val), DCM and MINF only in train.
+    assert classes_missing_from_roles(samples, splits) == [
+        (0, "test", "DCM"), (0, "train", "MINF"), (1, "test", "DCM"), (1, "test", "MINF"), (1, "train", "NOR")]
+
+
 def test_predefined_split_maps_dataset_values():
     patients = pd.DataFrame({"patient_key": ["A", "B", "C", "D"], "label": ["x", "y", "x", "y"], "sex": "F", "age": 50.0,
                              "source": "s", "predefined": ["TRAIN", "VAL", "TEST", "training"]})

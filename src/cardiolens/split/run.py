@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,13 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import provenance
+from cardiolens.errors import InputError
 from cardiolens.split.audit import normalisation_check, raise_on_leakage
 from cardiolens.split.stage import run_split, write_normalisation
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, SAMPLES, SPLITS
+
+log = logging.getLogger(__name__)
 
 
 def split_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
@@ -27,6 +31,21 @@ def split_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
     return {"study": study, "seed": config["seed"], "split": split}
 
 
+def classes_missing_from_roles(samples: pd.DataFrame, splits: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """(fold, role, class) for every class of ``samples`` (column ``label``; none for a regression
+    study) that no patient of the fold's train or test role carries: a class the model never
+    learns, or one its held-out metrics cannot judge."""
+    if "label" not in samples or samples["label"].isna().all():
+        return []
+    classes = sorted(samples["label"].dropna().unique())
+    per_patient = samples.groupby("patient_key")["label"].agg(set)
+    out = []
+    for (fold, role), rows in splits[splits["role"].isin(["train", "test"])].groupby(["fold", "role"]):
+        present = set().union(*per_patient.reindex(rows["patient_key"]).dropna())
+        out += [(int(fold), str(role), c) for c in classes if c not in present]
+    return out
+
+
 def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,
                     rule: str = "split_study") -> None:
     """Write splits, leakage, balance and normalisation for one study; stop if the audit fails.
@@ -37,8 +56,18 @@ def run_study_split(samples_path: str, patients_path: str, recordings_path: str,
     patients = read_table(patients_path, PATIENTS)
     recordings = read_table(recordings_path, RECORDINGS)
     cfg = cslice["split"]
+    where = f"config key 'studies.{cslice['study']}.split'"
+    if cfg.get("anchor") and not Path(cfg["anchor"]).is_file():
+        raise InputError(f"{where}.anchor: file {cfg['anchor']!r} does not exist")
     anchor = read_table(cfg["anchor"], SPLITS) if cfg.get("anchor") else None
-    splits, leakage, balance, arrays = run_split(cslice["study"], samples, patients, recordings, cfg, cslice["seed"], anchor)
+    try:
+        splits, leakage, balance, arrays = run_split(cslice["study"], samples, patients, recordings, cfg, cslice["seed"], anchor)
+    except ValueError as exc:  # what the study's patients cannot give: the user's to change, not a crash
+        raise InputError(f"{where} ({cfg.get('scheme')}): {exc}") from None
+    for fold, role, label in classes_missing_from_roles(samples, splits):
+        log.warning("split of %s, fold %d: no %s patient has class %s (%s); a study with more patients of that "
+                    "class, or fewer folds, would have one", cslice["study"], fold, role, label,
+                    "the model never learns it" if role == "train" else "its held-out metrics leave it out")
     inputs = provenance.describe_inputs([samples_path, patients_path, recordings_path] + ([cfg["anchor"]] if cfg.get("anchor") else []))
     out = Path(out_dir)
     for name, df, schema in (("splits", splits, SPLITS), ("balance", balance, BALANCE)):
