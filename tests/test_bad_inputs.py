@@ -723,3 +723,16 @@ def test_one_clinical_table_for_two_sources_gives_one_row_per_patient(tmp_path):
         row = by_key.loc[patient_key(TEST_KEY, pid)]
         assert (row["source"], row["septal_flash"], row["n_recordings"]) == (source, label, 1)
     assert len(pat) == 3 and len(rec) == 2  # PID-C: listed, no recording anywhere, one row (the first source's)
+
+
+def test_patients_missing_from_the_clinical_table_are_a_warning(tmp_path, caplog):
+    """IDs written differently in the CSV (lower case here) join nothing: the user is told how
+    many patients with recordings have no row, not left to find 'missing' labels later."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    res = ingest_source(_clinical_source(tmp_path, b"PatientID,Sex,Flash\npid-a,F,flash\nPID-B,M,none\n"), TEST_KEY, tmp_path / "out")
+    assert res.patients.loc[res.patients["n_recordings"] > 0, "in_clinical_table"].sum() == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "ingest c: 1 of 2 patients with recordings have no row in the clinical table (no labels or covariates for them); "
+        "check its id_column and how it writes the IDs"]

@@ -75,6 +75,11 @@ def test_a_clinical_table_that_would_be_ignored_is_refused():
     validate_config({"inputs": [{"name": "hosp", "adapter": "dicom", "path": ".", "clinical": {**csv, "columns": {"amyloid": "A"}}}]})
 
 
+def test_a_class_listed_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"studies\.amyloid\.classes': \['yes', 'yes'\] has non-unique elements"):
+        validate_config({"studies": {"amyloid": {"label": "septal_flash", "representation": "mmode", "classes": ["yes", "yes"]}}})
+
+
 def test_sources_lists_synthetic_then_inputs():
     cfg = validate_config({"inputs": [{"name": "site_a", "adapter": "dicom", "path": "/data/a"}]})
     assert [s["name"] for s in sources(cfg)] == ["synthetic", "site_a"]

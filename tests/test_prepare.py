@@ -230,3 +230,15 @@ def test_input_shape_is_the_prepared_sample_shape(prepared):
     _, out = prepared
     for study, (samples, _) in out.items():
         assert {tuple(s) for s in samples["shape"]} == {input_shape(CONFIG["studies"][study])}
+
+
+def test_label_values_written_two_ways_are_found():
+    """'Yes' beside classes [yes, no], and 'NO ' beside 'no' without classes: one value spelt
+    two ways, which the study would otherwise drop or count as two classes."""
+    from cardiolens.prepare.samples import case_variants
+
+    values = pd.Series(["yes", "Yes", "no", "maybe"])
+    assert case_variants(values, ["yes", "no"]) == [["Yes", "yes"]]
+    assert case_variants(pd.Series(["no", "NO ", "yes"]), None) == [["NO ", "no"]]
+    assert case_variants(pd.Series(["flash", "none"]), ["flash", "none"]) == []
+    assert case_variants(pd.Series(["yes"]), ["yes", "YES"]) == [["YES", "yes"]]  # a class list that spells it twice

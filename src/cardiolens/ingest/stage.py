@@ -381,6 +381,11 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
                  cycle_frames=list(r["r_peak_frames"]) if len(r["r_peak_frames"]) >= 2 else [])
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
     patients = _patients(disc.clinical, recordings, key, name, max_age)
+    imaged = patients[patients["n_recordings"] > 0]
+    if source.get("clinical") and len(imaged) and not imaged["in_clinical_table"].all():
+        log.warning("ingest %s: %d of %d patients with recordings have no row in the clinical table (no labels or covariates "
+                    "for them); check its id_column and how it writes the IDs", name,
+                    int((~imaged["in_clinical_table"]).sum()), len(imaged))
     if len(recordings):
         labels = patients.set_index("patient_key")[[*SEED_LABELS, "clinical_labels"]]
         for label in SEED_LABELS:

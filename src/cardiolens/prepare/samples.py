@@ -226,6 +226,18 @@ def _job(args: tuple[dict[str, Any], str, dict[str, Any]]) -> tuple[str, list[di
         return row["recording_id"], f"{type(exc).__name__}: {exc}"
 
 
+def case_variants(values: pd.Series, classes: list[str] | None) -> list[list[str]]:
+    """Groups of label values (and ``classes``) that are one value written differently (``Yes``,
+    ``yes``, ``YES ``): each group sorted, only groups of two or more spellings with at least one
+    value actually found; groups sorted."""
+    spellings = set(values) | set(classes or [])
+    groups: dict[str, set[str]] = {}
+    for v in spellings:
+        groups.setdefault(" ".join(str(v).split()).casefold(), set()).add(str(v))
+    found = set(values)
+    return sorted(sorted(g) for g in groups.values() if len(g) > 1 and g & found)
+
+
 def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out_dir: str | os.PathLike[str],
                   shard_size: int = 256, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build every sample of ``study`` (validated ``studies.<name>`` config); returns (samples, skipped).
@@ -249,6 +261,16 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     eligible = recordings if cfg.get("inference") else recordings[labelled]
     if cfg.get("inference") and (~labelled).any():
         log.info("prepare %s: %d recordings have no %s label: scored, not judged", study, int((~labelled).sum()), label)
+    unlabelled = recordings[~labelled]
+    if not cfg.get("inference") and cfg.get("modality"):
+        unlabelled = unlabelled[unlabelled["modality"] == cfg["modality"]]
+    if not cfg.get("inference") and len(unlabelled):  # said, never silently lost
+        log.info("prepare %s: %d %srecordings of %d patients have no %s value, left out", study, len(unlabelled),
+                 f"{cfg['modality']} " if cfg.get("modality") else "", unlabelled["patient_key"].nunique(), label)
+    for values in case_variants(eligible[label].dropna().astype(str), cfg.get("classes")):
+        log.warning("prepare %s: values %s of %s differ only in case or spaces%s; the table's values are used as written, "
+                    "so write them alike", study, values, label,
+                    f" from classes {list(cfg['classes'])}" if cfg.get("classes") else ", and count as different classes")
     if cfg.get("classes"):
         other = eligible[eligible[label].notna() & ~eligible[label].isin(cfg["classes"])]
         if len(other):  # values the study does not list: said, never silently lost
