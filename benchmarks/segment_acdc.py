@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/segment_acdc"))
     ap.add_argument("--from-checkpoint", type=Path, default=None,
                     help="evaluate this training's checkpoint (fold0/checkpoints/best.ckpt of an earlier --out, e.g. a "
-                         "run stopped before its last epoch: the best epoch by validation Dice so far) instead of training")
+                         "run stopped before its last epoch: the best epoch by validation Dice so far) instead of training; give the "
+                         "same --channels, --res-units, --size and --spacing as that training")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from cardiolens.segment import evaluate as E

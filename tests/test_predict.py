@@ -284,3 +284,20 @@ def test_the_run_configuration_holds_the_bundles_study_alone(tmp_path):
     assert study["frames"]["crop_px"] == 64 and study["train"]["dual_input"] and study["views"] == ["SAX"]
     assert not study.get("classes")  # any label is scored, the outputs stay the bundle's
     assert config["privacy"]["key_env"] == "MY_KEY" and config["seed"] == 3
+
+
+def test_metrics_of_a_fold_without_validation_patients_are_its_training_patients():
+    """A fold without validation patients monitored its training patients (never its test
+    patients): metrics.json says role 'train' with their counts, and the model card says what
+    the metrics then mean."""
+    from cardiolens.predict.bundle import fold_metrics
+
+    history = pd.DataFrame({"epoch": [0, 0, 1, 1], "stage": ["val"] * 4, "metric": ["auroc", "loss"] * 2,
+                            "value": [0.6, 0.9, 0.8, 0.7]})
+    test_only = pd.DataFrame({"role": ["test", "test"], "patient_key": ["p1", "p2"]})
+    m = fold_metrics(history, test_only, "val/auroc", train_n=(12, 5))
+    assert (m["role"], m["best_epoch"], m["n_samples"], m["n_patients"]) == ("train", 1, 12, 5)
+    assert m["metrics"] == {"val/auroc": 0.8, "val/loss": 0.7}
+    with_val = pd.concat([test_only, pd.DataFrame({"role": ["val"] * 3, "patient_key": ["p3", "p3", "p4"]})])
+    m = fold_metrics(history, with_val, "val/auroc", train_n=(12, 5))
+    assert (m["role"], m["n_samples"], m["n_patients"]) == ("val", 3, 2)

@@ -197,7 +197,7 @@ def test_a_split_the_study_cannot_give_is_one_message_naming_the_key(tiny_ingest
                                          rf"needs at least {n + 1} patients; the study has {n}$"):
         run_study_split(*paths, cslice, str(tmp_path / "out"))
     cslice["split"] = {**cslice["split"], "k": 2, "anchor": str(tmp_path / "gone.parquet")}
-    with pytest.raises(InputError, match=r"studies\.septal_flash\.split'\.anchor: file .*gone\.parquet' does not exist"):
+    with pytest.raises(InputError, match=r"^config key 'studies\.septal_flash\.split\.anchor' \(kfold\): file .*gone\.parquet' does not exist"):
         run_study_split(*paths, cslice, str(tmp_path / "out"))
 
 
@@ -210,6 +210,9 @@ def test_classes_missing_from_a_training_or_test_role_are_found():
     # fold 0: MINF only in test; DCM only in train. fold 1: NOR only in test (d is val), DCM and MINF only in train.
     assert classes_missing_from_roles(samples, splits) == [
         (0, "test", "DCM"), (0, "train", "MINF"), (1, "test", "DCM"), (1, "test", "MINF"), (1, "train", "NOR")]
+    # a regression study's label (quality grades) only stratifies its split: nothing is missing
+    regression = samples.assign(targets=[[1.0]] * len(samples))
+    assert classes_missing_from_roles(regression, splits) == []
 
 
 def test_predefined_split_maps_dataset_values():
@@ -241,5 +244,5 @@ def test_patient_label_of_a_regression_study_is_the_most_frequent_one():
     recordings = pd.DataFrame({"recording_id": [f"r{i}" for i in range(1, 6)], "split": [None] * 5})
     table = patient_table(samples, patients, recordings)
     assert table["label"].tolist() == ["Good", "Good"]  # A: 2 x Good; B: a tie, first in sorted order
-    with pytest.raises(ValueError, match="several labels"):
+    with pytest.raises(ValueError, match="several values of the label"):
         patient_table(samples.assign(targets=None), patients, recordings)  # classification: refused

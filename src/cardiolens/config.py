@@ -234,6 +234,7 @@ def clinical_input_problems(config: Mapping[str, Any]) -> list[str]:
     (ACDC, CAMUS and EchoNet take covariates and labels from their own metadata files), or a
     mapped name that is already a column of the recordings or patients tables (``split``,
     ``quality``, ``view``...), which would shadow it."""
+    from cardiolens.config_check import CLINICAL_TABLE_ADAPTERS
     from cardiolens.ingest.clinical import CANONICAL, extra_label_names
     from cardiolens.tables.registry import PATIENTS, RECORDINGS
 
@@ -243,14 +244,15 @@ def clinical_input_problems(config: Mapping[str, Any]) -> list[str]:
         clinical = entry.get("clinical") or {}
         if not clinical:
             continue
-        if entry.get("adapter") != "dicom":
+        if entry.get("adapter") not in CLINICAL_TABLE_ADAPTERS:
             problems.append(f"config key 'inputs[{i}].clinical': a clinical table is joined by the dicom adapter only "
                             f"(by PatientID); the {entry.get('adapter')} adapter takes covariates and labels from its "
                             "dataset's own metadata files, so this table would be ignored")
         clash = [n for n in extra_label_names(dict(clinical.get("columns") or {})) if n in taken]
         if clash:
             problems.append(f"config key 'inputs[{i}].clinical.columns': {clash} already name columns of the "
-                            "recordings or patients tables; map the CSV column under another name")
+                            "recordings or patients tables; map the CSV column under another name (a predefined split reads it "
+                            "with split: {scheme: predefined, column: <that name>})")
     return problems
 
 

@@ -267,7 +267,8 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     if not cfg.get("inference") and len(unlabelled):  # said, never silently lost
         log.info("prepare %s: %d %srecordings of %d patients have no %s value, left out", study, len(unlabelled),
                  f"{cfg['modality']} " if cfg.get("modality") else "", unlabelled["patient_key"].nunique(), label)
-    for values in case_variants(eligible[label].dropna().astype(str), cfg.get("classes")):
+    judged = eligible[eligible["modality"] == cfg["modality"]] if cfg.get("modality") else eligible
+    for values in case_variants(judged[label].dropna().astype(str), cfg.get("classes")):
         log.warning("prepare %s: values %s of %s differ only in case or spaces%s; the table's values are used as written, "
                     "so write them alike", study, values, label,
                     f" from classes {list(cfg['classes'])}" if cfg.get("classes") else ", and count as different classes")

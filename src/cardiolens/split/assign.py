@@ -29,9 +29,17 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from cardiolens.errors import InputError
+
 ROLES = ("train", "val", "test")
 PREDEFINED = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
               "test": "test", "testing": "test"}
+
+
+class SplitError(InputError):
+    """A split the study's patients cannot give (too few patients for k folds, no test patient,
+    no patient from the test sources, roles missing or unreadable): the user's to change in the
+    study's ``split`` block, not a bug."""
 
 
 def rank_key(seed: int, patient_key: str) -> str:
@@ -87,7 +95,7 @@ def _ordered(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
 def kfold(patients: pd.DataFrame, k: int, val_fraction: float, seed: int, anchor: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows (patient_key, fold, role) for k folds: fold f's test patients, then val from the rest."""
     if k < 2:
-        raise ValueError(f"k-fold needs k >= 2, got {k}")
+        raise SplitError(f"k-fold needs k >= 2, got {k}")
     p = _ordered(patients, seed)
     test_fold = {}
     fixed = {} if anchor is None else dict(anchor.loc[anchor["role"] == "test", ["patient_key", "fold"]].itertuples(index=False))
@@ -135,10 +143,10 @@ def external(patients: pd.DataFrame, test_sources: list[str], val_fraction: floa
     is_test = patients["source"].isin(list(test_sources)).to_numpy()
     found = sorted(set(patients["source"].astype(str)))
     if not is_test.any():
-        raise ValueError(f"external split: no patient of the study comes from test_sources {list(test_sources)}; "
+        raise SplitError(f"external split: no patient of the study comes from test_sources {list(test_sources)}; "
                          f"the study's patients come from {found}")
     if is_test.all():
-        raise ValueError(f"external split: every patient of the study comes from test_sources {list(test_sources)}: "
+        raise SplitError(f"external split: every patient of the study comes from test_sources {list(test_sources)}: "
                          "none is left to train on")
     rest = holdout(patients[~is_test], 0.0, val_fraction, seed, anchor)
     test = pd.DataFrame({"patient_key": patients.loc[is_test, "patient_key"], "fold": 0, "role": "test"})
@@ -151,7 +159,7 @@ def predefined(patients: pd.DataFrame, column: str = "split") -> pd.DataFrame:
     ACDC folders), read through :data:`PREDEFINED` in any case."""
     bad = patients[~patients["predefined"].astype(str).str.lower().isin(PREDEFINED)]
     if len(bad):
-        raise ValueError(f"predefined split (column {column!r}): values {sorted(set(bad['predefined'].astype(str)))[:5]} "
+        raise SplitError(f"predefined split (column {column!r}): values {sorted(set(bad['predefined'].astype(str)))[:5]} "
                          f"are not one of {sorted(PREDEFINED)} (any case)")
     roles = patients["predefined"].astype(str).str.lower().map(PREDEFINED)
     return pd.DataFrame({"patient_key": patients["patient_key"], "fold": 0, "role": roles.values})

@@ -12,7 +12,8 @@ import pandas as pd
 from cardiolens import provenance
 from cardiolens.errors import InputError
 from cardiolens.split.audit import normalisation_check, raise_on_leakage
-from cardiolens.split.stage import run_split, write_normalisation
+from cardiolens.split.assign import SplitError
+from cardiolens.split.stage import LabelError, run_split, write_normalisation
 from cardiolens.tables import read_table, write_table
 from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, SAMPLES, SPLITS
 
@@ -37,6 +38,8 @@ def classes_missing_from_roles(samples: pd.DataFrame, splits: pd.DataFrame) -> l
     learns, or one its held-out metrics cannot judge."""
     if "label" not in samples or samples["label"].isna().all():
         return []
+    if "targets" in samples and samples["targets"].notna().all():  # regression: the label only stratifies
+        return []
     classes = sorted(samples["label"].dropna().unique())
     per_patient = samples.groupby("patient_key")["label"].agg(set)
     out = []
@@ -56,14 +59,16 @@ def run_study_split(samples_path: str, patients_path: str, recordings_path: str,
     patients = read_table(patients_path, PATIENTS)
     recordings = read_table(recordings_path, RECORDINGS)
     cfg = cslice["split"]
-    where = f"config key 'studies.{cslice['study']}.split'"
+    study = cslice["study"]
     if cfg.get("anchor") and not Path(cfg["anchor"]).is_file():
-        raise InputError(f"{where}.anchor: file {cfg['anchor']!r} does not exist")
+        raise InputError(f"config key 'studies.{study}.split.anchor' ({cfg.get('scheme')}): file {cfg['anchor']!r} does not exist")
     anchor = read_table(cfg["anchor"], SPLITS) if cfg.get("anchor") else None
     try:
-        splits, leakage, balance, arrays = run_split(cslice["study"], samples, patients, recordings, cfg, cslice["seed"], anchor)
-    except ValueError as exc:  # what the study's patients cannot give: the user's to change, not a crash
-        raise InputError(f"{where} ({cfg.get('scheme')}): {exc}") from None
+        splits, leakage, balance, arrays = run_split(study, samples, patients, recordings, cfg, cslice["seed"], anchor)
+    except SplitError as exc:  # what the study's patients cannot give: the user's to change, not a crash
+        raise InputError(f"config key 'studies.{study}.split' ({cfg.get('scheme')}): {exc}") from None
+    except LabelError as exc:
+        raise InputError(f"config key 'studies.{study}.label': {exc}") from None
     for fold, role, label in classes_missing_from_roles(samples, splits):
         log.warning("split of %s, fold %d: no %s patient has class %s (%s); a study with more patients of that "
                     "class, or fewer folds, would have one", cslice["study"], fold, role, label,

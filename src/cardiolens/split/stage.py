@@ -9,11 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardiolens.split.assign import PREDEFINED, external, holdout, kfold, predefined, strata
+from cardiolens.errors import InputError
+from cardiolens.split.assign import PREDEFINED, SplitError, external, holdout, kfold, predefined, strata
 from cardiolens.split.audit import leakage_table
 from cardiolens.split.balance import balance_table
 
 log = logging.getLogger(__name__)
+
+
+
+class LabelError(InputError):
+    """The study's label cannot be split on (several values for one patient)."""
 
 
 def patient_roles(samples: pd.DataFrame, recordings: pd.DataFrame, column: str) -> pd.Series:
@@ -54,7 +60,8 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
         labels = samples.groupby("patient_key")["label"].agg(lambda v: sorted(set(v)))
     mixed = labels[labels.map(len) > 1]
     if len(mixed):
-        raise ValueError(f"patients with several labels in one study: {list(mixed.index[:5])}")
+        raise LabelError(f"patients with several values of the label {list(mixed.index[:5])}: a classification "
+                         "label must be one value per patient")
     split_of = patient_roles(samples, recordings, column)
     out = pd.DataFrame({"patient_key": labels.index, "label": [v[0] for v in labels]})
     out["predefined"] = [v[0] if len(v) == 1 else None for v in split_of.reindex(out["patient_key"])]
@@ -68,7 +75,7 @@ def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, ancho
     p = patients.assign(stratum=strata(patients, cfg["stratify_by"], cfg["age_bins"]))
     if cfg["scheme"] == "kfold":
         if cfg["k"] > len(p):
-            raise ValueError(f"k-fold with k={cfg['k']} needs at least {cfg['k']} patients; the study has {len(p)}")
+            raise SplitError(f"k-fold with k={cfg['k']} needs at least {cfg['k']} patients; the study has {len(p)}")
         return kfold(p, cfg["k"], cfg["val_fraction"], seed, anchor)
     if cfg["scheme"] == "holdout":
         return holdout(p, cfg["test_fraction"], cfg["val_fraction"], seed, anchor)
@@ -76,7 +83,7 @@ def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, ancho
         return external(p, cfg["test_sources"], cfg["val_fraction"], seed, anchor)
     column = cfg.get("column", "split")
     if p["predefined"].isna().any():
-        raise ValueError(f"predefined split (column {column!r}): {int(p['predefined'].isna().sum())} patients have no split value")
+        raise SplitError(f"predefined split (column {column!r}): {int(p['predefined'].isna().sum())} patients have no split value")
     return predefined(p, column)
 
 
@@ -114,12 +121,12 @@ def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordi
 
         recordings = with_label(recordings, column)  # a clinical-table column, e.g. the CSV's split
     if cfg["scheme"] == "predefined" and (problem := disagreements(patient_roles(samples, recordings, column), column)):
-        raise ValueError(f"split of {study}: {problem}")
+        raise SplitError(f"split of {study}: {problem}")
     table = patient_table(samples, patients, recordings, column)
     splits = split_patients(table, cfg, seed, anchor).assign(study=study)
     empty = sorted(set(splits["fold"]) - set(splits.loc[splits["role"] == "test", "fold"]))
     if empty and cfg["scheme"] != "predefined":
-        raise ValueError(f"split of {study}: folds {empty} have no test patient ({len(table)} patients); "
+        raise SplitError(f"split of {study}: folds {empty} have no test patient ({len(table)} patients); "
                          "use more patients or a larger test_fraction / smaller k")
     rec = recordings.set_index("recording_id")
     assigned = samples.merge(splits[["patient_key", "fold", "role"]], on="patient_key")

@@ -67,9 +67,9 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
                          seed + fold, cfg.get("variants"), cfg.get("num_workers", 0))
     dm.setup()
     if dm.monitor_role == "train":
-        log.warning("fold %d has no validation patients: its checkpoint is chosen on its own training patients (the "
-                    "test patients stay unseen); more patients, or a larger split val_fraction, give it a validation role",
-                    fold)
+        log.warning("fold %d has no validation patients (a small study, split val_fraction 0, or a predefined split "
+                    "without a 'val' role): its checkpoint is chosen on its own training patients; the test patients "
+                    "stay unseen", fold)
     if classes:  # torchmetrics warns on every epoch when a class is absent; say it once, where it matters
         for role in ("val", "test"):
             missing = sorted(set(classes) - set(dm.roles[role]["label"])) if len(dm.roles[role]) else []
