@@ -210,6 +210,13 @@ def test_classes_missing_from_a_training_or_test_role_are_found():
     # fold 0: MINF only in test; DCM only in train. fold 1: NOR only in test (d is val), DCM and MINF only in train.
     assert classes_missing_from_roles(samples, splits) == [
         (0, "test", "DCM"), (0, "train", "MINF"), (1, "test", "DCM"), (1, "test", "MINF"), (1, "train", "NOR")]
+    # said: fold 0 and 1 training roles; not said: DCM and MINF absent from some folds' test roles only
+    from cardiolens.split.run import missing_class_warnings
+
+    assert missing_class_warnings(classes_missing_from_roles(samples, splits), 2) == [
+        ": the training role lacks a class in 2 of 2 folds, which never learn it (fold 0: MINF; fold 1: NOR); more "
+        "patients of that class, or fewer folds, would give it one",
+        ": no test patient has class DCM in any fold (its held-out metrics leave it out)"]
     # a regression study's label (quality grades) only stratifies its split: nothing is missing
     regression = samples.assign(targets=[[1.0]] * len(samples))
     assert classes_missing_from_roles(regression, splits) == []

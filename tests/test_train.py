@@ -55,7 +55,7 @@ def test_a_fold_without_validation_patients_never_selects_on_its_test_patients(f
     monitored = set(dm.datasets["monitor"].rows["sample_id"])
     assert monitored == set(dm.roles["train"]["sample_id"]) and not monitored & set(dm.roles["test"]["sample_id"])
     assert len(dm.val_dataloader().dataset) == len(dm.roles["train"])
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.INFO)
     train_fold(samples, splits, norm, 0, {**TRAIN, "epochs": 1}, tmp_path, seed=1)
     assert any("fold 0 has no validation patients" in r.getMessage() for r in caplog.records)
 

@@ -164,7 +164,12 @@ def test_the_terminal_leads_with_progress_and_results_not_library_noise(run_dir)
     """Issue 20: at most 150 lines, no warning or deprecation line, no line twice, the summary at the end."""
     lines = [ln for ln in (run_dir / "terminal.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
     assert len(lines) <= 150, f"{len(lines)} lines"
-    noisy = [ln for ln in lines if re.search(r"warning|deprecat", ln, re.IGNORECASE)]
+    # One warning the user must act on, and true of the tiny configuration: 3 cine-MR patients in 3
+    # folds, so every fold's training role lacks the class of its test patient.
+    lacking = [ln for ln in lines if "WARNING cardiolens.split.run: split of cardiomyopathy: the training role lacks a "
+               "class in 3 of 3 folds" in ln]
+    assert len(lacking) == 1
+    noisy = [ln for ln in lines if re.search(r"warning|deprecat", ln, re.IGNORECASE) and ln not in lacking]
     assert noisy == [], noisy[:5]
     repeated = sorted({ln for ln in lines if lines.count(ln) > 1})
     assert repeated == [], repeated[:5]

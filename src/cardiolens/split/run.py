@@ -49,6 +49,24 @@ def classes_missing_from_roles(samples: pd.DataFrame, splits: pd.DataFrame) -> l
     return out
 
 
+def missing_class_warnings(missing: list[tuple[int, str, str]], n_folds: int) -> list[str]:
+    """What the user is told of :func:`classes_missing_from_roles`: each fold whose training role
+    lacks a class, and each class no fold's test role holds. A k-fold test role lacks a class in
+    some folds as a matter of course (pooled over the folds every patient is tested), so that is
+    not said."""
+    train = [(fold, label) for fold, role, label in missing if role == "train"]
+    out = []
+    if train:
+        folds = sorted({f for f, _ in train})
+        which = "; ".join(f"fold {f}: {', '.join(c for g, c in train if g == f)}" for f in folds)
+        out.append(f": the training role lacks a class in {len(folds)} of {n_folds} folds, which never learn it ({which}); "
+                   "more patients of that class, or fewer folds, would give it one")
+    untested = sorted({c for _, role, c in missing if role == "test"})
+    out += [f": no test patient has class {label} in any fold (its held-out metrics leave it out)" for label in untested
+            if sum(1 for _, role, c in missing if role == "test" and c == label) == n_folds]
+    return out
+
+
 def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,
                     rule: str = "split_study") -> None:
     """Write splits, leakage, balance and normalisation for one study; stop if the audit fails.
@@ -69,10 +87,8 @@ def run_study_split(samples_path: str, patients_path: str, recordings_path: str,
         raise InputError(f"config key 'studies.{study}.split' ({cfg.get('scheme')}): {exc}") from None
     except LabelError as exc:
         raise InputError(f"config key 'studies.{study}.label': {exc}") from None
-    for fold, role, label in classes_missing_from_roles(samples, splits):
-        log.warning("split of %s, fold %d: no %s patient has class %s (%s); a study with more patients of that "
-                    "class, or fewer folds, would have one", cslice["study"], fold, role, label,
-                    "the model never learns it" if role == "train" else "its held-out metrics leave it out")
+    for warning in missing_class_warnings(classes_missing_from_roles(samples, splits), splits["fold"].nunique()):
+        log.warning("split of %s%s", study, warning)
     inputs = provenance.describe_inputs([samples_path, patients_path, recordings_path] + ([cfg["anchor"]] if cfg.get("anchor") else []))
     out = Path(out_dir)
     for name, df, schema in (("splits", splits, SPLITS), ("balance", balance, BALANCE)):

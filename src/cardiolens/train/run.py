@@ -66,8 +66,8 @@ def train_fold(samples: pd.DataFrame, splits: pd.DataFrame, normalisation: dict[
     dm = SplitDataModule(samples, splits, normalisation, fold, classes, cfg["batch_size"], cfg.get("augment", {}),
                          seed + fold, cfg.get("variants"), cfg.get("num_workers", 0))
     dm.setup()
-    if dm.monitor_role == "train":
-        log.warning("fold %d has no validation patients (a small study, split val_fraction 0, or a predefined split "
+    if dm.monitor_role == "train":  # not a warning: the test patients stay out of the model's selection
+        log.info("fold %d has no validation patients (a small study, split val_fraction 0, or a predefined split "
                     "without a 'val' role): its checkpoint is chosen on its own training patients; the test patients "
                     "stay unseen", fold)
     if classes:  # torchmetrics warns on every epoch when a class is absent; say it once, where it matters
