@@ -333,3 +333,64 @@ def test_a_changed_source_decodes_only_its_new_or_changed_recordings(tiny_cohort
     assert len(list((out / STORE).glob("*/*"))) == entries_before - len(gone)  # edited: one entry out, one in
     unchanged = third.recordings[third.recordings["recording_id"] != us["recording_id"]]
     assert all(Path(p).stat().st_ino == first_inodes[p] for p in unchanged["image_path"])
+
+
+def _first_identity(dicom_root: Path) -> tuple[str, str, str]:
+    """(PatientID, PatientName, PatientBirthDate) of the first readable DICOM file below ``dicom_root``."""
+    import pydicom
+
+    for f in sorted(p for p in dicom_root.rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except Exception:
+            continue
+        if "PatientName" in ds and "PatientBirthDate" in ds:
+            return str(ds.PatientID), str(ds.PatientName), str(ds.PatientBirthDate)
+    raise AssertionError("no DICOM file with a name")
+
+
+@pytest.mark.parametrize("case", ["name", "birth_date"])
+def test_a_label_column_holding_the_dicom_name_or_birth_date_is_refused_without_quoting_it(tiny_cohort, tmp_path, case):
+    """One row of a mapped label column holds a patient's DICOM name (``DOE^JANE`` written
+    ``Jane Doe``) or birth date (``19570312`` written ``12.03.1957``): ingest stops, naming the
+    file and the column, before anything is written, and quotes neither."""
+    _, outdir = tiny_cohort
+    pid, name, born = _first_identity(outdir / "dicom")
+    df = pd.read_csv(outdir / "clinical.csv", dtype=str, keep_default_na=False)
+    df["Note"] = "stable"
+    parts = [p for p in name.split("^") if p]
+    written = " ".join(reversed(parts)).title() if case == "name" else f"{born[6:]}.{born[4:6]}.{born[:4]}"
+    df.loc[df["PatientID"] == pid, "Note"] = written
+    bad = tmp_path / "clinical.csv"
+    df.to_csv(bad, index=False)
+    source = {"name": "bad", "adapter": "dicom", "path": str(outdir / "dicom"), "options": {},
+              "clinical": {"path": str(bad), "id_column": "PatientID", "columns": {"note": "Note"}}}
+    with pytest.raises(ClinicalTableError) as err:
+        ingest_source(source, TEST_KEY, tmp_path / "out")
+    message = str(err.value)
+    what = "patient name" if case == "name" else "birth date"
+    assert f"clinical.csv: column 'Note' (mapped to label 'note') holds the DICOM {what} of 1 patient(s)" in message
+    assert written not in message and parts[0] not in message and born not in message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_a_label_mapped_to_identifiers_or_names_is_refused_and_class_labels_are_kept(tmp_path):
+    """The id column mapped again, and twelve different words one per patient (names or free
+    text), are refused; a research export's class-like name ``HCM_001`` does not make the class
+    ``HCM`` identifying, and numbers written with a unit stay a label."""
+    from cardiolens.ingest.clinical import identifying_labels, read_clinical
+
+    ids = [f"MRN{1000 + i}" for i in range(12)]
+    names = ["Ann", "Bob", "Cem", "Dan", "Eva", "Fay", "Gus", "Hal", "Ida", "Jon", "Kim", "Lea"]
+    table = pd.DataFrame({"PatientID": ids, "Name": [f"{n} Smith" for n in names], "Dx": ["HCM", "DCM"] * 6,
+                          "EF": [f"{40 + i}.5 %" for i in range(12)]})
+    path = tmp_path / "clinical.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(ClinicalTableError, match=r"column 'PatientID' \(mapped to label 'ref'\) holds the patient identifier of every row"):
+        read_clinical(str(path), "PatientID", {"ref": "PatientID"})
+    with pytest.raises(ClinicalTableError, match=r"column 'Name' \(mapped to label 'who'\) holds 12 different values without a digit"):
+        read_clinical(str(path), "PatientID", {"who": "Name"})
+    kept = read_clinical(str(path), "PatientID", {"dx": "Dx", "ef": "EF"})
+    assert kept["dx"].tolist() == ["HCM", "DCM"] * 6
+    assert identifying_labels(kept, {"dx": "Dx", "ef": "EF"}, [("HCM_001", ""), ("DCM_002", "")]) == []
+    assert identifying_labels(kept.iloc[:9].assign(dx=names[:9]), {"dx": "Dx"}) == []   # nine words: too few to tell

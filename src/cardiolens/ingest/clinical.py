@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,9 @@ CANONICAL = ("sex", "age", "height_cm", "weight_kg", *SEED_LABELS)
 _SEX = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M"}
 #: Cell values read as missing (case-insensitive), besides the empty cell.
 MISSING = ("na", "n/a", "nan", "null")
+#: A text label with at least this many values, every one different and none with a digit, is
+#: taken for names or free text (:func:`identifying_labels`).
+MIN_DISTINCT_NAMES = 10
 
 
 class ClinicalTableError(InputError):
@@ -51,7 +56,80 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
         if col not in raw.columns:
             raise ClinicalTableError(f"{path}: column {col!r} (mapped to label {name!r}) not found{_header_hint(col, raw.columns)}")
         out[name] = [None if v == "" or v.lower() in MISSING else v for v in raw[col].str.strip()]
+    refuse_identifying_labels(path, out, columns)
     return out
+
+
+def refuse_identifying_labels(path: str, table: pd.DataFrame, columns: dict[str, str],
+                              identities: Iterable[tuple[str, str]] = ()) -> None:
+    """Raise :class:`ClinicalTableError` naming ``path`` and each label column
+    :func:`identifying_labels` finds."""
+    problems = identifying_labels(table, columns, identities)
+    if problems:
+        raise ClinicalTableError(f"{path}: {'; '.join(problems)}; identifying values are never written to results/: "
+                                 "map the label to the column that holds it")
+
+
+def text_labels(columns: dict[str, str]) -> list[str]:
+    """The label columns read as text: the seed labels and every extra name ``columns`` maps."""
+    return [*SEED_LABELS, *extra_label_names(columns)]
+
+
+def identifying_labels(table: pd.DataFrame, columns: dict[str, str], identities: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Why label columns of a read clinical table (:func:`read_clinical`'s output, indexed by the
+    source identifier) look like patient identifiers, one text per such column; empty if none.
+
+    Labels are copied to the tables verbatim, so a column mapped by mistake (``amyloid: PatientName``)
+    would carry identifiers into ``results/``. A label column is refused when
+
+    - every value equals its own row's identifier (the id column mapped again, or a copy of it);
+    - a value is the name or the birth date of a patient of the source (``identities``: the
+      (PatientName, PatientBirthDate) pairs of the DICOM headers; a name matches in any order of
+      its parts and any case, ``DOE^JANE`` and ``Jane Doe``, if it has two parts of letters, so
+      that a research export's ``HCM_001`` never matches the class ``HCM``; a date with or without separators, as
+      year-month-day, day-month-year or month-day-year);
+    - it holds :data:`MIN_DISTINCT_NAMES` or more values, all different, none with a digit: names
+      or free text, never a class label (a class of one patient) and not a number.
+
+    No value is quoted in the texts.
+    """
+    identities = list(identities)
+    names = {t for t in (_name_tokens(n) for n, _ in identities) if sum(p.isalpha() for p in t) >= 2}
+    births = {d for _, d in identities if len(_digits(d)) == 8}
+    dates = {v for d in births for v in _date_forms(_digits(d))}
+    out = []
+    for name in text_labels(columns):
+        if name not in table.columns:
+            continue
+        values = table[name].dropna().astype(str)
+        col = columns.get(name, name)
+        where = f"column {col!r} (mapped to label {name!r})"
+        if len(values) >= 2 and (values == values.index.to_series(index=values.index).astype(str)).all():
+            out.append(f"{where} holds the patient identifier of every row")
+        elif names and (n := sum(_name_tokens(v) in names for v in values)):
+            out.append(f"{where} holds the DICOM patient name of {n} patient(s)")
+        elif dates and (n := sum(_digits(v) in dates for v in values)):
+            out.append(f"{where} holds the DICOM birth date of {n} patient(s)")
+        elif (len(values) >= MIN_DISTINCT_NAMES and values.is_unique
+              and not values.str.contains(r"\d").any() and values.str.contains(r"[^\W\d_]").all()):
+            out.append(f"{where} holds {len(values)} different values without a digit, one per patient: "
+                       "names or free text, not a class label")
+    return out
+
+
+def _name_tokens(text: str) -> frozenset[str]:
+    """The parts of a person's name, case-folded, in any order (``DOE^JANE`` -> {doe, jane})."""
+    return frozenset(t for t in re.split(r"[\W_]+", str(text).casefold()) if t)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", str(text))
+
+
+def _date_forms(yyyymmdd: str) -> set[str]:
+    """A DICOM date's digits written year-month-day, day-month-year and month-day-year."""
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:]
+    return {y + m + d, d + m + y, m + d + y}
 
 
 def _header_hint(name: str, header: pd.Index) -> str:

@@ -10,7 +10,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +77,9 @@ class Header:
     rescale: tuple[float, float] | None = None   # that frame's (RescaleSlope, RescaleIntercept)
     series_number: int | None = None   # SeriesNumber: the order in which a study's series were acquired
     acquisition: tuple = ()         # MR sequence signature (:func:`_acquisition`): series of one stack share it
+    #: (PatientName, PatientBirthDate): only to refuse a clinical label column that holds them
+    #: (:func:`cardiolens.ingest.clinical.identifying_labels`); never written, logged or shown
+    identity: tuple[str, str] = field(default=("", ""), repr=False)
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -273,6 +276,7 @@ def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames
         burned_in=burned_in_annotation(ds),
         series_number=int(n) if (n := _float(ds, "SeriesNumber")) is not None and np.isfinite(n) else None,
         acquisition=_acquisition(ds) if modality == "MR" else (),
+        identity=(str(ds.get("PatientName", "") or ""), str(ds.get("PatientBirthDate", "") or "")),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cardiolens.ingest import blanking
-from cardiolens.ingest.clinical import read_clinical
+from cardiolens.ingest.clinical import read_clinical, refuse_identifying_labels
 from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_frames, read_mr_image, read_ultrasound
 from cardiolens.ingest.dicom_scan import Header, read_header, slice_normal
 from cardiolens.ingest.dicom_series import Candidate, group
@@ -59,6 +59,7 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     cfg = source.get("clinical")
     if cfg:
         clinical = read_clinical(cfg["path"], cfg.get("id_column", "PatientID"), cfg.get("columns", {}))
+        refuse_identifying_labels(cfg["path"], clinical, cfg.get("columns", {}), {h.identity for h in headers})
         clinical_files = [cfg["path"]]
     return Discovery(units, rejections + bad, [], clinical, clinical_files)
 
