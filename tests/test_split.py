@@ -78,6 +78,27 @@ def test_growth_keeps_existing_assignments(first, extra, scheme, seed):
     assert set(after["patient_key"]) == set(first["patient_key"]) | set(extra["patient_key"])
 
 
+@pytest.mark.parametrize(("made_with", "used_with", "says"), [
+    ({"scheme": "kfold", "k": 5}, {"scheme": "kfold", "k": 10}, "the anchor holds 5 fold(s), not the 10 folds"),
+    ({"scheme": "kfold", "k": 5}, {"scheme": "kfold", "k": 3}, "the anchor holds 5 fold(s), not the 3 folds"),
+    ({"scheme": "holdout", "test_fraction": 0.2}, {"scheme": "kfold", "k": 4}, "the anchor holds 1 fold(s), not the 4 folds"),
+    ({"scheme": "kfold", "k": 4}, {"scheme": "holdout", "test_fraction": 0.2}, "the anchor holds 4 folds: a holdout split has one"),
+    ({"scheme": "holdout", "test_fraction": 0.2}, {"scheme": "predefined"}, "a predefined split takes every role from its column; an anchor would change nothing"),
+])
+def test_an_anchor_of_other_folds_stops_the_split_instead_of_moving_patients(made_with, used_with, says):
+    """An anchor keeps patients in their folds only under the scheme and k it was made with: a
+    5-fold anchor under k=10 would leave folds 5-9 to new patients only, under k=3 would move
+    every patient of folds 3 and 4; both stop the split with what to do."""
+    from cardiolens.split.assign import SplitError
+
+    patients = pd.DataFrame({"patient_key": [f"P{i:03d}" for i in range(30)], "label": ["a", "b", "c"] * 10, "sex": "F",
+                             "age": 50.0, "source": "s", "predefined": "train"})
+    anchor = split_patients(patients, {**CFG, **made_with}, 1)
+    with pytest.raises(SplitError, match=rf"anchor 'old\.parquet': {says.replace('(', '[(]').replace(')', '[)]')}"):
+        split_patients(patients, {**CFG, **used_with, "anchor": "old.parquet"}, 1, anchor=anchor)
+    assert split_patients(patients, {**CFG, **made_with}, 1, anchor=anchor).equals(anchor)   # its own scheme: nothing moves
+
+
 def test_covariates_make_joint_strata():
     patients = pd.DataFrame({"patient_key": [f"P{i}" for i in range(40)], "label": ["a", "b"] * 20,
                              "sex": ["F"] * 20 + ["M"] * 20, "age": 50.0, "source": "s", "predefined": None})

@@ -71,7 +71,36 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
     return out.sort_values("patient_key").reset_index(drop=True)
 
 
+def anchor_problem(anchor: pd.DataFrame, cfg: dict[str, Any]) -> str | None:
+    """Why an anchor (an earlier ``splits`` table) cannot keep its patients where they were under
+    the split ``cfg``, or None. Patients keep their fold and role only if the anchor was made with
+    the same scheme's folds: k test folds, one per patient, for k-fold; one fold for hold-out and
+    external. Without this check an anchor of other folds would re-place patients silently (a
+    5-fold anchor's folds 5-9 under k=10 left empty, or its patients of folds 5-9 under k=5 moved)."""
+    scheme = cfg["scheme"]
+    if scheme == "predefined":
+        return "a predefined split takes every role from its column; an anchor would change nothing (remove it)"
+    if anchor.empty:
+        return None
+    folds = sorted(int(f) for f in anchor["fold"].unique())
+    if scheme == "kfold":
+        tests = anchor[anchor["role"] == "test"].groupby("patient_key")["fold"].nunique()
+        per_patient = anchor.groupby("patient_key")["fold"].nunique()
+        if len(folds) != cfg["k"] or folds != list(range(len(folds))) or (per_patient != len(folds)).any() \
+                or len(tests) != len(per_patient) or (tests != 1).any():
+            return (f"the anchor holds {len(folds)} fold(s), not the {cfg['k']} folds of a k-fold split with one test "
+                    f"fold per patient: it must be a splits.parquet made with k={cfg['k']} (or remove the anchor to "
+                    "place every patient anew)")
+        return None
+    if folds != [0]:
+        return (f"the anchor holds {len(folds)} folds: a {scheme} split has one; it must be a splits.parquet made "
+                f"with scheme {scheme!r} (or remove the anchor to place every patient anew)")
+    return None
+
+
 def split_patients(patients: pd.DataFrame, cfg: dict[str, Any], seed: int, anchor: pd.DataFrame | None = None) -> pd.DataFrame:
+    if anchor is not None and (problem := anchor_problem(anchor, cfg)):
+        raise SplitError(f"anchor {cfg.get('anchor', '')!r}: {problem}" if cfg.get("anchor") else f"anchor: {problem}")
     p = patients.assign(stratum=strata(patients, cfg["stratify_by"], cfg["age_bins"]))
     if cfg["scheme"] == "kfold":
         if cfg["k"] > len(p):
