@@ -198,6 +198,8 @@ def test_acdc_training_and_testing_layouts_and_4d_cine(tmp_path):
     folder = make_acdc_patient(tmp_path / "data" / "testing", "patient101", group="HCM", ed=3, es=8, n=10)
     rng = np.random.default_rng(0)
     cine = np.stack([rng.normal(100, 5, (4, 40, 36)) for _ in range(10)]).astype(np.float32)
+    for f in (3, 8):   # the ED and ES frame files are frames of the cine, as in ACDC
+        cine[f - 1] = itk.array_from_image(itk.imread(str(folder / f"patient101_frame{f:02d}.nii.gz")))
     write_image(folder / "patient101_4d.nii.gz", cine, (1.5, 1.5, 10.0, 1.0))
     res = _ingest("acdc", tmp_path / "data", tmp_path / "out")
     by_split = res.recordings.set_index("split")
@@ -210,6 +212,32 @@ def test_acdc_training_and_testing_layouts_and_4d_cine(tmp_path):
     mask = itk.array_from_image(itk.imread(test_row["mask_path"]))
     labelled = [t for t in range(10) if (mask[t] != L.UNLABELLED).any()]
     assert labelled == [2, 7]
+
+
+@pytest.mark.parametrize("wrong", ["es_frame_of_another_image", "frame_beyond_the_cine"])
+def test_acdc_frame_files_that_are_not_the_cines_frames_reject_the_patient(tmp_path, wrong):
+    """The masks are drawn on the frame files and put on the 4-D cine's ED/ES frames: a frame
+    file that differs from the cine's frame of its number (the ES file here) would
+    put them on another image, so the patient is rejected, naming the file; its files are all
+    accounted for."""
+    folder = make_acdc_patient(tmp_path / "training", "patient001", ed=1, es=6, n=10)
+    ed_image = itk.array_from_image(itk.imread(str(folder / "patient001_frame01.nii.gz")))
+    cine = np.stack([ed_image] * 10).astype(np.float32)   # every frame the ED image: frame 6 is not the ES file
+    if wrong == "frame_beyond_the_cine":   # ED and ES files right, a twelfth frame file beside a 10-frame cine
+        cine[5] = itk.array_from_image(itk.imread(str(folder / "patient001_frame06.nii.gz")))
+    write_image(folder / "patient001_4d.nii.gz", cine, (1.5, 1.5, 10.0, 1.0))
+    if wrong == "frame_beyond_the_cine":
+        write_image(folder / "patient001_frame12.nii.gz", cine[0], (1.5, 1.5, 10.0))
+    res = _ingest("acdc", tmp_path / "training", tmp_path / "out")
+    assert res.recordings.empty and set(res.rejected["reason"]) == {"frame_count_mismatch" if wrong == "frame_beyond_the_cine" else "truth_mismatch"}
+    message = res.rejected["message"].iloc[0]
+    for key, real in real_paths(res).items():   # file names in messages are path keys (cardiolens rejected)
+        message = message.replace(key, Path(real).name)
+    if wrong == "frame_beyond_the_cine":
+        assert "patient001_frame12.nii.gz: frame 12 beyond the 10 frames of patient001_4d.nii.gz" in message
+    else:
+        assert message == ("patient001_frame06.nii.gz is not frame 6 of patient001_4d.nii.gz (ED 1, ES 6): "
+                           "its expert masks would lie on another image")
 
 
 def test_camus_nifti_release_with_half_sequence(tmp_path):

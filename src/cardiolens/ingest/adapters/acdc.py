@@ -1,7 +1,9 @@
 """ACDC (Bernard et al., IEEE TMI 2018): ``patientNNN/Info.cfg`` + NIfTI frames and masks.
 
-One recording per patient. With ``patientNNN_4d.nii.gz`` the whole cycle is stored; otherwise
-the ED and ES frames, in cycle order (``source_frames`` gives their 0-based frame numbers).
+One recording per patient. With ``patientNNN_4d.nii.gz`` the whole cycle is stored, and each
+frame file beside it must be the cine's frame of that number (the masks were drawn on the frame
+files); otherwise the ED and ES frames, in cycle order (``source_frames`` gives their 0-based
+frame numbers).
 Masks: ACDC 1 RV, 2 myocardium, 3 LV -> cardiolens 4, 2, 1; frames without ground truth are
 255. ACDC has no timing, so ``frame_time_ms`` is null (ITK time spacing 1). Both the
 ``training/`` and ``testing/`` layouts are found anywhere under the source path; the folder
@@ -72,6 +74,30 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     return Discovery(units, rejections, ancillary, clinical)
 
 
+def _check_frame_files(cine: np.ndarray, usable: set[str], folder: Path, four_d: str, ed_es: tuple[int, int]) -> None:
+    """Compare each frame file ``<pid>_frameNN.nii.gz`` beside a 4-D cine (T, S, H, W) with the
+    cine's frame NN (1-based): the experts drew the ``_gt`` masks on the frame files, and the
+    masks are put on the cine's frames ED and ES of Info.cfg, so a frame file that is not that
+    frame (a wrong ED/ES, a cine from another acquisition) would put every mask on another image.
+
+    Raises:
+        Reject: ``truth_mismatch`` naming the file, or ``frame_count_mismatch`` for a frame
+        number beyond the cine.
+    """
+    pid = folder.name
+    for name in sorted(usable):
+        match = re.fullmatch(rf"{pid}_frame(\d+)\.nii\.gz", name)
+        if match is None:
+            continue
+        k = int(match.group(1))
+        if not 1 <= k <= cine.shape[0]:
+            raise Reject("frame_count_mismatch", f"{name}: frame {k} beyond the {cine.shape[0]} frames of {four_d}")
+        image, *_ = read_volume(folder / name)
+        if image.shape != cine.shape[1:] or not np.array_equal(image.astype(np.float32), cine[k - 1].astype(np.float32)):
+            raise Reject("truth_mismatch", f"{name} is not frame {k} of {four_d} (ED {ed_es[0]}, ES {ed_es[1]}): "
+                         "its expert masks would lie on another image")
+
+
 def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
     folder = Path(unit.payload["folder"])
     pid = folder.name
@@ -87,6 +113,7 @@ def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
             raise Reject("inconsistent_series", f"{four_d.name}: expected 4 dimensions, got {array.ndim}")
         if array.shape[0] != n:
             raise Reject("frame_count_mismatch", f"{four_d.name}: {array.shape[0]} frames, Info.cfg NbFrame {n}")
+        _check_frame_files(array, usable, folder, four_d.name, (ed, es))
         frames = list(range(n))
         spacing3 = sp[:3]
         direction3 = direction[:3, :3]
