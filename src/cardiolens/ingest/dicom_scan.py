@@ -18,6 +18,7 @@ import pydicom
 import pydicom.config
 from pydicom.errors import InvalidDicomError
 
+from cardiolens.ingest.dicom_covariates import read_covariates
 from cardiolens.ingest.model import Rejection
 from cardiolens.ingest.reasons import Reason
 
@@ -80,6 +81,8 @@ class Header:
     #: (PatientName, PatientBirthDate): only to refuse a clinical label column that holds them
     #: (:func:`cardiolens.ingest.clinical.identifying_labels`); never written, logged or shown
     identity: tuple[str, str] = field(default=("", ""), repr=False)
+    #: (sex, age, height_cm, weight_kg) the header gives (:mod:`cardiolens.ingest.dicom_covariates`)
+    covariates: tuple = field(default=(None, None, None, None), repr=False)
 
 
 def _float(ds: pydicom.Dataset, name: str) -> float | None:
@@ -277,6 +280,7 @@ def _header(ds: pydicom.Dataset, rel: str, abspath: str, modality: str, n_frames
         series_number=int(n) if (n := _float(ds, "SeriesNumber")) is not None and np.isfinite(n) else None,
         acquisition=_acquisition(ds) if modality == "MR" else (),
         identity=(str(ds.get("PatientName", "") or ""), str(ds.get("PatientBirthDate", "") or "")),
+        covariates=read_covariates(ds),
     )
 
 

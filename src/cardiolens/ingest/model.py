@@ -58,6 +58,9 @@ class Discovery:
     clinical: pd.DataFrame | None = None       # index: source patient id; cardiolens.ingest.clinical.CANONICAL columns
     clinical_files: list[str] = field(default_factory=list)   # absolute paths, for provenance
     notes: dict[str, Any] = field(default_factory=dict)        # counts worth logging (no PHI)
+    #: index: source patient id; sex, age, height_cm, weight_kg the images' headers give (DICOM:
+    #: :mod:`cardiolens.ingest.dicom_covariates`), used where the clinical table has no value
+    header_covariates: pd.DataFrame | None = None
 
 
 @dataclass

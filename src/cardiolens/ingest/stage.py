@@ -241,18 +241,22 @@ def clinical_labels_json(row: pd.Series, names: list[str]) -> str:
     return json.dumps({n: str(row[n]) for n in sorted(names) if row[n] is not None and not pd.isna(row[n])}, sort_keys=True)
 
 
-def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str, max_age: int) -> pd.DataFrame:
+def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: bytes, source: str, max_age: int,
+              header_covariates: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
+    """(the ``patients`` table of a source, how many of its patients took a covariate from the
+    images' headers). A patient's sex, age, height and weight come from its clinical-table row;
+    where the row has none (or there is no row), from ``header_covariates`` (DICOM headers)."""
     rows = []
     counts = recordings.groupby("patient_key").size().to_dict() if len(recordings) else {}
+    headers = {privacy.patient_key(key, str(sid)): r for sid, r in header_covariates.iterrows()} \
+        if header_covariates is not None else {}
     keys_in_table = set()
     if clinical is not None:
         for source_id, row in clinical.iterrows():
             pk = privacy.patient_key(key, str(source_id))
             keys_in_table.add(pk)
-            age = row["age"]
             rows.append({
-                "patient_key": pk, "source": source, "sex": row["sex"],
-                "age": None if age is None or pd.isna(age) else float(min(age, max_age)),
+                "patient_key": pk, "source": source, "sex": row["sex"], "age": row["age"],
                 "height_cm": row["height_cm"], "weight_kg": row["weight_kg"],
                 **{name: row[name] for name in SEED_LABELS},
                 "clinical_labels": clinical_labels_json(row, [c for c in clinical.columns if c not in CANONICAL]),
@@ -262,8 +266,17 @@ def _patients(clinical: pd.DataFrame | None, recordings: pd.DataFrame, key: byte
         rows.append({"patient_key": pk, "source": source, "sex": None, "age": None, "height_cm": None,
                      "weight_kg": None, **{name: None for name in SEED_LABELS}, "clinical_labels": "{}",
                      "n_recordings": int(counts[pk]), "in_clinical_table": False})
+    from_headers = 0
+    for r in rows:
+        header = headers.get(r["patient_key"])
+        filled = False
+        for col in ("sex", "age", "height_cm", "weight_kg"):
+            if (r[col] is None or pd.isna(r[col])) and header is not None and header[col] is not None and not pd.isna(header[col]):
+                r[col], filled = header[col], True
+        from_headers += filled
+        r["age"] = None if r["age"] is None or pd.isna(r["age"]) else float(min(r["age"], max_age))
     df = pd.DataFrame(rows, columns=PATIENTS.names)
-    return df.sort_values("patient_key", kind="stable").reset_index(drop=True)
+    return df.sort_values("patient_key", kind="stable").reset_index(drop=True), from_headers
 
 
 def _check_partition(disc: Discovery, rels: list[str], name: str, key: bytes) -> None:
@@ -380,7 +393,10 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
                  ed_es_source="source" if r["ed_frame"] is not None else None,
                  cycle_frames=list(r["r_peak_frames"]) if len(r["r_peak_frames"]) >= 2 else [])
     recordings = pd.DataFrame(rows, columns=RECORDINGS.names)
-    patients = _patients(disc.clinical, recordings, key, name, max_age)
+    patients, from_headers = _patients(disc.clinical, recordings, key, name, max_age, disc.header_covariates)
+    if from_headers:
+        log.info("ingest %s: sex, age, height or weight from the DICOM headers for %d patients (where the clinical "
+                 "table has no value)", name, from_headers)
     imaged = patients[patients["n_recordings"] > 0]
     if source.get("clinical") and len(imaged) and not imaged["in_clinical_table"].all():
         log.warning("ingest %s: %d of %d patients with recordings have no row in the clinical table (no labels or covariates "

@@ -25,6 +25,7 @@ import numpy as np
 
 from cardiolens.ingest import blanking
 from cardiolens.ingest.clinical import read_clinical, refuse_identifying_labels
+from cardiolens.ingest.dicom_covariates import patient_covariates
 from cardiolens.ingest.dicom_pixels import DecodeError, read_mr_frames, read_mr_image, read_ultrasound
 from cardiolens.ingest.dicom_scan import Header, read_header, slice_normal
 from cardiolens.ingest.dicom_series import Candidate, group
@@ -61,7 +62,8 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
         clinical = read_clinical(cfg["path"], cfg.get("id_column", "PatientID"), cfg.get("columns", {}))
         refuse_identifying_labels(cfg["path"], clinical, cfg.get("columns", {}), {h.identity for h in headers})
         clinical_files = [cfg["path"]]
-    return Discovery(units, rejections + bad, [], clinical, clinical_files)
+    covariates = patient_covariates((h.patient_id, h.study_uid, h.covariates) for c in candidates for h in c.headers)
+    return Discovery(units, rejections + bad, [], clinical, clinical_files, header_covariates=covariates)
 
 
 def load(unit: Unit, source: dict[str, Any], key: bytes) -> Loaded:
