@@ -173,7 +173,7 @@ def _check_dataset(ds: pydicom.Dataset, rel: str, path: Path) -> Header | tuple[
     if "PixelData" not in ds:
         if _cut_short(ds):
             return Rejection(rel, digest, Reason.TRUNCATED, f"truncated: the file ends after {path.stat().st_size} bytes, "
-                             "before its pixel data (an interrupted copy?)")
+                             "before its pixel data (an interrupted copy, or an export that left the pixels out)")
         return Rejection(rel, digest, Reason.UNSUPPORTED, f"no pixel data (SOP class {_sop_class_name(ds)})")
     if modality not in IMAGE_MODALITIES:
         return Rejection(rel, digest, Reason.UNSUPPORTED, f"modality {modality or 'missing'!r} is not ingested (US, MR only)")
