@@ -20,6 +20,9 @@ from pathlib import Path
 from cardiolens.errors import InputError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: The terminal's lines: what the user must act on, without the log file's time and logger name
+#: (the job's progress line already says when and which job).
+CONSOLE_FORMAT = "%(levelname)s: %(message)s"
 
 # (message regex, module regex) of dependency warnings that never call for action in cardiolens.
 # Each says why; a new warning is shown until someone decides it is harmless and adds it here.
@@ -83,7 +86,7 @@ def log_to(path: str | None = None, level: int = logging.INFO, console_level: in
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
     for h in handlers:
-        h.setFormatter(logging.Formatter(FORMAT))
+        h.setFormatter(logging.Formatter(CONSOLE_FORMAT if h is console and path else FORMAT))
         root.addHandler(h)
     root.setLevel(level)
     quiet_dependency_warnings()
