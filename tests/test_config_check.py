@@ -73,6 +73,12 @@ def test_quoted_number_and_quoted_integer_say_without_quotes():
     assert "write 8 (an integer, without quotes)" in _errors("studies: {septal_flash: {train: {batch_size: '8'}}}")
 
 
+def test_unquoted_number_classes_say_quote_them():
+    """A 0/1 label written `classes: [1, 0]`: YAML reads numbers, the clinical table's values are text."""
+    msg = _errors("studies: {septal_flash: {classes: [1, 0]}}")
+    assert "config key 'studies.septal_flash.classes[0]': 1 is not of type 'string'; put it in quotes, '1'" in msg
+
+
 def test_unquoted_no_where_text_is_expected_says_quote_it():
     msg = _errors("stats: {table1: {summary: no}}")  # 'no' is read as false
     assert "config key 'stats.table1.summary'" in msg and "put the text in quotes" in msg

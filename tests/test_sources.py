@@ -102,5 +102,13 @@ def test_a_study_missing_a_class_is_refused_with_the_values_found():
     cfg.pop("classes")
     assert "one class only, ['none']" in study_problem(recordings, samples, skipped, "my_study", cfg)
     assert study_problem(recordings, pd.DataFrame({"label": ["none", "flash"]}), skipped, "my_study", cfg) is None
+    # a measurement mapped as the label (weights of 12 patients, all different): refused, naming the fix
+    weights = pd.DataFrame({"label": [f"{60 + 1.5 * i:.1f}" for i in range(12)], "patient_key": [f"P{i}" for i in range(12)]})
+    msg = study_problem(recordings, weights, skipped, "lvmass", {"label": "lvmass"})
+    assert msg.startswith("study 'lvmass': its label 'lvmass' has 12 different values among 12 patients")
+    assert "'studies.lvmass.classes'" in msg and "60.0" not in msg
+    # ten classes among 40 patients is a classification
+    many = pd.DataFrame({"label": [f"c{i % 10}" for i in range(40)], "patient_key": [f"P{i}" for i in range(40)]})
+    assert study_problem(recordings, many, skipped, "s", {"label": "lvmass"}) is None
     assert "no recording has a 'age_group' column" in study_problem(
         recordings, samples.iloc[:0], skipped, "s", {"label": "age_group"})

@@ -226,6 +226,11 @@ def _job(args: tuple[dict[str, Any], str, dict[str, Any]]) -> tuple[str, list[di
         return row["recording_id"], f"{type(exc).__name__}: {exc}"
 
 
+#: A classification label without ``classes`` that has at least this many values, more than one
+#: per two patients, is taken for a measurement or identifier (:func:`study_problem`).
+MANY_CLASSES = 10
+
+
 def case_variants(values: pd.Series, classes: list[str] | None) -> list[list[str]]:
     """Groups of label values (and ``classes``) that are one value written differently (``Yes``,
     ``yes``, ``YES ``): each group sorted, only groups of two or more spellings with at least one
@@ -288,7 +293,7 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
             eligible = eligible[~failed]
     rows = eligible.sort_values("recording_id").to_dict("records")
     log.info("prepare %s: %d recordings %s, representation %s", study, len(rows),
-             f"to score (label {label} or none)" if cfg.get("inference") else f"with a {label} label", rep)
+             f"to score (label {label} or none)" if cfg.get("inference") else f"with a value of {label}", rep)
     jobs = [(r, rep, params) for r in rows]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -392,4 +397,10 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
     elif len(have) < 2:
         return (f"study {study!r} has samples of one class only, {sorted(have)} ({where}): a classifier needs two; "
                 f"values of {label!r} in the recordings: {found}")
+    elif len(have) >= MANY_CLASSES and len(have) > samples["patient_key"].nunique() / 2:
+        return (f"study {study!r}: its label {label!r} has {len(have)} different values among "
+                f"{samples['patient_key'].nunique()} patients ({where}), about one per patient: a measurement or an "
+                f"identifier, not classes. A study classifies; list the classes it compares in "
+                f"'studies.{study}.classes', or write the groups into a column of the clinical table (e.g. LV mass "
+                f"above or below a threshold)")
     return None

@@ -164,7 +164,8 @@ def run_split(study: str, samples: pd.DataFrame, patients: pd.DataFrame, recordi
     leakage = leakage_table(study, assigned)
     arrays = normalisation(samples, splits[["patient_key", "fold", "role"]])
     balance = balance_table(study, table, splits[["patient_key", "fold", "role"]])
-    log.info("split %s: %s, %d patients, %d folds", study, cfg["scheme"], len(table), splits["fold"].nunique())
+    n_folds = splits["fold"].nunique()
+    log.info("split %s: %s, %d patients, %d fold%s", study, cfg["scheme"], len(table), n_folds, "" if n_folds == 1 else "s")
     return splits[["study", "patient_key", "fold", "role"]], leakage, balance, arrays
 
 
