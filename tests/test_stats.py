@@ -111,9 +111,9 @@ def test_comparison_pairs_two_studies_and_runs_both_tests():
 
 
 def test_patient_bootstrap_resamples_patients_within_classes():
-    # 4 patients x 10 samples; the statistic sees whole patients only, and each class keeps 2 patients
-    patients = np.repeat(["a", "b", "c", "d"], 10)
-    strata = np.repeat(["x", "x", "y", "y"], 10)
+    # 6 patients x 10 samples; the statistic sees whole patients only, and each class keeps 3 patients
+    patients = np.repeat(["a", "b", "c", "d", "e", "f"], 10)
+    strata = np.repeat(["x", "x", "x", "y", "y", "y"], 10)
     seen = []
 
     def stat(idx):
@@ -122,8 +122,8 @@ def test_patient_bootstrap_resamples_patients_within_classes():
 
     low, high = patient_bootstrap(patients, stat, strata, n_resamples=200, seed=1)
     assert low[0] == high[0] == 0.5  # class balance is kept in every replicate
-    assert all(len(i) == 40 and all((patients[i] == p).sum() % 10 == 0 for p in "abcd") for i in seen)
-    share = lambda i: np.array([np.mean(np.isin(patients[i], ["a", "c"]))])  # noqa: E731
+    assert all(len(i) == 60 and all((patients[i] == p).sum() % 10 == 0 for p in "abcdef") for i in seen)
+    share = lambda i: np.array([np.mean(np.isin(patients[i], ["a", "b", "d"]))])  # noqa: E731
     again = patient_bootstrap(patients, share, strata, 200, 0.95, 1)
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate(patient_bootstrap(patients, share, strata, 200, 0.95, 1)))
     assert 0 <= again[0][0] < 0.5 < again[1][0] <= 1
@@ -183,3 +183,23 @@ def test_regions_split_the_wall_into_septal_and_lateral_thirds():
     assert all(cols[n].min() >= 40 for n in ("basal_anterolateral", "mid_anterolateral", "apical_lateral"))
     assert rows["apical_septal"].mean() < rows["mid_inferoseptal"].mean() < rows["basal_inferoseptal"].mean()
     assert sum(m.sum() for m in r.values()) == (mask == L.MYOCARDIUM).sum()
+
+
+def test_table1_uses_an_exact_test_where_expected_counts_are_small():
+    """3/2 vs 2/3 patients: every expected count is 2.5, below Cochran's 5, so the 2 x 2 table gets
+    Fisher's exact test (odds ratio 3*3 / (2*2) = 2.25; p = 1, the table is as balanced as five
+    patients per group allow); 30/20 vs 20/30 keeps the chi-square with Yates' correction
+    (statistic (|30 - 25| - 0.5)^2 / 25 * 4 = 3.24)."""
+    from cardiolens.stats.cohort import categorical_test
+    from cardiolens.stats.groups import two_sample
+
+    small = categorical_test(np.array([[3, 2], [2, 3]]))
+    assert small["test"].startswith("Fisher exact") and small["statistic"] == pytest.approx(2.25) and small["p_value"] == pytest.approx(1.0)
+    large = categorical_test(np.array([[30, 20], [20, 30]]))
+    assert large["test"] == "chi-square (Yates)" and large["statistic"] == pytest.approx(3.24)
+    wide = categorical_test(np.array([[3, 2, 1], [2, 3, 4]]))
+    assert wide["test"].startswith("chi-square, permutation p") and wide["dof"] == 2.0 and 0 < wide["p_value"] <= 1
+    assert categorical_test(np.array([[3, 2, 1], [2, 3, 4]])) == wide   # seeded
+    untested = two_sample(np.array([0.5]), np.array([0.2, 0.4, 0.6]), "mannwhitney")
+    assert untested["p_value"] is None and untested["note"] == ("not tested: 1 and 3 values; a two-sample test needs two "
+                                                                "or more in each group")

@@ -184,3 +184,14 @@ def test_rejected_inputs_are_counted_by_reason_for_the_terminal_and_the_report()
     assert rejection_line(rejected.iloc[3:4]) == "  rejected inputs: none"
     page = summary_rst(pd.DataFrame(columns=["study", "warnings"]), "Intro", rejected)
     assert "- ``truncated``: 2 files\n- ``empty_file``: 1 file\n- ``not_dicom``: 1 file" in page
+
+
+def test_the_split_names_an_external_test_set_and_a_predefined_column():
+    import pandas as pd
+
+    from cardiolens.summary import split_text
+
+    one = pd.DataFrame({"fold": [0, 0]})
+    assert split_text({"scheme": "external", "test_sources": ["hospital_b"]}, one) == "external, test hospital_b, 1 fold"
+    assert split_text({"scheme": "predefined", "column": "centre_split"}, one) == "predefined (column centre_split), 1 fold"
+    assert split_text({"scheme": "kfold", "k": 3}, pd.DataFrame({"fold": [0, 1, 2]})) == "kfold, 3 folds"

@@ -14,7 +14,7 @@ import pytest
 from cardiolens.stats.attribution import MEASURES, by_class_and_correctness, correctness_tests
 from cardiolens.stats.bootstrap import cluster_interval, patient_bootstrap
 from cardiolens.stats.compare import compare, delong_test
-from cardiolens.stats.performance import performance
+from cardiolens.stats.performance import performance, score
 from cardiolens.stats.stage import quality_correlation
 from cardiolens.stats.subgroups import subgroups
 from cardiolens.stats.units import WILSON, to_unit, wilson
@@ -75,7 +75,7 @@ def test_to_unit_averages_each_patients_samples_and_counts_them():
 
 
 def test_a_collapsed_bootstrap_gives_no_interval_and_says_why():
-    patients = np.repeat(["a", "b", "c", "d"], 3)
+    patients = np.repeat(["a", "b", "c", "d", "e"], 3)
     ones = lambda i: np.array([1.0, float(np.isin(patients[i], ["a", "b"]).mean())])  # noqa: E731
     ci = cluster_interval(patients, ones, None, 200, 0.95, 0)
     assert np.isnan(ci.low[0]) and np.isnan(ci.high[0]) and ci.method[0].startswith("none: degenerate bootstrap")
@@ -83,7 +83,29 @@ def test_a_collapsed_bootstrap_gives_no_interval_and_says_why():
     # the plain bootstrap (ROC bands) still gives the collapsed bounds
     assert patient_bootstrap(patients, ones, None, 200, 0.95, 0)[0][0] == 1.0
     one = cluster_interval(["a", "a"], lambda i: np.array([0.5]))
-    assert np.isnan(one.low[0]) and one.method == ["none: fewer than two patients"]
+    assert np.isnan(one.low[0]) and one.method == ["none: 1 patient(s), fewer than the 5 a bootstrap interval needs"]
+
+
+def test_no_bootstrap_interval_on_three_patients_or_a_class_of_one():
+    """Three test patients, all predicted 'present' (an external centre): balanced accuracy is 0.5
+    in truth, and the bootstrap used to report [0, 1] from replicates that lost the absent
+    patient; with six patients but one 'absent', a class-stratified replicate always holds that
+    patient, so its recall would not vary. Neither gets an interval; each says why. The patient-
+    level accuracy keeps its Wilson interval, which is exact enough at small n."""
+    def preds(n_present):
+        keys = ["A"] + [f"P{i}" for i in range(n_present)]
+        return pd.DataFrame({"patient_key": keys, "y_true": ["absent"] + ["present"] * n_present, "y_pred": "present",
+                             "p_absent": 0.4, "p_present": 0.6})
+
+    three = score(preds(2), 500, 0.95, 0, "patient")
+    row = three[three["metric"] == "balanced_accuracy"].iloc[0]
+    assert row["value"] == 0.5 and pd.isna(row["ci_low"]) and row["ci_method"] == "none: 3 patient(s), fewer than the 5 a bootstrap interval needs"
+    six = score(preds(5), 500, 0.95, 0, "patient")
+    bal = six[six["metric"] == "balanced_accuracy"].iloc[0]
+    assert pd.isna(bal["ci_low"]) and bal["ci_method"] == ("none: class 'absent' has one patient; a class-stratified bootstrap "
+                                                          "needs two or more in every class")
+    acc = six[six["metric"] == "accuracy"].iloc[0]
+    assert acc["ci_method"] == WILSON and (acc["ci_low"], acc["ci_high"]) == pytest.approx(wilson(5, 6))
 
 
 def test_patient_level_accuracy_8_of_8_is_wilson_not_a_collapsed_bootstrap():
@@ -118,48 +140,58 @@ def test_correctness_tests_compare_one_mean_per_patient_and_group():
 
 
 def test_outside_heart_rate_counts_maps_and_its_ci_resamples_patients():
-    # patient A: 4 maps, 3 flagged; B: 2 maps, 0 flagged; C: 2 maps, 2 flagged; D: 1 map, 0 flagged
-    flags = {"A": [1, 1, 1, 0], "B": [0, 0], "C": [1, 1], "D": [0]}
+    # patient A: 4 maps, 3 flagged; B: 2 maps, 0 flagged; C: 2 maps, 2 flagged; D: 1 map, 0 flagged;
+    # E: 2 maps, 1 flagged
+    flags = {"A": [1, 1, 1, 0], "B": [0, 0], "C": [1, 1], "D": [0], "E": [0, 1]}
     a = _attribution([(p, True, 0.5) for p, f in flags.items() for _ in f])
     a["outside_heart"] = [bool(v) for f in flags.values() for v in f]
     g = by_class_and_correctness(a, 0.95, 500, 0)
     row = g[(g["class"] == "all") & g["correct"]].iloc[0]
-    assert row["outside_heart_rate"] == pytest.approx(5 / 9) and (row["n_samples"], row["n_units"], row["unit"]) == (9, 4, "patient")
+    assert row["outside_heart_rate"] == pytest.approx(6 / 11) and (row["n_samples"], row["n_units"], row["unit"]) == (11, 5, "patient")
     assert row["ci_method"].startswith("patient-cluster bootstrap")
-    assert 0 <= row["outside_heart_ci_low"] < 5 / 9 < row["outside_heart_ci_high"]
-    # no incorrect maps: no rate, no CI
+    assert 0 <= row["outside_heart_ci_low"] < 6 / 11 < row["outside_heart_ci_high"]
+    assert row["mass_heart_ci_method"].startswith("none: degenerate bootstrap, the interval collapses to 0.5")   # every map 0.5
+    # no incorrect maps: no rate, no CI, and the reason says there is no map, not no heart ROI
     empty = g[(g["class"] == "all") & ~g["correct"]].iloc[0]
-    assert pd.isna(empty["outside_heart_rate"]) and empty["ci_method"] == "none: no map with a heart ROI"
-    # no map flagged: every bootstrap replicate is 0, so the interval is Clopper-Pearson's of 0 of 4
-    # patients: [0, 1 - 0.025^(1/4)] = [0, 0.6024]; every map flagged: 4 of 4, [0.025^(1/4), 1]
+    assert pd.isna(empty["outside_heart_rate"]) and empty["ci_method"] == "none: no map in this group"
+    assert empty["mass_heart_ci_method"] == "none: no map with a heart mass"
+    four = by_class_and_correctness(a[a["patient_key"] != "E"], 0.95, 500, 0)   # four patients: too few for a bootstrap
+    r4 = four[(four["class"] == "all") & four["correct"]].iloc[0]
+    assert pd.isna(r4["outside_heart_ci_low"]) and r4["ci_method"] == "none: 4 patient(s), fewer than the 5 a bootstrap interval needs"
+    assert pd.isna(r4["mass_heart_ci_low"]) and r4["mass_heart_ci_method"] == r4["ci_method"]
+    # no map flagged: every bootstrap replicate is 0, so the interval is Clopper-Pearson's of 0 of 5
+    # patients: [0, 1 - 0.025^(1/5)] = [0, 0.5218]; every map flagged: 5 of 5, [0.025^(1/5), 1]
     a["outside_heart"] = False
     zero = by_class_and_correctness(a, 0.95, 200, 0)
     z = zero[(zero["class"] == "all") & zero["correct"]].iloc[0]
     assert z["outside_heart_rate"] == 0.0 and z["ci_method"].startswith("Clopper-Pearson")
-    assert (z["outside_heart_ci_low"], z["outside_heart_ci_high"]) == (0.0, pytest.approx(1 - 0.025 ** 0.25))
-    assert round(z["outside_heart_ci_high"], 4) == 0.6024
+    assert (z["outside_heart_ci_low"], z["outside_heart_ci_high"]) == (0.0, pytest.approx(1 - 0.025 ** 0.2))
+    assert round(z["outside_heart_ci_high"], 4) == 0.5218
     a["outside_heart"] = True
     one = by_class_and_correctness(a, 0.95, 200, 0)
     o = one[(one["class"] == "all") & one["correct"]].iloc[0]
     assert o["outside_heart_rate"] == 1.0 and o["ci_method"].startswith("Clopper-Pearson")
-    assert (o["outside_heart_ci_low"], o["outside_heart_ci_high"]) == (pytest.approx(0.025 ** 0.25), 1.0)
+    assert (o["outside_heart_ci_low"], o["outside_heart_ci_high"]) == (pytest.approx(0.025 ** 0.2), 1.0)
 
 
 def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
-    # A has 3 maps (0.9, 0.8, 0.7 -> 0.8), B 1 map (0.2), C 2 maps (0.5, 0.7 -> 0.6): the mean of
-    # patient means is 1.6 / 3 = 0.5333, where the mean over the 6 maps would be 0.6333
-    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7)]
+    # A has 3 maps (0.9, 0.8, 0.7 -> 0.8), B 1 map (0.2), C 2 maps (0.5, 0.7 -> 0.6), D 1 map (0.4),
+    # E 2 maps (0.6, 0.8 -> 0.7): the mean of patient means is 2.7 / 5 = 0.54, where the mean over
+    # the 9 maps would be 5.6 / 9 = 0.6222
+    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7),
+            ("D", True, 0.4), ("E", True, 0.6), ("E", True, 0.8)]
     a = _attribution(maps)
-    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6]  # patient means 0.5, 0.2, 0.5 -> 0.4
+    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6, 0.4, 0.3, 0.5]  # patient means 0.5, 0.2, 0.5, 0.4, 0.4 -> 0.4
     g = by_class_and_correctness(a, 0.95, 500, 0)
     row = g[(g["class"] == "all") & g["correct"]].iloc[0]
-    assert row["mass_heart_patient_mean"] == pytest.approx(1.6 / 3) and row["mass_heart_mean"] == pytest.approx(3.8 / 6)
-    assert row["mass_heart_uniform_patient_mean"] == pytest.approx(0.4) and row["mass_heart_n_units"] == 3
-    # paired excess per patient: 0.8 - 0.5, 0.2 - 0.2, 0.6 - 0.5 -> 0.3, 0.0, 0.1; mean 0.1333
-    assert row["mass_heart_excess_patient_mean"] == pytest.approx(0.4 / 3)
-    assert 0.0 <= row["mass_heart_excess_ci_low"] < 0.4 / 3 < row["mass_heart_excess_ci_high"] <= 0.3
-    # every replicate is a mean of three of the patient means {0.8, 0.2, 0.6}: within [0.2, 0.8]
-    assert 0.2 <= row["mass_heart_ci_low"] < 1.6 / 3 < row["mass_heart_ci_high"] <= 0.8
+    assert row["mass_heart_patient_mean"] == pytest.approx(2.7 / 5) and row["mass_heart_mean"] == pytest.approx(5.6 / 9)
+    assert row["mass_heart_uniform_patient_mean"] == pytest.approx(0.4) and row["mass_heart_n_units"] == 5
+    # paired excess per patient: 0.3, 0.0, 0.1, 0.0, 0.3; mean 0.14
+    assert row["mass_heart_excess_patient_mean"] == pytest.approx(0.14)
+    assert 0.0 <= row["mass_heart_excess_ci_low"] < 0.14 < row["mass_heart_excess_ci_high"] <= 0.3
+    # every replicate is a mean of five of the patient means {0.8, 0.2, 0.6, 0.4, 0.7}: within [0.2, 0.8]
+    assert 0.2 <= row["mass_heart_ci_low"] < 0.54 < row["mass_heart_ci_high"] <= 0.8
+    assert row["mass_heart_ci_method"].startswith("patient-cluster bootstrap")
     # no incorrect maps: no heart mass
     empty = g[(g["class"] == "all") & ~g["correct"]].iloc[0]
     assert pd.isna(empty["mass_heart_patient_mean"]) and empty["mass_heart_n_units"] == 0
@@ -168,7 +200,7 @@ def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
     a.loc[a.index[3], "mass_heart_uniform"] = np.nan
     part = by_class_and_correctness(a, 0.95, 200, 0)
     p = part[(part["class"] == "all") & part["correct"]].iloc[0]
-    assert p["mass_heart_patient_mean"] == pytest.approx(1.6 / 3)
+    assert p["mass_heart_patient_mean"] == pytest.approx(2.7 / 5)
     assert pd.isna(p["mass_heart_uniform_patient_mean"]) and pd.isna(p["mass_heart_excess_patient_mean"])
     assert pd.isna(p["mass_heart_excess_ci_low"]) and pd.notna(p["mass_heart_ci_low"])
 
@@ -176,16 +208,36 @@ def test_heart_mass_is_a_mean_of_patient_means_beside_its_chance_level():
 def test_the_study_page_gives_the_heart_mass_beside_its_chance_level():
     from cardiolens.stats.pages import heart_mass_summary
 
-    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7)]
+    # patient means 0.8, 0.2, 0.6, 0.4, 0.7 (0.54); chance 0.5, 0.2, 0.5, 0.4, 0.4 (0.4); excess 0.14
+    maps = [("A", True, 0.9), ("A", True, 0.8), ("A", True, 0.7), ("B", True, 0.2), ("C", True, 0.5), ("C", True, 0.7),
+            ("D", True, 0.4), ("E", True, 0.6), ("E", True, 0.8)]
     a = _attribution(maps)
-    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6]
+    a["mass_heart_uniform"] = [0.5, 0.5, 0.5, 0.2, 0.4, 0.6, 0.4, 0.3, 0.5]
     a["outside_heart"] = False
-    t = heart_mass_summary(by_class_and_correctness(a, 0.95, 200, 0))
+    t = heart_mass_summary(by_class_and_correctness(a, 0.9, 200, 0), "90 % CI")
     assert len(t) == 2  # correct and wrong predictions, class all
     r = t[t["predictions"] == "correct"].iloc[0]
-    assert r["heart mass [95 % CI]"].startswith("0.533 [") and r["chance level"] == "0.400"
-    assert r["excess [95 % CI]"].startswith("0.133 [") and (r["patients"], r["maps"]) == (3, 6)
-    assert t[t["predictions"] == "wrong"].iloc[0]["heart mass [95 % CI]"] == "-"
+    assert r["heart mass [90 % CI]"].startswith("0.540 [") and r["chance level"] == "0.400"
+    assert r["excess [90 % CI]"].startswith("0.140 [") and (r["patients"], r["maps"]) == (5, 9)
+    assert t[t["predictions"] == "wrong"].iloc[0]["heart mass [90 % CI]"] == "-"
+
+
+def test_the_confidence_level_labels_every_interval_it_gives():
+    """stats.bootstrap.confidence 0.9: the performance table records it per row, and the study
+    page and the summary (terminal and report) say 90 % CI, not 95 %."""
+    from cardiolens.stats.pages import performance_summary
+    from cardiolens.summary import ci_label, summary_lines
+
+    samples = _sample_predictions(8, seed=1)
+    perf = performance({"sample": samples, "patient": _patients(samples)}, "s", ["test"], 200, 0.9, 0)
+    assert set(perf["ci_level"]) == {0.9}
+    assert "value [90 % CI]" in performance_summary(perf).columns
+    assert ci_label([0.9, 0.9]) == "90 % CI" and ci_label([0.95, 0.9]) == "90 / 95 % CI" and ci_label([None]) == "CI"
+    summary = pd.DataFrame([{"study": "s", "model": "image", "level": "patient", "n_scored": 8, "n_patients_scored": 8,
+                             "metric": "accuracy", "value": 0.75, "ci_low": 0.4, "ci_high": 0.9, "value_2": None,
+                             "metric_2": "auc", "ci_low_2": None, "ci_high_2": None, "ci_level": 0.9,
+                             "attribution_method": None, "role": "test", "warnings": []}])
+    assert "headline (90 % CI)" in summary_lines(summary)[1]
 
 
 def test_sample_level_comparisons_are_refused_in_the_config_and_in_the_code():

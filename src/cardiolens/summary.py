@@ -96,6 +96,7 @@ def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list
                      "n_scored": n_p if level == "patient" else n_s, "n_patients_scored": n_p,
                      "metric": m1, "value": v1, "ci_low": lo1, "ci_high": hi1,
                      "metric_2": m2, "value_2": v2, "ci_low_2": lo2, "ci_high_2": hi2,
+                     "ci_level": float(p["ci_level"].iloc[0]) if "ci_level" in p.columns else None,
                      "ci_method": ci_method(task, n_targets, lo1 is not None,
                                             (f"{m1}: {how1}" if how1 and how2 and how1 != how2 else how1,
                                              f"{m2}: {how2}" if how1 and how2 and how1 != how2 else how2)),
@@ -167,6 +168,18 @@ def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str,
     return out
 
 
+def split_text(split: Mapping[str, Any], splits: pd.DataFrame) -> str:
+    """'kfold, 5 folds', or for an external split the test sources ('external, test hospital_b,
+    1 fold'), for a predefined one its column ('predefined (column centre_split), 1 fold')."""
+    n_folds = int(splits["fold"].nunique())
+    scheme = str(split["scheme"])
+    if scheme == "external":
+        scheme += f", test {', '.join(map(str, split.get('test_sources') or []))}"
+    elif scheme == "predefined":
+        scheme += f" (column {split.get('column', 'split')})"
+    return f"{scheme}, {n_folds} fold{'s' if n_folds != 1 else ''}"
+
+
 def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | None, attribution: pd.DataFrame | None,
                     balance: pd.DataFrame | None, splits: pd.DataFrame, role: str,
                     maps: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -183,15 +196,14 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
     from cardiolens.attribute.stage import shortcut_warnings
     from cardiolens.split.balance import SMD_WARNING, largest_imbalance
 
-    n_folds = int(splits["fold"].nunique())
-    split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
+    split = split_text(cfg["split"], splits)
     rows = headline_rows(study, str(cfg["label"]), perf, role) if perf is not None else []
     if not rows:
         rows = [{"study": study, "task": cfg["train"].get("task", "classification"), "label": str(cfg["label"]),
                  "level": "patient", "role": role, "n_scored": 0, "n_patients_scored": 0,
                  "metric": HEADLINE[cfg["train"].get("task", "classification")][0], "value": None, "ci_low": None,
                  "ci_high": None, "metric_2": HEADLINE[cfg["train"].get("task", "classification")][1], "value_2": None,
-                 "ci_low_2": None, "ci_high_2": None, "ci_method": "none: statistics are off for this study"}]
+                 "ci_low_2": None, "ci_high_2": None, "ci_level": None, "ci_method": "none: statistics are off for this study"}]
     acfg = cfg.get("attribute") or {}
     methods = [m for m in [(acfg.get("gallery") or {}).get("method")] if m] + list(acfg.get("methods") or [])
     verdict = attribution_verdict(attribution, methods)
@@ -213,8 +225,7 @@ def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, sp
     (model ``combined``, from ``combined_performance.parquet``): the patient-level headline of
     ``role``; no attribution verdict (the indices' explanations are per-patient feature
     attributions); warnings: a degenerate interval, prefixed with the model."""
-    n_folds = int(splits["fold"].nunique())
-    split = f"{cfg['split']['scheme']}, {n_folds} fold{'s' if n_folds != 1 else ''}"
+    split = split_text(cfg["split"], splits)
     rows = [r for r in headline_rows(study, str(cfg["label"]), perf, role) if r["level"] == "patient"]
     who = {"indices": "indices classifier", "combined": "combined model"}[model]
     warnings = [f"{who}: {w}" for w in study_warnings(study, rows, {}, [], None, 0.0)]
@@ -226,6 +237,13 @@ def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, sp
 
 def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if _missing(v) else f"{v:.{digits}f}"
+
+
+def ci_label(levels: Any) -> str:
+    """'95 % CI' for the confidence levels of a table's CIs (0.95), all of them when they differ
+    ('90 / 95 % CI'); 'CI' without any."""
+    known = sorted({float(v) for v in levels if not _missing(v)})
+    return f"{' / '.join(f'{100 * v:g}' for v in known)} % CI" if known else "CI"
 
 
 def _ci(value: Any, low: Any, high: Any) -> str:
@@ -253,7 +271,8 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
             if not _missing(r.pointing_hit_rate):
                 attr += f", pointing {_fmt(r.pointing_hit_rate, 2)}"
         cells.append((r.study, r.model, r.level, n, head, attr))
-    names = ("study", "model", "level", "n", "headline (95% CI)", "attribution")
+    names = ("study", "model", "level", "n", f"headline ({ci_label(summary['ci_level'] if 'ci_level' in summary else [])})",
+             "attribution")
     widths = [max(len(names[i]), *(len(c[i]) for c in cells)) for i in range(5)]
 
     def line(c: tuple[str, ...]) -> str:
@@ -276,7 +295,8 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
 def summary_rst(summary: pd.DataFrame, intro: str, rejected: pd.DataFrame | None = None) -> str:
     """The report's front page: ``intro`` (the workflow description), the summary as an RST table,
     each study's warnings as a list, then the rejected input files counted by reason."""
-    cols = ["study", "model", "level", "n", "headline (95 % CI)", "second metric (95 % CI)", "attribution"]
+    level = ci_label(summary["ci_level"] if "ci_level" in summary else [])
+    cols = ["study", "model", "level", "n", f"headline ({level})", f"second metric ({level})", "attribution"]
     out = [intro.rstrip(), "", "Results summary", "---------------", "",
            "One row per study, model and level, from ``results/summary.parquet`` (``cardiolens summary`` prints it): "
            "model image is the study's network, indices the classifier on its cardiac indices, combined their soft vote; "

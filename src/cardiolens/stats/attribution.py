@@ -51,8 +51,9 @@ def outside_heart_interval(maps: pd.DataFrame, n_resamples: int = 1000, confiden
     n_units = int(s[UNIT_COLUMN].nunique())
     out: dict[str, object] = {"unit": UNIT, "n_units": n_units, "n_samples": len(s)}
     if not len(s):
+        why = "none: no map in this group" if not len(maps) else "none: no map with a heart ROI"
         return {**out, "outside_heart_rate": None, "outside_heart_ci_low": None, "outside_heart_ci_high": None,
-                "ci_method": "none: no map with a heart ROI"}
+                "ci_method": why}
     rate = float(flags.mean())
     if rate in (0.0, 1.0):
         lo, hi = clopper_pearson(round(rate * n_units), n_units, confidence)
@@ -86,17 +87,18 @@ def heart_mass_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence:
     Returns:
         mass_heart_patient_mean, mass_heart_ci_low, mass_heart_ci_high, mass_heart_uniform_patient_mean,
         mass_heart_excess_patient_mean, mass_heart_excess_ci_low, mass_heart_excess_ci_high,
-        mass_heart_n_units (patients with a heart mass).
+        mass_heart_ci_method (how both CIs were computed, or why there is none), mass_heart_n_units
+        (patients with a heart mass).
     """
     keys = ("mass_heart_patient_mean", "mass_heart_ci_low", "mass_heart_ci_high", "mass_heart_uniform_patient_mean",
-            "mass_heart_excess_patient_mean", "mass_heart_excess_ci_low", "mass_heart_excess_ci_high")
+            "mass_heart_excess_patient_mean", "mass_heart_excess_ci_low", "mass_heart_excess_ci_high", "mass_heart_ci_method")
     s = maps[maps["mass_heart"].notna()] if len(maps) else maps
     if "mass_heart_uniform" not in s.columns:
         s = s.assign(mass_heart_uniform=np.nan)
     per = to_unit(s, ["mass_heart", "mass_heart_uniform"]) if len(s) else pd.DataFrame()
     out: dict[str, object] = {**dict.fromkeys(keys), "mass_heart_n_units": len(per)}
     if not len(per):
-        return out
+        return {**out, "mass_heart_ci_method": "none: no map with a heart mass"}
     v = per["mass_heart"].to_numpy(float)
     has_u = bool(s["mass_heart_uniform"].notna().all())
     u = per["mass_heart_uniform"].to_numpy(float) if has_u else np.full(len(v), np.nan)
@@ -110,7 +112,9 @@ def heart_mass_interval(maps: pd.DataFrame, n_resamples: int = 1000, confidence:
     return {**out, "mass_heart_patient_mean": float(v.mean()), "mass_heart_ci_low": bound[0], "mass_heart_ci_high": bound[2],
             "mass_heart_uniform_patient_mean": float(u.mean()) if has_u else None,
             "mass_heart_excess_patient_mean": float(d.mean()) if has_u else None,
-            "mass_heart_excess_ci_low": bound[1] if has_u else None, "mass_heart_excess_ci_high": bound[3] if has_u else None}
+            "mass_heart_excess_ci_low": bound[1] if has_u else None, "mass_heart_excess_ci_high": bound[3] if has_u else None,
+            "mass_heart_ci_method": ci.method[0] if not has_u or ci.method[1] == ci.method[0]
+            else f"heart mass: {ci.method[0]}; excess: {ci.method[1]}"}
 
 
 def by_class_and_correctness(attribution: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 1000,

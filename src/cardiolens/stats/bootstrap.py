@@ -13,6 +13,13 @@ so copying every row of a patient leaves the replicates, and the interval, uncha
 :func:`cluster_interval` is the same bootstrap for tables: where the interval collapses (every
 replicate gives the same value, or the bounds coincide, as for accuracy 1.0 on 8 patients) it
 reports no interval and says why, instead of presenting [1, 1] as a confidence interval.
+
+Neither gives an interval (NaN; ``cluster_interval`` says why) on fewer than :data:`MIN_PATIENTS`
+patients, where three patients have ten distinct resamples and a percentile interval is no
+estimate (a floor, not a guarantee: percentile intervals are known to undercover below some tens
+of clusters), nor, when stratified, where a class has a single patient: resampled on its own it is
+the same patient in every replicate, so a per-class value (its recall in the balanced accuracy,
+the AUC) would not vary and the interval would look narrower than it is.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 PERCENTILE = "patient-cluster bootstrap, percentile (Field & Welsh 2007)"
+#: Fewest patients a bootstrap interval is computed on (module docstring).
+MIN_PATIENTS = 5
 
 
 class Interval(NamedTuple):
@@ -38,25 +47,27 @@ class Interval(NamedTuple):
 
 def _replicates(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]], NDArray[np.float64]],
                 strata: Sequence[str] | None, n_resamples: int, confidence: float,
-                seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, bool]:
-    """(low, high, replicates (K, R) or None with fewer than two patients, stratified)."""
+                seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, str]:
+    """(low, high, replicates (K, R), ``""``) or (NaN, NaN, None, why there is no interval)."""
     from scipy.stats import DegenerateDataWarning, bootstrap
 
     patients = np.asarray(patients)
     keys, inverse = np.unique(patients, return_inverse=True)
     rows_of = [np.nonzero(inverse == k)[0] for k in range(len(keys))]
-    stratified = strata is not None
+    k = len(statistic(np.arange(len(patients))))
+    none = np.full(k, np.nan), np.full(k, np.nan), None
+    if len(keys) < MIN_PATIENTS:
+        return *none, f"none: {len(keys)} patient(s), fewer than the {MIN_PATIENTS} a bootstrap interval needs"
     if strata is None:
         groups = [np.arange(len(keys))]
     else:
         s = np.asarray(strata)
         first = np.array([s[r[0]] for r in rows_of])
         groups = [np.nonzero(first == v)[0] for v in np.unique(first)]
-        if min(len(g) for g in groups) < 2:  # a class with one patient cannot be resampled on its own
-            groups, stratified = [np.arange(len(keys))], False
-    k = len(statistic(np.arange(len(patients))))
-    if len(keys) < 2:
-        return np.full(k, np.nan), np.full(k, np.nan), None, stratified
+        single = [str(first[g[0]]) for g in groups if len(g) < 2]
+        if single:
+            return *none, (f"none: class {', '.join(map(repr, single))} has one patient; a class-stratified bootstrap "
+                           "needs two or more in every class")
 
     def stat(*samples: NDArray[np.int64]) -> NDArray[np.float64]:
         idx = np.concatenate([rows_of[int(p)] for sample in samples for p in sample])
@@ -76,7 +87,7 @@ def _replicates(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]]
         for j in np.nonzero(missing)[0]:
             d = dist[j][np.isfinite(dist[j])]
             low[j], high[j] = (np.quantile(d, alpha), np.quantile(d, 1 - alpha)) if len(d) else (np.nan, np.nan)
-    return low, high, dist, stratified
+    return low, high, dist, ""
 
 
 def patient_bootstrap(patients: Sequence[str], statistic: Callable[[NDArray[np.int64]], NDArray[np.float64]],
@@ -91,7 +102,8 @@ def patient_bootstrap(patients: Sequence[str], statistic: Callable[[NDArray[np.i
         strata: (N,) stratum of each row (constant within a patient), or None.
         n_resamples, confidence, seed: as scipy.stats.bootstrap.
     Returns:
-        Two (K,) arrays; NaN where fewer than two patients or every replicate is undefined.
+        Two (K,) arrays; NaN where there are fewer than :data:`MIN_PATIENTS` patients, a stratum
+        of one patient, or every replicate is undefined.
     """
     low, high, _, _ = _replicates(patients, statistic, strata, n_resamples, confidence, seed)
     return low, high
@@ -101,14 +113,14 @@ def cluster_interval(patients: Sequence[str], statistic: Callable[[NDArray[np.in
                      strata: Sequence[str] | None = None, n_resamples: int = 1000, confidence: float = 0.95,
                      seed: int = 0) -> Interval:
     """:func:`patient_bootstrap` for a table: no interval (NaN, with the reason in ``method``)
-    where there are fewer than two patients, every replicate is undefined, or the interval
-    collapses (all finite replicates equal, or low == high)."""
-    low, high, dist, stratified = _replicates(patients, statistic, strata, n_resamples, confidence, seed)
-    how = PERCENTILE + (", stratified by class" if stratified else "")
+    where there are fewer than :data:`MIN_PATIENTS` patients or a stratum of one, every replicate
+    is undefined, or the interval collapses (all finite replicates equal, or low == high)."""
+    low, high, dist, why = _replicates(patients, statistic, strata, n_resamples, confidence, seed)
+    how = PERCENTILE + (", stratified by class" if strata is not None else "")
     method = []
     for j in range(len(low)):
         if dist is None:
-            method.append("none: fewer than two patients")
+            method.append(why)
             continue
         d = dist[j][np.isfinite(dist[j])]
         if not len(d):

@@ -3,7 +3,10 @@ mean ± SD or median [IQR] for continuous ones, and one p-value per covariate.
 
 Tests (all scipy.stats): categorical - Pearson's chi-square on the group x category table
 (``chi2_contingency``; scipy applies Yates' continuity correction only to 2 x 2 tables, and the
-test's name says so); continuous - one-way ANOVA (``f_oneway``), Kruskal-Wallis (``kruskal``), or
+test's name says so). Where an expected count is below 5, where the chi-square approximation is
+not trusted (Cochran 1954), a 2 x 2 table gets Fisher's exact test (``fisher_exact``; statistic:
+the odds ratio) and a larger one the chi-square statistic with a permutation p-value
+(``chi2_contingency(method=PermutationMethod)``, 9,999 permutations, seeded); continuous - one-way ANOVA (``f_oneway``), Kruskal-Wallis (``kruskal``), or
 for two groups Student's or Welch's t-test (``ttest_ind``). Missing values are left out of each
 covariate and counted in ``n_missing``.
 
@@ -25,14 +28,31 @@ from cardiolens.stats.units import UNIT
 CONTINUOUS_TESTS = ("anova", "kruskal", "student", "welch")
 
 
+#: Permutations of the chi-square test of a table larger than 2 x 2 with expected counts below 5.
+PERMUTATIONS = 9999
+
+
 def categorical_test(table: np.ndarray) -> dict[str, Any]:
-    """Chi-square test of a (groups x categories) count table."""
-    from scipy.stats import chi2_contingency
+    """Test of independence of a (groups x categories) count table (module docstring): chi-square,
+    or with an expected count below 5 Fisher's exact test (2 x 2) or a permutation chi-square."""
+    from scipy.stats import PermutationMethod, chi2_contingency, fisher_exact
+    from scipy.stats.contingency import expected_freq
 
     table = np.asarray(table)
     table = table[:, table.sum(0) > 0]
+    table = table[table.sum(1) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return {"test": "chi-square (not computable: one group or category)", "statistic": None, "dof": None, "p_value": None}
+    dof = float((table.shape[0] - 1) * (table.shape[1] - 1))
+    if expected_freq(table).min() < 5:
+        if table.shape == (2, 2):
+            res = fisher_exact(table)
+            return {"test": "Fisher exact (expected count < 5; statistic: odds ratio)", "statistic": float(res.statistic),
+                    "dof": None, "p_value": float(res.pvalue)}
+        res = chi2_contingency(table, correction=False,
+                               method=PermutationMethod(n_resamples=PERMUTATIONS, rng=np.random.default_rng(0)))
+        return {"test": f"chi-square, permutation p ({PERMUTATIONS} permutations; expected count < 5)",
+                "statistic": float(res.statistic), "dof": dof, "p_value": float(res.pvalue)}
     res = chi2_contingency(table)
     name = "chi-square (Yates)" if res.dof == 1 else "chi-square"
     return {"test": name, "statistic": float(res.statistic), "dof": float(res.dof), "p_value": float(res.pvalue)}

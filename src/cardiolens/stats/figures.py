@@ -2,11 +2,12 @@
 written as PNG and SVG (:func:`cardiolens.plotting.save_figure`).
 
 - ``roc_<level>.png|svg``: ROC curves of the pooled test predictions (one-vs-rest per class for
-  more than two classes) with a 95 % band from the patient bootstrap of the TPR on a fixed FPR
+  more than two classes) with a band (``stats.bootstrap.confidence``) from the patient bootstrap of the TPR on a fixed FPR
   grid (:func:`cardiolens.stats.bootstrap.patient_bootstrap`).
 - ``confusion_<level>.png|svg``: the confusion matrix summed across folds.
 - ``subgroups.png|svg``: a forest plot of subgroup accuracy (or MAE) with CIs.
-- ``groups_<measure>.png|svg``: box plots of an attribution measure, correct vs incorrect, per method.
+- ``groups_<measure>.png|svg``: box plots of an attribution measure, correct vs incorrect, per
+  method: one value per patient and group (the mean of its maps).
 - ``motion_curves.png|svg``: basal longitudinal displacement over the cycle, mean +- SD per class.
 - ``motion_peaks.png|svg``: per-patient peak systolic displacement of the basal segments per class.
 """
@@ -34,10 +35,18 @@ def roc_curve_tpr(positive: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.interp(FPR_GRID, fpr, tpr)
 
 
-def roc_figure(preds: pd.DataFrame, title: str, n_resamples: int, confidence: float, seed: int):
+def roc_figure(preds: pd.DataFrame, title: str, n_resamples: int, confidence: float, seed: int,
+               positive: str | None = None):
+    """ROC curve(s) of ``preds`` with patient-bootstrap bands: for two classes one curve, of
+    ``positive`` (the study's first listed class) against the other, or of the first class in
+    the table's order when ``positive`` is None or not a class; one per class against the rest
+    otherwise."""
     plt = _plt()
     classes = classes_of(preds)
-    targets = classes[:1] if len(classes) == 2 else classes
+    if len(classes) == 2:
+        targets = [positive] if positive in classes else classes[:1]
+    else:
+        targets = classes
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     for c in targets:
         pos = (preds["y_true"] == c).to_numpy()
@@ -45,7 +54,8 @@ def roc_figure(preds: pd.DataFrame, title: str, n_resamples: int, confidence: fl
         tpr = roc_curve_tpr(pos, score)
         lo, hi = patient_bootstrap(preds["patient_key"].to_numpy(), lambda i: roc_curve_tpr(pos[i], score[i]),
                                    preds["y_true"].to_numpy(), n_resamples, confidence, seed)
-        line, = ax.plot(FPR_GRID, tpr, label=f"{c}" + (" vs rest" if len(classes) > 2 else ""))
+        line, = ax.plot(FPR_GRID, tpr, label=f"{c}" + (" vs rest" if len(classes) > 2 else
+                                                      f" (positive) vs {[k for k in classes if k != c][0]}"))
         ax.fill_between(FPR_GRID, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
@@ -80,15 +90,21 @@ def forest_figure(subgroups: pd.DataFrame, title: str):
 
 
 def box_figure(table: pd.DataFrame, measure: str, title: str):
+    """Box plots of ``measure`` for correct and incorrect predictions, one panel per method, one
+    value per patient and group: the mean of its maps (:func:`cardiolens.stats.units.to_unit`),
+    as the correct-vs-incorrect test beside it counts them; n is patients."""
+    from cardiolens.stats.units import to_unit
+
     plt = _plt()
     methods = sorted(table["method"].unique())
     fig, axes = plt.subplots(1, len(methods), figsize=(2.4 * len(methods) + 0.6, 3.2), squeeze=False)
+    per = to_unit(table, [measure], by=["method", "correct"])
     for ax, m in zip(axes[0], methods):
-        t = table[table["method"] == m]
-        data = [pd.to_numeric(t.loc[t["correct"] == v, measure], errors="coerce").dropna().to_numpy() for v in (True, False)]
-        ax.boxplot(data, tick_labels=[f"correct\n(n={len(data[0])})", f"incorrect\n(n={len(data[1])})"])
+        t = per[per["method"] == m]
+        data = [t.loc[t["correct"] == v, measure].dropna().to_numpy() for v in (True, False)]
+        ax.boxplot(data, tick_labels=[f"correct\n(n={len(data[0])} patients)", f"incorrect\n(n={len(data[1])} patients)"])
         ax.set_title(m, fontsize=9)
-    axes[0][0].set_ylabel(measure)
+    axes[0][0].set_ylabel(f"{measure} (patient mean)")
     fig.suptitle(title, fontsize=10)
     return fig
 

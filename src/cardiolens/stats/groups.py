@@ -22,19 +22,22 @@ CORRECTIONS = ("holm", "fdr_bh", "none")
 
 
 def two_sample(x: np.ndarray, y: np.ndarray, test: str) -> dict[str, Any]:
-    """Statistic, p-value and effect size of one two-sample test (pingouin)."""
+    """Statistic, p-value and effect size of one two-sample test (pingouin), and ``note``: why
+    there is none (a group with fewer than two values), else None."""
     import pingouin as pg
 
     if len(x) < 2 or len(y) < 2:
-        return {"statistic": None, "p_value": None, "effect_size": None, "effect_size_name": None}
+        return {"statistic": None, "p_value": None, "effect_size": None, "effect_size_name": None,
+                "note": f"not tested: {len(x)} and {len(y)} values; a two-sample test needs two or more in each group"}
     if test == "mannwhitney":
         r = pg.mwu(x, y, alternative="two-sided").iloc[0]
         return {"statistic": float(r["U_val"]), "p_value": float(r["p_val"]), "effect_size": float(r["RBC"]),
-                "effect_size_name": "rank-biserial r"}
+                "effect_size_name": "rank-biserial r", "note": None}
     if test in ("student", "welch"):
         r = pg.ttest(x, y, correction=test == "welch").iloc[0]
         g = pg.compute_effsize(x, y, paired=False, eftype="hedges")  # signed: positive when a > b
-        return {"statistic": float(r["T"]), "p_value": float(r["p_val"]), "effect_size": float(g), "effect_size_name": "Hedges' g"}
+        return {"statistic": float(r["T"]), "p_value": float(r["p_val"]), "effect_size": float(g), "effect_size_name": "Hedges' g",
+                "note": None}
     raise ValueError(f"unknown test {test!r}; one of {TESTS}")
 
 

@@ -25,8 +25,16 @@ def _ci(v: float, lo: float, hi: float) -> str:
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) and pd.notna(hi) else f"{v:.3f}"
 
 
+def _level(perf: pd.DataFrame) -> str:
+    """'95 % CI' from a performance table's ``ci_level`` (:func:`cardiolens.summary.ci_label`)."""
+    from cardiolens.summary import ci_label
+
+    return ci_label(perf["ci_level"] if "ci_level" in perf.columns else [])
+
+
 def performance_summary(perf: pd.DataFrame) -> pd.DataFrame:
     """One row per (level, role, metric, class): pooled value [CI] (or the single fold's) and mean ± SD across folds."""
+    label = _level(perf)
     rows = []
     for (level, role, metric, cls), g in perf.groupby(["level", "role", "metric", "class"], dropna=False, sort=False):
         pooled = g[g["scope"] == "pooled"]
@@ -34,26 +42,27 @@ def performance_summary(perf: pd.DataFrame) -> pd.DataFrame:
         across = g[g["scope"] == "across_folds"]
         r = one.iloc[0] if len(one) == 1 else None
         rows.append({"level": level, "role": role, "metric": metric, "class": "" if pd.isna(cls) else cls,
-                     "value [95 % CI]": _ci(r["value"], r["ci_low"], r["ci_high"]) if r is not None else "-",
+                     f"value [{label}]": _ci(r["value"], r["ci_low"], r["ci_high"]) if r is not None else "-",
                      "CI method": str(r["ci_method"]) if r is not None and "ci_method" in r and pd.notna(r["ci_method"]) else "-",
                      "mean ± SD across folds": f"{across['value'].iloc[0]:.3f} ± {across['sd'].iloc[0]:.3f}" if len(across) else "-",
                      "patients": int(one["n_patients"].max()) if len(one) else 0})
     return pd.DataFrame(rows)
 
 
-def heart_mass_summary(groups: pd.DataFrame) -> pd.DataFrame:
+def heart_mass_summary(groups: pd.DataFrame, label: str = "95 % CI") -> pd.DataFrame:
     """One row per (method, target kind, correct) of ``attribution_groups`` over all classes: the
-    heart mass [95 % CI] at the patient level, its chance level and the excess over it [CI], the
-    pointing-game rate and the outside-the-heart rate [CI], with the patients counted."""
+    heart mass [``label``, the CIs' level] at the patient level, its chance level and the excess
+    over it [CI], the pointing-game rate and the outside-the-heart rate [CI], with the patients
+    counted."""
     g = groups[groups["class"] == "all"]
     rows = []
     for r in g.itertuples():
         rows.append({"method": r.method, "target": r.target_kind, "predictions": "correct" if r.correct else "wrong",
-                     "heart mass [95 % CI]": _ci(r.mass_heart_patient_mean, r.mass_heart_ci_low, r.mass_heart_ci_high),
+                     f"heart mass [{label}]": _ci(r.mass_heart_patient_mean, r.mass_heart_ci_low, r.mass_heart_ci_high),
                      "chance level": "-" if pd.isna(r.mass_heart_uniform_patient_mean) else f"{r.mass_heart_uniform_patient_mean:.3f}",
-                     "excess [95 % CI]": _ci(r.mass_heart_excess_patient_mean, r.mass_heart_excess_ci_low, r.mass_heart_excess_ci_high),
+                     f"excess [{label}]": _ci(r.mass_heart_excess_patient_mean, r.mass_heart_excess_ci_low, r.mass_heart_excess_ci_high),
                      "pointing game": "-" if pd.isna(r.pointing_hit_rate) else f"{r.pointing_hit_rate:.3f}",
-                     "outside the heart [95 % CI]": _ci(r.outside_heart_rate, r.outside_heart_ci_low, r.outside_heart_ci_high),
+                     f"outside the heart [{label}]": _ci(r.outside_heart_rate, r.outside_heart_ci_low, r.outside_heart_ci_high),
                      "patients": int(r.mass_heart_n_units), "maps": int(r.n)})
     return pd.DataFrame(rows)
 
@@ -81,15 +90,16 @@ def study_page(out_dir: Path, study: str) -> Path:
     """``tables.html`` of a study from the tables in ``out_dir``."""
     sections = []
     perf = pd.read_parquet(out_dir / "performance.parquet")
-    sections.append(("Performance (pooled over folds, 95 % CI counting patients)", performance_summary(perf).to_html(index=False)))
+    label = _level(perf)
+    sections.append((f"Performance (pooled over folds, {label} counting patients)", performance_summary(perf).to_html(index=False)))
     sections.append(("Cohort (Table 1)", table1_wide(pd.read_parquet(out_dir / "cohort.parquet")).to_html(index=False)))
     sub = pd.read_parquet(out_dir / "subgroups.parquet")
     if len(sub):
-        sub = sub.assign(**{"estimate [95 % CI]": [_ci(r.estimate, r.ci_low, r.ci_high) for r in sub.itertuples()]})
-        sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", "estimate [95 % CI]", "ci_method", "n_patients"]]
+        sub = sub.assign(**{f"estimate [{label}]": [_ci(r.estimate, r.ci_low, r.ci_high) for r in sub.itertuples()]})
+        sections.append(("Subgroups", sub[["level", "role", "subgroup", "value", "metric", f"estimate [{label}]", "ci_method", "n_patients"]]
                          .to_html(index=False)))
     if (out_dir / "attribution_groups.parquet").exists():
-        heart = heart_mass_summary(pd.read_parquet(out_dir / "attribution_groups.parquet"))
+        heart = heart_mass_summary(pd.read_parquet(out_dir / "attribution_groups.parquet"), label)
         if len(heart):
             sections.append(("Attribution inside the heart (heart mass and excess: mean of per-patient means, patient "
                              "bootstrap CI; chance level: a map spread evenly over the input that is not black, the null of "

@@ -121,8 +121,9 @@ def performance(tables: dict[str, pd.DataFrame], study: str, roles: list[str], n
     out = pd.concat(parts, ignore_index=True)
     out["study"] = study
     out["task"] = task_of(next(iter(tables.values())))
+    out["ci_level"] = float(confidence)
     cols = ["study", "task", "level", "role", "scope", "fold", "metric", "class", "value", "sd", "ci_low", "ci_high",
-            "ci_method", "unit", "n_units", "n_samples", "n_patients"]
+            "ci_method", "ci_level", "unit", "n_units", "n_samples", "n_patients"]
     out = out.reindex(columns=cols)
     out["fold"] = out["fold"].astype("Int64")
     out["class"] = out["class"].astype(object).where(out["class"].notna(), None)

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 def stats_slice(config: dict[str, Any], study: str) -> dict[str, Any]:
     """Configuration one study's statistics depend on."""
     s = config["studies"][study]
-    return {"study": study, "label": s["label"], "seed": config["seed"], "stats": {k: v for k, v in config["stats"].items() if k != "comparisons"},
+    return {"study": study, "label": s["label"], "classes": list(s.get("classes") or []), "seed": config["seed"],
+            "stats": {k: v for k, v in config["stats"].items() if k != "comparisons"},
             "study_stats": s["stats"], "septum_side": (s.get("mmode") or {}).get("septum_side", "left")}
 
 
@@ -99,8 +100,9 @@ def run_study(predictions: str, patient_predictions: str, patients_path: str, re
     for level, preds in tables.items():
         test_preds = preds[preds["role"] == cfg["roles"][-1]]
         if classification and len(test_preds):
-            figs += save_figure(F.roc_figure(test_preds, f"{study}: ROC, {level} level", boot["resamples"], boot["confidence"], seed),
-                           fig_dir / f"roc_{level}")
+            positive = (cslice.get("classes") or [None])[0]
+            figs += save_figure(F.roc_figure(test_preds, f"{study}: ROC, {level} level", boot["resamples"], boot["confidence"], seed,
+                                             positive), fig_dir / f"roc_{level}")
             c = conf[(conf["level"] == level) & conf["fold"].isna() & (conf["role"] == cfg["roles"][-1])]
             figs += save_figure(F.confusion_figure(c, classes_of(preds), f"{study}: {level} level, summed over folds"),
                            fig_dir / f"confusion_{level}")

@@ -344,7 +344,7 @@ SANITY = TableSchema(
 
 SEGMENT_SUMMARY = TableSchema(
     name="segment_summary",
-    version=1,
+    version=2,
     description="Held-out segmentation accuracy per model, phase (ED, ES, other, all) and structure; patient-level means "
                 "(a patient's frames averaged first).",
     columns=(
@@ -442,7 +442,7 @@ _F, _S, _I, _B = pa.float64(), pa.string(), pa.int64(), pa.bool_()
 
 PERFORMANCE = TableSchema(
     name="performance",
-    version=1,
+    version=2,
     description="Per study, level (sample/patient), role and fold (or pooled / mean across folds): one metric value "
                 "with a CI that counts patients (Wilson for a proportion of patients, else a patient-cluster bootstrap; "
                 "ci_method says which, or why there is none) (stats stage).",
@@ -463,6 +463,7 @@ PERFORMANCE = TableSchema(
         _c("ci_high", _F, "upper bound of the CI", True),
         _c("ci_method", _S, "how the CI was computed (Wilson; patient-cluster bootstrap, percentile), or 'none: <why>' "
                             "(a degenerate bootstrap, too few patients, a mean across folds)"),
+        _c("ci_level", _F, "confidence level of the CIs (stats.bootstrap.confidence, e.g. 0.95)", min=0, max=1),
         _c("unit", _S, "unit of independence the CI counts: patient (fold for across_folds rows)",
            allowed=("patient", "fold")),
         _c("n_units", _I, "units: patients scored (folds for across_folds rows)", min=0),
@@ -523,11 +524,12 @@ _GROUP_TEST_COLUMNS = (
     _c("p_value", _F, "two-sided p-value", True, min=0, max=1), _c("effect_size", _F, "Hedges' g or rank-biserial r", True),
     _c("effect_size_name", _S, "which effect size", True), _c("correction", _S, "holm, fdr_bh or none"),
     _c("p_adjusted", _F, "p-value corrected across every row of the table", True, min=0, max=1),
+    _c("note", _S, "why a row has no test (a group with fewer than two values), else null", True),
 )
 
 ATTRIBUTION_TESTS = TableSchema(
     name="attribution_tests",
-    version=1,
+    version=2,
     description="Attribution measures, correct vs incorrect predictions, per method and target kind (group comparison) on "
                 "one value per patient and group: the mean of its maps (n_a, n_b count patients).",
     key=("study", "method", "target_kind", "measure", "group_a", "group_b"),
@@ -541,7 +543,7 @@ ATTRIBUTION_TESTS = TableSchema(
 
 ATTRIBUTION_GROUPS = TableSchema(
     name="attribution_groups",
-    version=1,
+    version=2,
     description="Attribution metrics by class and correctness (means and SDs over maps); outside-the-heart rate over maps "
                 "with a patient-cluster bootstrap CI (Clopper-Pearson over patients at a rate of 0 or 1); the heart mass as "
                 "a mean of per-patient means with a patient bootstrap CI, its chance level and the excess over it.",
@@ -559,9 +561,11 @@ ATTRIBUTION_GROUPS = TableSchema(
              _c("pointing_hit_rate", _F, "pointing-game hit rate", True, min=0, max=1),
              _c("mass_heart_patient_mean", _F, "share of attribution inside the heart, mean over patients of each patient's "
                 "mean over its maps", True, min=0, max=1),
-             _c("mass_heart_ci_low", _F, "its patient bootstrap CI lower bound (percentile); null where there is none (fewer "
-                "than two patients, or every replicate equal)", True),
+             _c("mass_heart_ci_low", _F, "its patient bootstrap CI lower bound (percentile); null where there is none "
+                "(mass_heart_ci_method says why)", True),
              _c("mass_heart_ci_high", _F, "its CI upper bound", True),
+             _c("mass_heart_ci_method", _S, "how the heart-mass and excess CIs were computed, or 'none: <why>' (fewer "
+                "than 5 patients, every replicate equal)", True),
              _c("mass_heart_uniform_patient_mean", _F, "the same mean of mass_heart_uniform: the chance level, a map spread "
                 "evenly over the input that is not black (the null of methods that give black locations nothing, such as "
                 "integrated gradients from the black baseline); null unless every map has one", True, min=0, max=1),
@@ -686,7 +690,7 @@ MOTION_PATIENTS = TableSchema(
 
 MOTION_GROUPS = TableSchema(
     name="motion_groups",
-    version=1,
+    version=2,
     description="Motion measures compared between the study's classes, patient level (the seed's mean +- SD with p-values): "
                 "one value per patient, the mean over its recordings.",
     key=("study", "segment", "measure", "group_a", "group_b"),
@@ -799,7 +803,8 @@ SUMMARY = TableSchema(
         _c("label", _S, "the study's label (column of the clinical table or dataset metadata)"),
         _c("level", _S, "unit the metrics are computed on", allowed=("sample", "patient")),
         _c("role", _S, "split role scored (the last of stats.roles)", allowed=("train", "val", "test")),
-        _c("split", _S, "split scheme and number of folds, e.g. 'holdout, 1 fold' or 'kfold, 6 folds'"),
+        _c("split", _S, "split scheme (with the test sources of an external split) and number of folds, e.g. "
+                        "'holdout, 1 fold', 'kfold, 6 folds' or 'external, test hospital_b, 1 fold'"),
         _c("n_patients", _I, "patients in the study (all roles)", min=0),
         _c("n_scored", _I, "units scored at this level in that role (pooled over folds)", min=0),
         _c("n_patients_scored", _I, "patients behind those units: the n of every CI (patient bootstrap)", min=0),
@@ -812,6 +817,7 @@ SUMMARY = TableSchema(
         _c("ci_low_2", _F, "lower bound of its CI", True),
         _c("ci_high_2", _F, "upper bound", True),
         _c("ci_method", _S, "how the CIs were computed"),
+        _c("ci_level", _F, "confidence level of the CIs (stats.bootstrap.confidence, e.g. 0.95)", True, min=0, max=1),
         _c("attribution_method", _S, "the study's gallery method (attribute.gallery.method; null when not attributed)", True),
         _c("sanity_passed", _B, "that method's maps change when the weights are randomised (Adebayo et al. 2018)", True),
         _c("outside_heart_rate", _F, "share of that method's maps (predicted class, all samples) flagged outside the heart",
