@@ -195,3 +195,13 @@ def test_the_split_names_an_external_test_set_and_a_predefined_column():
     assert split_text({"scheme": "external", "test_sources": ["hospital_b"]}, one) == "external, test hospital_b, 1 fold"
     assert split_text({"scheme": "predefined", "column": "centre_split"}, one) == "predefined (column centre_split), 1 fold"
     assert split_text({"scheme": "kfold", "k": 3}, pd.DataFrame({"fold": [0, 1, 2]})) == "kfold, 3 folds"
+
+
+def test_a_headline_without_an_interval_is_a_warning_with_its_reason():
+    """Three external test patients: Wilson gives the accuracy an interval, the bootstrap gives
+    the AUC none; the summary says so, so the bare 0.500 is read as a description."""
+    perf = _perf("patient", (0.667, 0.21, 0.94), (0.5, np.nan, np.nan), 3, 3)
+    perf["ci_method"] = ["Wilson score interval", "none: 3 patient(s), fewer than the 5 a bootstrap interval needs", "x"]
+    w = summarise_study("s", CFG, perf, None, None, SPLITS, "test").iloc[0]["warnings"]
+    assert w == ["no confidence interval, read the value as a description: auc: 3 patient(s), fewer than the 5 a bootstrap "
+                 "interval needs (patient)"]

@@ -100,7 +100,9 @@ def headline_rows(study: str, label: str, perf: pd.DataFrame, role: str) -> list
                      "ci_method": ci_method(task, n_targets, lo1 is not None,
                                             (f"{m1}: {how1}" if how1 and how2 and how1 != how2 else how1,
                                              f"{m2}: {how2}" if how1 and how2 and how1 != how2 else how2)),
-                     "_degenerate": [m for m, how in ((m1, how1), (m2, how2)) if how and how.startswith(DEGENERATE)]})
+                     "_degenerate": [m for m, how in ((m1, how1), (m2, how2)) if how and how.startswith(DEGENERATE)],
+                     "_no_interval": [f"{m}: {how.removeprefix('none: ')}" for m, how in ((m1, how1), (m2, how2))
+                                      if how and how.startswith("none: ") and not how.startswith(DEGENERATE)]})
     # A level that adds nothing (one sample per patient) is dropped: the patient row says it all.
     if len(rows) == 2 and rows[0]["n_scored"] == rows[1]["n_scored"]:
         rows = rows[:1]
@@ -165,6 +167,9 @@ def study_warnings(study: str, rows: list[dict[str, Any]], verdict: Mapping[str,
     if degenerate:
         out.append("degenerate interval, every bootstrap replicate gave the same value (few patients or perfect "
                    "separation): " + ", ".join(degenerate))
+    missing = [f"{why} ({r['level']})" for r in rows for why in r.get("_no_interval", ())]
+    if missing:
+        out.append("no confidence interval, read the value as a description: " + "; ".join(missing))
     return out
 
 
@@ -214,7 +219,7 @@ def summarise_study(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame | Non
     imbalance = largest_imbalance(balance) if balance is not None and len(balance) else None
     warnings = study_warnings(study, rows, verdict, shortcut, imbalance, SMD_WARNING, degenerate_maps(maps))
     n_patients = int(splits["patient_key"].nunique())
-    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": "image", "split": split,
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("_degenerate", "_no_interval")}, "model": "image", "split": split,
                           "n_patients": n_patients, **verdict, "warnings": warnings} for r in rows])
 
 
@@ -230,7 +235,7 @@ def summarise_indices(study: str, cfg: Mapping[str, Any], perf: pd.DataFrame, sp
     who = {"indices": "indices classifier", "combined": "combined model"}[model]
     warnings = [f"{who}: {w}" for w in study_warnings(study, rows, {}, [], None, 0.0)]
     none = attribution_verdict(None, [])
-    return pd.DataFrame([{**{k: v for k, v in r.items() if k != "_degenerate"}, "model": model, "split": split,
+    return pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("_degenerate", "_no_interval")}, "model": model, "split": split,
                           "n_patients": int(splits["patient_key"].nunique()), **none, "warnings": warnings}
                          for r in rows])
 
