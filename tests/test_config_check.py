@@ -75,8 +75,10 @@ def test_quoted_number_and_quoted_integer_say_without_quotes():
 
 def test_unquoted_number_classes_say_quote_them():
     """A 0/1 label written `classes: [1, 0]`: YAML reads numbers, the clinical table's values are text."""
-    msg = _errors("studies: {septal_flash: {classes: [1, 0]}}")
-    assert "config key 'studies.septal_flash.classes[0]': 1 is not of type 'string'; put it in quotes, '1'" in msg
+    msg = _errors("studies: {septal_flash: {classes: [1, 010]}}")
+    assert "config key 'studies.septal_flash.classes[0]': 1 is not of type 'string'; put the value in quotes exactly" in msg
+    assert "YAML read it as the number 8)" in msg   # 010 is octal to YAML 1.1: the hint must not suggest '8'
+    assert "'8'" not in msg
 
 
 def test_unquoted_no_where_text_is_expected_says_quote_it():

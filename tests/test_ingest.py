@@ -392,5 +392,16 @@ def test_a_label_mapped_to_identifiers_or_names_is_refused_and_class_labels_are_
         read_clinical(str(path), "PatientID", {"who": "Name"})
     kept = read_clinical(str(path), "PatientID", {"dx": "Dx", "ef": "EF"})
     assert kept["dx"].tolist() == ["HCM", "DCM"] * 6
-    assert identifying_labels(kept, {"dx": "Dx", "ef": "EF"}, [("HCM_001", ""), ("DCM_002", "")]) == []
+    assert identifying_labels(kept, {"dx": "Dx", "ef": "EF"}, [("1", "HCM_001", ""), ("2", "DCM_002", "")]) == []
     assert identifying_labels(kept.iloc[:9].assign(dx=names[:9]), {"dx": "Dx"}) == []   # nine words: too few to tell
+    # a class written into PatientName of several patients (HF-I) names no one; a name of one patient does
+    hf = kept.assign(dx=["HF-I", "HF-NI"] * 6)
+    shared = [(pid, "HF-I" if i % 2 == 0 else "HF-NI", "") for i, pid in enumerate(ids)]
+    assert identifying_labels(hf, {"dx": "Dx"}, shared) == []
+    assert identifying_labels(hf, {"dx": "Dx"}, [(ids[0], "HF-I", "")]) == ["column 'Dx' (mapped to label 'dx') holds the "
+                                                                             "DICOM patient name of 6 patient(s)"]
+    # class codes 1, 2, 3 beside IDs 1, 2, 3 are not a copy of the IDs; the id column itself always is
+    small = pd.DataFrame({"dx": ["1", "2", "3"]}, index=pd.Index(["1", "2", "3"], name="source_id"))
+    assert identifying_labels(small, {"dx": "Code"}, id_column="PatientID") == []
+    assert identifying_labels(small, {"dx": "PatientID"}, id_column="PatientID") == [
+        "column 'PatientID' (mapped to label 'dx') holds the patient identifier of every row"]

@@ -220,6 +220,13 @@ def test_a_split_the_study_cannot_give_is_one_message_naming_the_key(tiny_ingest
     cslice["split"] = {**cslice["split"], "k": 2, "anchor": str(tmp_path / "gone.parquet")}
     with pytest.raises(InputError, match=r"^config key 'studies\.septal_flash\.split\.anchor' \(kfold\): file .*gone\.parquet' does not exist"):
         run_study_split(*paths, cslice, str(tmp_path / "out"))
+    # a hold-out anchor under an external split: both hold one fold, the anchor's provenance tells them apart
+    run_study_split(*paths, {**cslice, "split": {**cslice["split"], "scheme": "holdout", "anchor": None}}, str(tmp_path / "old"))
+    cslice["split"] = {**cslice["split"], "scheme": "external", "test_sources": ["synthetic"],
+                       "anchor": str(tmp_path / "old" / "splits.parquet")}
+    with pytest.raises(InputError, match=r"^config key 'studies\.septal_flash\.split\.anchor' \(external\): it was made with "
+                                         r"scheme 'holdout', this split is 'external'; an anchor keeps patients"):
+        run_study_split(*paths, cslice, str(tmp_path / "out"))
 
 
 def test_classes_missing_from_a_training_or_test_role_are_found():

@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print each study's headline result",
                        description="Print results/summary.parquet: per study and level, the cohort, the headline "
-                       "metrics of the scored role (the last of stats.roles) with their 95 % CI (patient bootstrap), the attribution verdict "
+                       "metrics of the scored role (the last of stats.roles) with their CI (stats.bootstrap.confidence, 95 % by default; Wilson or a patient bootstrap), the attribution verdict "
                        "(sanity check, outside-the-heart rate, pointing game) and the warnings to check.")
     p.add_argument("results", nargs="?", default="results", help="results folder or summary.parquet (default: %(default)s)")
     p.add_argument("--format", choices=("text", "csv"), default="text", help="output format (default: %(default)s)")

@@ -104,7 +104,8 @@ def schema_hint(error: jsonschema.ValidationError) -> str:
         if isinstance(value, bool) and "string" in wanted:
             return "; put the text in quotes (YAML 1.1 reads yes, no, on and off unquoted as true and false)"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and "string" in wanted:
-            return f"; put it in quotes, '{value}' (this key takes text, such as a label's values; YAML reads {value} as a number)"
+            return (f"; put the value in quotes exactly as you wrote it (this key takes text, such as a label's values; "
+                    f"YAML read it as the number {value})")
     if error.validator == "required" and len(error.absolute_path) == 2 and error.absolute_path[0] == "studies":
         from cardiolens.config import load_schema
 

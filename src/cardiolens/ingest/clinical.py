@@ -56,15 +56,15 @@ def read_clinical(path: str, id_column: str, columns: dict[str, str]) -> pd.Data
         if col not in raw.columns:
             raise ClinicalTableError(f"{path}: column {col!r} (mapped to label {name!r}) not found{_header_hint(col, raw.columns)}")
         out[name] = [None if v == "" or v.lower() in MISSING else v for v in raw[col].str.strip()]
-    refuse_identifying_labels(path, out, columns)
+    refuse_identifying_labels(path, out, columns, id_column=id_column)
     return out
 
 
 def refuse_identifying_labels(path: str, table: pd.DataFrame, columns: dict[str, str],
-                              identities: Iterable[tuple[str, str]] = ()) -> None:
+                              identities: Iterable[tuple[str, str, str]] = (), id_column: str | None = None) -> None:
     """Raise :class:`ClinicalTableError` naming ``path`` and each label column
     :func:`identifying_labels` finds."""
-    problems = identifying_labels(table, columns, identities)
+    problems = identifying_labels(table, columns, identities, id_column)
     if problems:
         raise ClinicalTableError(f"{path}: {'; '.join(problems)}; identifying values are never written to results/: "
                                  "map the label to the column that holds it")
@@ -75,28 +75,43 @@ def text_labels(columns: dict[str, str]) -> list[str]:
     return [*SEED_LABELS, *extra_label_names(columns)]
 
 
-def identifying_labels(table: pd.DataFrame, columns: dict[str, str], identities: Iterable[tuple[str, str]] = ()) -> list[str]:
+#: A label column whose values all equal their rows' identifiers is a copy of the id column from
+#: this many filled rows on (fewer could be class codes 1, 2, 3 beside IDs 1, 2, 3).
+MIN_COPIED_IDS = 5
+
+
+def identifying_labels(table: pd.DataFrame, columns: dict[str, str], identities: Iterable[tuple[str, str, str]] = (),
+                       id_column: str | None = None) -> list[str]:
     """Why label columns of a read clinical table (:func:`read_clinical`'s output, indexed by the
     source identifier) look like patient identifiers, one text per such column; empty if none.
 
     Labels are copied to the tables verbatim, so a column mapped by mistake (``amyloid: PatientName``)
     would carry identifiers into ``results/``. A label column is refused when
 
-    - every value equals its own row's identifier (the id column mapped again, or a copy of it);
+    - it is ``id_column``, or every one of at least :data:`MIN_COPIED_IDS` values equals its own
+      row's identifier (a copy of the id column);
     - a value is the name or the birth date of a patient of the source (``identities``: the
-      (PatientName, PatientBirthDate) pairs of the DICOM headers; a name matches in any order of
-      its parts and any case, ``DOE^JANE`` and ``Jane Doe``, if it has two parts of letters, so
-      that a research export's ``HCM_001`` never matches the class ``HCM``; a date with or without separators, as
-      year-month-day, day-month-year or month-day-year);
+      (PatientID, PatientName, PatientBirthDate) of the DICOM headers). A name matches in any order
+      of its parts and any case (``DOE^JANE`` and ``Jane Doe``) if it has two parts of letters, so
+      that a research export's ``HCM_001`` never matches the class ``HCM``; a date with or without
+      separators, as year-month-day, day-month-year or month-day-year. Only a name or date of a
+      single patient counts: one that several patients share (``ANONYMOUS``, ``19000101``, or a
+      class written into PatientName) identifies no one.
     - it holds :data:`MIN_DISTINCT_NAMES` or more values, all different, none with a digit: names
       or free text, never a class label (a class of one patient) and not a number.
 
     No value is quoted in the texts.
     """
-    identities = list(identities)
-    names = {t for t in (_name_tokens(n) for n, _ in identities) if sum(p.isalpha() for p in t) >= 2}
-    births = {d for _, d in identities if len(_digits(d)) == 8}
-    dates = {v for d in births for v in _date_forms(_digits(d))}
+    owners: dict[object, set[str]] = {}
+    for pid, person, born in identities:
+        tokens = _name_tokens(person)
+        if sum(p.isalpha() for p in tokens) >= 2:
+            owners.setdefault(tokens, set()).add(pid)
+        if len(_digits(born)) == 8:
+            for form in _date_forms(_digits(born)):
+                owners.setdefault(form, set()).add(pid)
+    names = {k for k, who in owners.items() if isinstance(k, frozenset) and len(who) == 1}
+    dates = {k for k, who in owners.items() if isinstance(k, str) and len(who) == 1}
     out = []
     for name in text_labels(columns):
         if name not in table.columns:
@@ -104,7 +119,8 @@ def identifying_labels(table: pd.DataFrame, columns: dict[str, str], identities:
         values = table[name].dropna().astype(str)
         col = columns.get(name, name)
         where = f"column {col!r} (mapped to label {name!r})"
-        if len(values) >= 2 and (values == values.index.to_series(index=values.index).astype(str)).all():
+        copied = len(values) >= MIN_COPIED_IDS and (values == values.index.to_series(index=values.index).astype(str)).all()
+        if col == id_column or copied:
             out.append(f"{where} holds the patient identifier of every row")
         elif names and (n := sum(_name_tokens(v) in names for v in values)):
             out.append(f"{where} holds the DICOM patient name of {n} patient(s)")

@@ -8,7 +8,8 @@ area of the cardiac indices without a clinical table.
 
 A value outside a plausible range (height 0.3-2.5 m, weight 1-400 kg, age 0-130 years; a size of
 175 is centimetres written where metres belong, and is not guessed at) is read as missing. The
-birth date is used for the age only and never leaves this module.
+birth date is used for the age only (the scan's ``Header.identity`` carries it, in memory only, to
+refuse a clinical label that holds it); neither is written anywhere.
 """
 
 from __future__ import annotations

@@ -399,7 +399,7 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
                 f"values of {label!r} in the recordings: {found}")
     elif len(have) >= MANY_CLASSES and len(have) > samples["patient_key"].nunique() / 2:
         return (f"study {study!r}: its label {label!r} has {len(have)} different values among "
-                f"{samples['patient_key'].nunique()} patients ({where}), about one per patient: a measurement or an "
+                f"{samples['patient_key'].nunique()} patients ({where}), more than one per two patients: a measurement or an "
                 f"identifier, not classes. A study classifies; list the classes it compares in "
                 f"'studies.{study}.classes', or write the groups into a column of the clinical table (e.g. LV mass "
                 f"above or below a threshold)")

@@ -13,8 +13,8 @@ from cardiolens import provenance
 from cardiolens.errors import InputError
 from cardiolens.split.audit import normalisation_check, raise_on_leakage
 from cardiolens.split.assign import SplitError
-from cardiolens.split.stage import LabelError, run_split, write_normalisation
-from cardiolens.tables import read_table, write_table
+from cardiolens.split.stage import LabelError, anchor_settings_problem, run_split, write_normalisation
+from cardiolens.tables import TableError, read_provenance, read_table, write_table
 from cardiolens.tables.registry import BALANCE, LEAKAGE, PATIENTS, RECORDINGS, SAMPLES, SPLITS
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,15 @@ def missing_class_warnings(missing: list[tuple[int, str, str]], n_folds: int) ->
     return out
 
 
+def _made_with(anchor_path: str) -> dict[str, Any]:
+    """The ``split`` settings an anchor ``splits.parquet`` was made with, from its provenance
+    (empty for a table without one)."""
+    try:
+        return dict(((read_provenance(anchor_path).get("config") or {}).get("slice") or {}).get("split") or {})
+    except TableError:
+        return {}
+
+
 def run_study_split(samples_path: str, patients_path: str, recordings_path: str, cslice: dict[str, Any], out_dir: str,
                     rule: str = "split_study") -> None:
     """Write splits, leakage, balance and normalisation for one study; stop if the audit fails.
@@ -81,6 +90,12 @@ def run_study_split(samples_path: str, patients_path: str, recordings_path: str,
     if cfg.get("anchor") and not Path(cfg["anchor"]).is_file():
         raise InputError(f"config key 'studies.{study}.split.anchor' ({cfg.get('scheme')}): file {cfg['anchor']!r} does not exist")
     anchor = read_table(cfg["anchor"], SPLITS) if cfg.get("anchor") else None
+    if anchor is not None:
+        made_with = _made_with(cfg["anchor"])
+        if problem := anchor_settings_problem(made_with, cfg):
+            raise InputError(f"config key 'studies.{study}.split.anchor' ({cfg.get('scheme')}): {problem}; an anchor keeps "
+                             "patients where they were only under the split it was made with (or remove the anchor to "
+                             "place every patient anew)")
     try:
         splits, leakage, balance, arrays = run_split(study, samples, patients, recordings, cfg, cslice["seed"], anchor)
     except SplitError as exc:  # what the study's patients cannot give: the user's to change, not a crash

@@ -71,6 +71,23 @@ def patient_table(samples: pd.DataFrame, patients: pd.DataFrame, recordings: pd.
     return out.sort_values("patient_key").reset_index(drop=True)
 
 
+def anchor_settings_problem(made_with: dict[str, Any], cfg: dict[str, Any]) -> str | None:
+    """Why an anchor made with the split settings ``made_with`` (the ``split`` of its provenance)
+    cannot keep its patients under ``cfg``, or None: another scheme (a hold-out anchor and an
+    external split both hold one fold, which :func:`anchor_problem` cannot tell apart), another
+    ``k``, or other external test sources."""
+    if not made_with.get("scheme"):
+        return None
+    was, now = dict(made_with), dict(cfg)
+    if was["scheme"] != now["scheme"]:
+        return f"it was made with scheme {was['scheme']!r}, this split is {now['scheme']!r}"
+    if now["scheme"] == "kfold" and was.get("k") is not None and was["k"] != now["k"]:
+        return f"it was made with k={was['k']}, this split has k={now['k']}"
+    if now["scheme"] == "external" and sorted(was.get("test_sources") or []) != sorted(now.get("test_sources") or []):
+        return f"it was made with test_sources {sorted(was.get('test_sources') or [])}, this split has {sorted(now['test_sources'])}"
+    return None
+
+
 def anchor_problem(anchor: pd.DataFrame, cfg: dict[str, Any]) -> str | None:
     """Why an anchor (an earlier ``splits`` table) cannot keep its patients where they were under
     the split ``cfg``, or None. Patients keep their fold and role only if the anchor was made with

@@ -92,9 +92,13 @@ def forest_figure(subgroups: pd.DataFrame, title: str):
 def box_figure(table: pd.DataFrame, measure: str, title: str):
     """Box plots of ``measure`` for correct and incorrect predictions, one panel per method, one
     value per patient and group: the mean of its maps (:func:`cardiolens.stats.units.to_unit`),
-    as the correct-vs-incorrect test beside it counts them; n is patients."""
+    as the correct-vs-incorrect test beside it counts them; n is patients. Maps of the predicted
+    class only where the table has them (``target_kind``), so a patient's value never mixes maps
+    of the predicted and the true class."""
     from cardiolens.stats.units import to_unit
 
+    if "target_kind" in table.columns and (table["target_kind"] == "predicted").any():
+        table = table[table["target_kind"] == "predicted"]
     plt = _plt()
     methods = sorted(table["method"].unique())
     fig, axes = plt.subplots(1, len(methods), figsize=(2.4 * len(methods) + 0.6, 3.2), squeeze=False)

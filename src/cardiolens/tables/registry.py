@@ -344,7 +344,7 @@ SANITY = TableSchema(
 
 SEGMENT_SUMMARY = TableSchema(
     name="segment_summary",
-    version=2,
+    version=1,
     description="Held-out segmentation accuracy per model, phase (ED, ES, other, all) and structure; patient-level means "
                 "(a patient's frames averaged first).",
     columns=(
@@ -508,7 +508,7 @@ COHORT = TableSchema(
              _c("summary", _S, "the cell as printed"), _c("mean", _F, "mean", True), _c("sd", _F, "SD", True),
              _c("median", _F, "median", True), _c("q1", _F, "25th percentile", True), _c("q3", _F, "75th percentile", True),
              _c("n_missing", _I, "patients without a value", min=0), _c("test", _S, "test name", True),
-             _c("statistic", _F, "test statistic (chi-square, F, H or t)", True), _c("dof", _F, "degrees of freedom", True),
+             _c("statistic", _F, "test statistic (chi-square, F, H or t; the odds ratio for Fisher's exact test, infinite with a zero cell)", True), _c("dof", _F, "degrees of freedom", True),
              _c("p_value", _F, "p-value", True, min=0, max=1),
              _c("unit", _S, "unit of independence tested: patient", allowed=("patient",)),
              _c("n_units", _I, "patients in the table (with a group)", min=0),
@@ -789,7 +789,7 @@ INDICES_DIAGNOSES = TableSchema(
 
 SUMMARY = TableSchema(
     name="summary",
-    version=2,
+    version=3,
     description="The run's headline: one row per study, model and level (patient; sample where the study has several "
                 "samples per patient): cohort, headline metrics of the final role with their CI, the attribution verdict "
                 "and the warnings a reader must see. First page of the report; printed by `cardiolens summary`.",

@@ -60,7 +60,8 @@ def discover(source: dict[str, Any], files: list[Path], mapper: Callable) -> Dis
     cfg = source.get("clinical")
     if cfg:
         clinical = read_clinical(cfg["path"], cfg.get("id_column", "PatientID"), cfg.get("columns", {}))
-        refuse_identifying_labels(cfg["path"], clinical, cfg.get("columns", {}), {h.identity for h in headers})
+        refuse_identifying_labels(cfg["path"], clinical, cfg.get("columns", {}),
+                                  {(h.patient_id, *h.identity) for h in headers}, cfg.get("id_column", "PatientID"))
         clinical_files = [cfg["path"]]
     covariates = patient_covariates((h.patient_id, h.study_uid, h.covariates) for c in candidates for h in c.headers)
     return Discovery(units, rejections + bad, [], clinical, clinical_files, header_covariates=covariates)
