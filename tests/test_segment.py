@@ -311,3 +311,30 @@ def test_model_train_overrides_are_checked_against_segment_train():
     filled, _ = config_problems({"segment": {"train": {"epochs": 40}, "models": {
         "cmr_sax": {"modality": "MR", "views": ["SAX"], "classes": ["lv_cavity"], "train": {"batch_size": 4}}}}})
     assert filled["segment"]["models"]["cmr_sax"]["train"] == {"batch_size": 4}
+
+
+def test_recordings_that_need_masks_with_no_model_to_make_them_are_a_warning(tiny_ingest, tmp_path, caplog):
+    """An export without any annotated recording of a kind (cohort.source: inputs, DICOM only):
+    nothing trains the model, so its recordings stay without masks, and every study that needs
+    anatomy will find none; the user must act, so it is a warning that says how."""
+    import logging
+
+    from cardiolens.config import validate_config
+    from cardiolens.segment.stage import run_apply, segment_slice
+    from cardiolens.tables import write_table
+    from cardiolens.tables.registry import RECORDINGS
+
+    _, res, _ = tiny_ingest
+    recordings = res.recordings.copy()
+    us = recordings["modality"] == "US"
+    recordings.loc[us, "mask_path"] = None
+    recordings.loc[us, "mask_source"] = None
+    path = tmp_path / "recordings.parquet"
+    write_table(recordings.reindex(columns=RECORDINGS.names), path, RECORDINGS, {})
+    cslice = segment_slice(validate_config({}))
+    dirs = {name: str(tmp_path / "models" / name) for name in cslice["models"]}   # none trained
+    with caplog.at_level(logging.WARNING, logger="cardiolens"):
+        run_apply(str(path), cslice, dirs, str(tmp_path / "out"))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(line.startswith(f"segment echo_apical: {int(us.sum())} recordings need masks but no model was trained")
+               and "cohort.source: synthetic" in line for line in lines), lines

@@ -135,8 +135,11 @@ def run_apply(recordings_path: str, cslice: dict[str, Any], model_dirs: dict[str
         if not todo:
             continue
         if not nets:
-            log.info("segment %s: %d recordings need masks but no model was trained (no recording with masks of %s): "
-                     "they stay without masks", name, len(todo), ", ".join(model["classes"]))
+            # the user must act: studies that need anatomy will find none in these recordings
+            log.warning("segment %s: %d recordings need masks but no model was trained (no recording with masks of %s): "
+                        "they stay without masks. Add annotated recordings of this kind to train on (an acdc or camus "
+                        "input, or cohort.source: synthetic, whose recordings all have masks)", name, len(todo),
+                        ", ".join(model["classes"]))
             continue
         folds = read_table(model_dir / "folds.parquet", SPLITS)
         hashes = {k: sha256_file(model_dir / f"fold{k}" / "model.pt")[:16] for k in nets}
