@@ -189,3 +189,36 @@ def test_report_page_gives_pooled_accuracy_with_its_wilson_interval_counts_and_e
     assert "true \\ predicted DCM HCM NOR DCM 1 0 0 HCM 0 0 1 NOR 0 0 2 " in text, text
     for i, (k, f, t, p) in enumerate(truth_pred):
         assert f"{k} {f} test {t} {p} 0.80 {'yes' if t == p else 'no'} {p} (p 0.80): LV EF {20 + i} %" in text
+
+
+def test_without_any_height_and_weight_the_volumes_are_used_unindexed(caplog):
+    """No patient has a BSA: the per-m² indices are all null, so LV/RV volumes and LV mass enter
+    the classifier unindexed (ml, g) instead of as constant columns; with any patient indexed,
+    nothing changes. A DCM rule on the LV EDV (160-220 ml against 90-140 ml) is then learnt from
+    the unindexed volume, and the explanation names it in ml."""
+    import logging
+
+    from cardiolens.train.indices_stage import unindexed_fallback
+
+    indices, labels, splits = cohort()
+    for f in ("lv_edv_ml_per_m2", "lv_esv_ml_per_m2", "rv_edv_ml_per_m2", "lv_mass_g_per_m2"):
+        indices[f.removesuffix("_per_m2")] = indices[f]
+        indices[f] = np.nan
+    dcm = labels.reindex(indices["patient_key"]).eq("DCM").to_numpy()
+    rng = np.random.default_rng(5)
+    indices["lv_edv_ml"] = np.where(dcm, rng.uniform(160, 220, len(indices)), rng.uniform(90, 140, len(indices)))
+    indices["lv_ef_percent"] = 60.0   # EF no longer separates DCM: the volume must
+    features, replaced = unindexed_fallback(indices, list(DEFAULT_FEATURES))
+    assert replaced == ["lv_edv_ml_per_m2", "lv_esv_ml_per_m2", "rv_edv_ml_per_m2", "lv_mass_g_per_m2"]
+    assert features[:4] == ["lv_edv_ml", "lv_esv_ml", "lv_ef_percent", "rv_edv_ml"] and "lv_mass_g" in features
+    one = indices.copy()
+    one.loc[0, "lv_edv_ml_per_m2"] = 80.0
+    assert unindexed_fallback(one, list(DEFAULT_FEATURES))[1] == ["lv_esv_ml_per_m2", "rv_edv_ml_per_m2", "lv_mass_g_per_m2"]
+    with caplog.at_level(logging.WARNING, logger="cardiolens"):
+        preds, expl, diag, notes = fold_results(indices, splits, labels, "s", CFG, seed=3)
+    assert notes["unindexed"] == replaced and notes["features"] == features and not notes["empty_features"]
+    assert any("are used unindexed" in r.getMessage() for r in caplog.records)
+    test = preds[preds["role"] == "test"]
+    assert ((test["y_true"] == "DCM") == (test["y_pred"] == "DCM")).mean() >= 0.9
+    top = expl[(expl["target_kind"] == "predicted") & (expl["rank"] == 1) & (expl["y_pred"] == "DCM") & (expl["y_true"] == "DCM")]
+    assert (top["feature"] == "lv_edv_ml").mean() >= 0.8 and (top["unit"] == "ml").all()

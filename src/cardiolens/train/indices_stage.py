@@ -58,6 +58,23 @@ def _median(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def unindexed_fallback(indices: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
+    """(features, the indexed ones replaced): an index per m² that no patient of the study has
+    (no height and weight, so no BSA) is replaced by its unindexed twin (``lv_edv_ml_per_m2`` ->
+    ``lv_edv_ml``) where that has a value, in place, so the classifier keeps the volumes and mass
+    instead of a constant column. Nothing changes when any patient has the index."""
+    out, replaced = [], []
+    for f in features:
+        twin = f.removesuffix("_per_m2")
+        if (f != twin and f in indices.columns and twin in indices.columns and indices[f].isna().all()
+                and indices[twin].notna().any() and twin not in features):
+            out.append(twin)
+            replaced.append(f)
+        else:
+            out.append(f)
+    return out, replaced
+
+
 def fold_results(indices: pd.DataFrame, splits: pd.DataFrame, labels: pd.Series, study: str, cfg: dict[str, Any],
                  seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(patient predictions, explanations, diagnoses, notes) of every fold (module docstring).
@@ -74,11 +91,16 @@ def fold_results(indices: pd.DataFrame, splits: pd.DataFrame, labels: pd.Series,
     unknown = [f for f in features if f not in FEATURES]
     if unknown:
         raise ValueError(f"features {unknown} are not indices; known: {sorted(FEATURES)}")
+    features, unindexed = unindexed_fallback(indices, features)
+    if unindexed:
+        log.warning("indices classifier %s: no patient has a height and weight (BSA), so %s are used unindexed; give "
+                    "height_cm and weight_kg (clinical table, or DICOM PatientSize and PatientWeight) to index them",
+                    study, [f.removesuffix("_per_m2") for f in unindexed])
     classes = sorted(labels.unique())
     x_all = indices.set_index("patient_key")[features].astype("float64")
     in_splits = sorted(set(splits["patient_key"]))
     notes: dict[str, Any] = {
-        "classes": classes, "features": features,
+        "classes": classes, "features": features, "unindexed": unindexed,
         "patients_without_indices": [k for k in in_splits if k not in x_all.index],
         "indices_not_in_splits": sorted(set(x_all.index) - set(in_splits)), "degenerate_folds": [], "empty_features": {},
     }
