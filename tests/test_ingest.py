@@ -405,3 +405,18 @@ def test_a_label_mapped_to_identifiers_or_names_is_refused_and_class_labels_are_
     assert identifying_labels(small, {"dx": "Code"}, id_column="PatientID") == []
     assert identifying_labels(small, {"dx": "PatientID"}, id_column="PatientID") == [
         "column 'PatientID' (mapped to label 'dx') holds the patient identifier of every row"]
+
+
+def test_truth_sidecars_of_another_key_are_a_warning(tiny_cohort, tmp_path, caplog):
+    """Sidecars are named by a keyed hash of the series UID: ingested under another key (a predict
+    run with the wrong key), none matches, and the recordings would silently lose their masks."""
+    import logging
+
+    _, outdir = tiny_cohort
+    source = {"name": "h", "adapter": "dicom", "path": str(outdir / "dicom"), "options": {"truth_dir": str(outdir / "truth")}}
+    with caplog.at_level(logging.WARNING, logger="cardiolens"):
+        res = ingest_source(source, b"another-key-of-enough-length-0123456789", tmp_path / "out")
+    assert len(res.recordings) and res.recordings["mask_path"].isna().all()
+    n = len(list((outdir / "truth").glob("T*.json")))
+    assert any(r.getMessage().startswith(f"ingest h: options.truth_dir holds {n} ground-truth sidecars but none belongs")
+               for r in caplog.records), [r.getMessage() for r in caplog.records]

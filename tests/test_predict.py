@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,6 +117,24 @@ def test_predict_reproduces_the_training_runs_test_probabilities(trained, tmp_pa
     attribution = pd.read_parquet(out / "attribution.parquet")
     assert set(attribution["sample_id"]) == set(pd.read_parquet(out / "predictions.parquet")["sample_id"])
     assert not (fresh / "results").exists()
+    # scored against the labels it was given: the training run's fold-0 test accuracy, same patients
+    perf = pd.read_parquet(out / "performance.parquet")
+    acc = perf[(perf["level"] == "patient") & (perf["metric"] == "accuracy") & perf["class"].isna()].iloc[0]
+    train_pat = pd.read_parquet(trained / "results/train/septal_flash/patient_predictions.parquet")
+    tp = train_pat[(train_pat["role"] == "test") & (train_pat["fold"] == 0)]
+    assert acc["value"] == pytest.approx((tp["y_true"] == tp["y_pred"]).mean()) and acc["n_patients"] == len(tp)
+    assert f"bundle bundle (sha256 {digest[:16]})" in proc.stdout and "septal_flash: accuracy" in proc.stdout
+    # the same bundle continues its own run; another run's folder is refused before anything is written
+    again = subprocess.run([CLI, "predict", "--model", "bundle", "--input", str(spec), "--out", "out"],
+                           cwd=fresh, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    other = fresh / "training_run"
+    (other / "results").mkdir(parents=True)
+    (other / "results" / "summary.parquet").write_bytes(b"x")
+    refused = subprocess.run([CLI, "predict", "--model", "bundle", "--input", str(spec), "--out", str(other)],
+                             cwd=fresh, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1 and "is not a cardiolens predict run" in refused.stderr
+    assert sorted(p.name for p in other.rglob("*")) == ["results", "summary.parquet"]
 
 
 @pytest.mark.slow
@@ -146,6 +165,8 @@ def test_predict_scores_new_recordings_without_a_label(trained, tmp_path):
     assert set(attribution["target_kind"]) == {"predicted"}
     log = (fresh / "out" / "results/logs/prepare_study/septal_flash.log").read_text(encoding="utf-8")
     assert "have no septal_flash label: scored, not judged" in log
+    assert pd.read_parquet(out / "performance.parquet").empty   # nothing to judge: no metric, said on the terminal
+    assert "septal_flash: no patient with a label of the bundle's classes, nothing scored" in proc.stdout
 
 
 @pytest.mark.slow
@@ -301,3 +322,73 @@ def test_metrics_of_a_fold_without_validation_patients_are_its_training_patients
     with_val = pd.concat([test_only, pd.DataFrame({"role": ["val"] * 3, "patient_key": ["p3", "p3", "p4"]})])
     m = fold_metrics(history, with_val, "val/auroc", train_n=(12, 5))
     assert (m["role"], m["n_samples"], m["n_patients"]) == ("val", 3, 2)
+
+
+def test_an_out_folder_of_another_run_or_bundle_is_refused(tmp_path):
+    """--out must be new, empty, or this bundle's own predict run: a training run's folder and a
+    predict run of another bundle would be overwritten, a file is no folder."""
+    from cardiolens.predict.setup import MARKER, check_out
+
+    check_out(tmp_path / "new", "a" * 64)                       # created later
+    (tmp_path / "empty").mkdir()
+    check_out(tmp_path / "empty", "a" * 64)
+    run = tmp_path / "run"
+    (run / "results").mkdir(parents=True)
+    with pytest.raises(BundleError, match="holds files but is not a cardiolens predict run"):
+        check_out(run, "a" * 64)
+    (run / MARKER).write_text(json.dumps({"bundle_sha256": "a" * 64}))
+    check_out(run, "a" * 64)                                    # its own bundle: continued
+    with pytest.raises(BundleError, match=r"a predict run of another bundle \(aaaaaaaaaaaa\)"):
+        check_out(run, "b" * 64)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BundleError, match="is a file"):
+        check_out(tmp_path / "afile", "a" * 64)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("inputs: [\n  {name: a", "not a readable YAML file (line"),
+    ("inputs: [{name: a, adapter: dicom}]", "inputs[0] needs name, adapter and path"),
+    ("inputs: [{name: a, adapter: dicom, path: x, clinical: c.csv}]", "inputs[0].clinical needs a path"),
+])
+def test_a_malformed_input_file_is_one_line_naming_it(tmp_path, text, says):
+    from cardiolens.predict.setup import read_inputs
+
+    spec = tmp_path / "new.yaml"
+    spec.write_text(text)
+    with pytest.raises(BundleError, match=re.escape(says)):
+        read_inputs(spec)
+
+
+def test_scores_count_what_they_cannot_judge():
+    """Five patients: three labelled with the bundle's classes (2 right), one unlabelled, one of a
+    class the bundle never learnt; only the three are scored (accuracy 2/3, Wilson), the two are
+    counted, and the headline says so."""
+    from cardiolens.predict.scores import headline, score_predictions
+
+    pat = pd.DataFrame({"patient_key": [f"P{i}" for i in range(5)], "fold": 0, "role": "test", "study": "s",
+                        "y_true": ["flash", "none", "flash", None, "borderline"],
+                        "y_pred": ["flash", "none", "none", "none", "flash"],
+                        "p_flash": [0.9, 0.2, 0.4, 0.3, 0.8], "p_none": [0.1, 0.8, 0.6, 0.7, 0.2]})
+    perf, conf, left = score_predictions({"patient": pat}, "s", 200, 0.95, 0)
+    acc = perf[(perf["metric"] == "accuracy") & perf["class"].isna()].iloc[0]
+    assert acc["value"] == pytest.approx(2 / 3) and acc["n_patients"] == 3 and acc["ci_method"].startswith("Wilson")
+    assert left["patient"] == {"unlabelled": 1, "other_class": 1, "scored": 3, "scored_patients": 3}
+    assert int(conf["count"].sum()) == 3 * 2   # per fold and summed
+    line = headline(perf, left, "s")
+    assert line.startswith("s: accuracy 0.667 [") and line.endswith("on 3 patients; not scored: 1 unlabelled, 1 other class patients")
+
+
+def test_a_file_added_to_a_bundle_is_refused_but_a_hidden_one_is_not(tmp_path):
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    for name in FILES:
+        (bundle / name).write_text(name)
+    write_manifest(bundle)
+    (bundle / ".DS_Store").write_text("x")
+    verify_bundle(bundle)
+    (bundle / "extra.bin").write_text("x")
+    with pytest.raises(BundleError, match=r"\['extra.bin'\] not listed in manifest.json"):
+        verify_bundle(bundle)
+    (bundle / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="manifest.json is not readable JSON"):
+        verify_bundle(bundle)

@@ -165,8 +165,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"cardiolens predict: error: the Snakemake run in {args.out} failed (exit status {rc}); see the job log it names",
               file=sys.stderr)
         return 1
-    print(f"predictions: {Path(args.out) / 'results' / 'predict'}")
+    print("\n".join(predict_report(Path(args.out), args.model)))
     return 0
+
+
+def predict_report(out: Path, bundle: str) -> list[str]:
+    """The terminal lines of a finished predict run: the bundle hash, then per study the patients
+    scored with the headline and its CI (``results/predict/<study>/performance.parquet``), the
+    rejected input files, and where the results are."""
+    import pandas as pd
+
+    from cardiolens.predict.bundle import verify_bundle
+    from cardiolens.predict.scores import headline
+    from cardiolens.tables import read_provenance
+
+    lines = [f"bundle {bundle} (sha256 {verify_bundle(bundle)[:16]})"]
+    root = out / "results" / "predict"
+    for perf_path in sorted(root.glob("*/performance.parquet")):
+        study = perf_path.parent.name
+        left = (read_provenance(perf_path).get("extra") or {}).get("left_out") or {}
+        lines.append(headline(pd.read_parquet(perf_path), left, study))
+    rejected = out / "results" / "ingest" / "rejected.parquet"
+    if rejected.is_file():
+        r = pd.read_parquet(rejected)
+        r = r[r["reason"] != "ancillary"]
+        if len(r):
+            lines.append(f"rejected input files: {len(r)} ({', '.join(f'{k} {v}' for k, v in r['reason'].value_counts().items())}; "
+                         f"`cardiolens rejected {out / 'results'} --private-dir {out / 'private'}` lists them)")
+    lines.append(f"predictions: {root}")
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,15 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "(results/train/<study>/fold<k>/bundle of a training run), as a Snakemake run in OUT: the command "
                        "writes OUT/config.yaml (the bundle's study and preprocessing settings, every new patient in role "
                        "test, no training) and runs `snakemake --directory OUT`. Results: OUT/results/predict/<study>/ "
-                       "(predictions.parquet, patient_predictions.parquet, attribution.parquet, maps). The recordings need "
-                       "a value in the study's label column (clinical table or ground truth), as for training. Inputs of "
-                       "another modality or representation than the bundle's are refused (exit status 1). The "
-                       "pseudonymisation key comes from the environment (--key-env).")
+                       "(predictions.parquet, patient_predictions.parquet, attribution.parquet, maps; performance.parquet and "
+                       "confusion.parquet for the recordings whose label, from a clinical table or ground truth, is one of "
+                       "the bundle's classes). Recordings without a label are scored, not judged. Inputs of another "
+                       "modality or representation than the bundle's, a changed bundle, an OUT that holds another run, "
+                       "and a missing key are refused (exit status 1). The pseudonymisation key comes from the "
+                       "environment (--key-env).")
     p.add_argument("--model", required=True, metavar="BUNDLE", help="a model bundle folder (with manifest.json)")
     p.add_argument("--input", required=True, metavar="CONFIG_OR_FOLDER",
                    help="a YAML file with an `inputs:` list as in config/config.yaml (optionally `modality:` and "
                    "`representation:`), or a folder of DICOM files (one dicom source)")
-    p.add_argument("--out", required=True, metavar="DIR", help="the run's working directory (created)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the run's working directory: new, empty, or an earlier predict run of the same bundle (continued)")
     p.add_argument("--cores", type=int, default=1, help="Snakemake --cores (default: %(default)s)")
     p.add_argument("--key-env", default="CARDIOLENS_PSEUDONYM_KEY",
                    help="environment variable holding the pseudonymisation key (default: %(default)s)")

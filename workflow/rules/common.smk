@@ -133,7 +133,13 @@ def predict_targets():
     return expand(
         "results/predict/{study}/{table}.parquet",
         study=STUDIES,
-        table=["predictions", "patient_predictions", "attribution"],
+        table=[
+            "predictions",
+            "patient_predictions",
+            "attribution",
+            "performance",
+            "confusion",
+        ],
     )
 
 

@@ -56,3 +56,32 @@ rule predict_attribute:
         bundle=PREDICT_BUNDLE,
     script:
         "../scripts/predict_attribute.py"
+
+
+rule predict_scores:
+    """Performance of the bundle on the new recordings that carry a label of its classes
+    (external validation): the stats stage's metrics with CIs that count patients, and the
+    confusion matrix; unlabelled recordings and other classes are counted, not scored.
+    """
+    input:
+        predictions=rules.predict_study.output.predictions,
+        patients=rules.predict_study.output.patients,
+    output:
+        performance="results/predict/{study}/performance.parquet",
+        confusion="results/predict/{study}/confusion.parquet",
+    log:
+        "results/logs/predict_scores/{study}.log",
+    benchmark:
+        "results/benchmarks/predict_scores/{study}.tsv"
+    conda:
+        "../../envs/cardiolens.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=0,
+    params:
+        code=stage_code_hash("predict", "stats"),
+        slice=lambda wildcards: stats_params(wildcards.study),
+    script:
+        "../scripts/predict_scores.py"

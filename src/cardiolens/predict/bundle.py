@@ -156,13 +156,17 @@ def verify_bundle(folder: str | os.PathLike[str]) -> str:
     """Check every file against the manifest; returns the bundle hash.
 
     Raises:
-        BundleError: not a bundle, a file missing, changed or not listed.
+        BundleError: not a bundle, an unreadable manifest, a file missing, changed or not listed
+            (hidden files such as ``.DS_Store`` aside).
     """
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
         raise BundleError(f"{folder}: not a cardiolens model bundle (no {MANIFEST})")
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    listed = manifest.get("files", {})
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleError(f"bundle {folder}: {MANIFEST} is not readable JSON (changed after export)") from None
+    listed = manifest.get("files", {}) if isinstance(manifest, dict) else {}
     for name in FILES:
         if name not in listed:
             raise BundleError(f"bundle {folder}: {MANIFEST} does not list {name}")
@@ -172,6 +176,12 @@ def verify_bundle(folder: str | os.PathLike[str]) -> str:
             raise BundleError(f"bundle {folder}: {name} is missing")
         if sha256_file(path) != sha:
             raise BundleError(f"bundle {folder}: {name} differs from its sha256 in {MANIFEST} (changed after export)")
+    # hidden files (a copy's .DS_Store) are not the bundle's; anything else must be listed
+    unlisted = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                      and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                      and str(p.relative_to(folder)) not in listed and p.name != MANIFEST)
+    if unlisted:
+        raise BundleError(f"bundle {folder}: {unlisted[:3]} not listed in {MANIFEST} (added after export)")
     return sha256_file(folder / MANIFEST)
 
 

@@ -10,6 +10,7 @@ go to Snakemake unchanged, so it runs on a cluster like any other run.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,33 @@ from cardiolens.predict.bundle import BundleError, read_config, verify_bundle
 #: Modality of every recording of the single-modality adapters; DICOM sources are read.
 ADAPTER_MODALITY = {"acdc": "MR", "camus": "US", "echonet": "US"}
 SOURCE_NAME = "new"
+#: The file that marks an output folder as a predict run's, with the bundle hash it was made with.
+MARKER = ".cardiolens-predict.json"
+
+
+def check_out(out: Path, bundle_hash: str) -> None:
+    """Refuse an ``--out`` that would overwrite what another run wrote: an existing file, a folder
+    with files but no :data:`MARKER` (a training run's folder, anything else), or a predict run of
+    another bundle. A predict run of the same bundle is continued (Snakemake reruns what changed).
+
+    Raises:
+        BundleError: naming the folder and what to do.
+    """
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out}: is a file; give a folder (created if missing)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    marker = out / MARKER
+    if not marker.is_file():
+        raise BundleError(f"--out {out}: the folder holds files but is not a cardiolens predict run (a training run's "
+                          "results would be overwritten); give a new or empty folder")
+    try:
+        made_with = json.loads(marker.read_text(encoding="utf-8")).get("bundle_sha256")
+    except (OSError, ValueError, AttributeError):
+        made_with = None
+    if made_with != bundle_hash:
+        raise BundleError(f"--out {out}: a predict run of another bundle ({str(made_with)[:12]}); its predictions would be "
+                          f"replaced by this bundle's ({bundle_hash[:12]}): give a new folder")
 
 
 def _absolute(entry: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -56,10 +84,19 @@ def read_inputs(spec: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dic
         return [{"name": SOURCE_NAME, "adapter": "dicom", "path": str(path.resolve())}], {}
     if not path.is_file():
         raise BundleError(f"--input {spec}: no such file or folder")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        raise BundleError(f"--input {spec}: not a readable YAML file" + (f" (line {where.line + 1})" if where else "")) from None
     entries = doc.get("inputs") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise BundleError(f"--input {spec}: needs an `inputs:` list (as in config/config.yaml) or a folder of DICOM files")
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("path"), str) or not e.get("name") or not e.get("adapter"):
+            raise BundleError(f"--input {spec}: inputs[{i}] needs name, adapter and path, as in config/config.yaml")
+        if e.get("clinical") is not None and not (isinstance(e["clinical"], dict) and isinstance(e["clinical"].get("path"), str)):
+            raise BundleError(f"--input {spec}: inputs[{i}].clinical needs a path: {{path: clinical.csv, id_column: PatientID}}")
     declared = {k: doc[k] for k in ("modality", "representation") if doc.get(k)}
     return [_absolute(e, path.parent.resolve()) for e in entries], declared
 
@@ -115,8 +152,10 @@ def run_config(bundle: str, cfg: dict[str, Any], entries: list[dict[str, Any]], 
                              "representation": prep["representation"], prep["representation"]: prep[prep["representation"]],
                              "train": cfg["train"], "attribute": cfg["attribute"], "stats": {"enabled": False},
                              "motion": {"enabled": False}}
-    # No `classes`: recordings of a class the model was not trained on are scored too (their y_true
-    # shows what the model makes of them); the outputs are the bundle's classes whatever the labels.
+    # No `classes` (null, not absent: absent, the built-in study's defaults would fill them in):
+    # recordings of a class the model was not trained on are scored too (their y_true shows what the
+    # model makes of them); the outputs are the bundle's classes whatever the labels.
+    block["classes"] = None
     if cfg["train"].get("task", "classification") != "classification":
         block["targets"] = cfg.get("targets") or list(cfg["names"])
     block.update({k: prep[k] for k in ("views", "where") if prep.get(k)})  # the training sources are not these
@@ -141,13 +180,29 @@ def predict(bundle: str, spec: str, out: str, cores: int = 1, key_env: str = "CA
     Raises:
         BundleError: a changed or incomplete bundle, missing inputs, a modality/representation mismatch.
     """
-    verify_bundle(bundle)
+    from cardiolens.config import ConfigError, resolve_key
+
+    bundle_hash = verify_bundle(bundle)
     cfg = read_config(bundle)
     entries, declared = read_inputs(spec)
     check_inputs(bundle, cfg, entries, declared)
+    for e in entries:  # what ingest would stop on inside Snakemake, said before anything runs
+        for what, p in (("clinical table", (e.get("clinical") or {}).get("path")),
+                        ("truth_dir", (e.get("options") or {}).get("truth_dir"))):
+            if p and not Path(p).exists():
+                raise BundleError(f"input source {e['name']!r}: {what} {p} does not exist")
+    try:
+        resolve_key({"privacy": {"key_env": key_env}}, synthetic_only=False)
+    except ConfigError as exc:
+        raise BundleError(str(exc)) from None
     outdir = Path(out).resolve()
+    check_out(outdir, bundle_hash)
+    try:
+        config = run_config(bundle, cfg, entries, key_env)
+    except ConfigError as exc:
+        raise BundleError(f"--input {spec}: {exc}") from None
     outdir.mkdir(parents=True, exist_ok=True)
-    config = run_config(bundle, cfg, entries, key_env)
+    (outdir / MARKER).write_text(json.dumps({"bundle_sha256": bundle_hash}) + "\n", encoding="utf-8")
     (outdir / "config.yaml").write_text(
         "# Written by `cardiolens predict`; rerun with\n"
         f"#   snakemake --snakefile {snakefile()} --directory {outdir} --configfile {outdir / 'config.yaml'} --cores 1\n"

@@ -264,8 +264,13 @@ def prepare_study(recordings: pd.DataFrame, study: str, cfg: dict[str, Any], out
     # A `cardiolens predict` run (inference) scores recordings without a label too: new recordings
     # usually have none. Training needs the label.
     eligible = recordings if cfg.get("inference") else recordings[labelled]
-    if cfg.get("inference") and (~labelled).any():
-        log.info("prepare %s: %d recordings have no %s label: scored, not judged", study, int((~labelled).sum()), label)
+    of_modality = recordings["modality"] == cfg["modality"] if cfg.get("modality") else pd.Series(True, index=recordings.index)
+    if cfg.get("inference") and (~of_modality).any():
+        log.info("prepare %s: %d recordings of another modality than %s left out", study, int((~of_modality).sum()),
+                 cfg["modality"])
+    if cfg.get("inference") and (~labelled & of_modality).any():
+        log.info("prepare %s: %d recordings have no %s label: scored, not judged", study, int((~labelled & of_modality).sum()),
+                 label)
     unlabelled = recordings[~labelled]
     if not cfg.get("inference") and cfg.get("modality"):
         unlabelled = unlabelled[unlabelled["modality"] == cfg["modality"]]
@@ -383,8 +388,9 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
     if not len(samples):
         reasons = ""
         if len(skipped):
-            top = skipped["reason"].str.split(":").str[0].value_counts().head(3)
-            reasons = f"; {len(skipped)} eligible recordings were skipped ({', '.join(f'{k} {v}' for k, v in top.items())})"
+            # the reason's text, not the exception's class: "no septal contour and no mask to derive one 14"
+            top = skipped["reason"].astype(str).str.split(": ", n=1).str[-1].value_counts().head(3)
+            reasons = f"; {len(skipped)} eligible recordings were skipped ({'; '.join(f'{k}: {v}' for k, v in top.items())})"
         return f"study {study!r} receives no sample ({where}); values of {label!r} in the recordings: {found}{reasons}"
     if cfg.get("targets") or cfg.get("inference"):
         return None
