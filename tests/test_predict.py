@@ -332,14 +332,26 @@ def test_an_out_folder_of_another_run_or_bundle_is_refused(tmp_path):
     check_out(tmp_path / "new", "a" * 64)                       # created later
     (tmp_path / "empty").mkdir()
     check_out(tmp_path / "empty", "a" * 64)
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".DS_Store").write_text("x")
+    check_out(tmp_path / "hidden", "a" * 64)                    # hidden files only: as empty
     run = tmp_path / "run"
     (run / "results").mkdir(parents=True)
     with pytest.raises(BundleError, match="holds files but is not a cardiolens predict run"):
         check_out(run, "a" * 64)
     (run / MARKER).write_text(json.dumps({"bundle_sha256": "a" * 64}))
     check_out(run, "a" * 64)                                    # its own bundle: continued
+    check_out(run, "b" * 64)                                    # another bundle, but no prediction yet to replace
+    (run / "results" / "predict").mkdir()
     with pytest.raises(BundleError, match=r"a predict run of another bundle \(aaaaaaaaaaaa\)"):
         check_out(run, "b" * 64)
+    old = tmp_path / "old"                                      # a predict run from before the marker
+    (old / "results" / "predict").mkdir(parents=True)
+    (old / "config.yaml").write_text("# Written by `cardiolens predict`; rerun with\n"
+                                     + yaml.safe_dump({"predict": {"bundle": str(tmp_path / "b1")}}))
+    check_out(old, "a" * 64, str(tmp_path / "b1"))
+    with pytest.raises(BundleError, match="a predict run of another bundle"):
+        check_out(old, "a" * 64, str(tmp_path / "b2"))
     (tmp_path / "afile").write_text("x")
     with pytest.raises(BundleError, match="is a file"):
         check_out(tmp_path / "afile", "a" * 64)
@@ -392,3 +404,18 @@ def test_a_file_added_to_a_bundle_is_refused_but_a_hidden_one_is_not(tmp_path):
     (bundle / "manifest.json").write_text("{not json")
     with pytest.raises(BundleError, match="manifest.json is not readable JSON"):
         verify_bundle(bundle)
+
+
+def test_scores_of_a_regression_bundle_give_each_targets_mae():
+    """A regression bundle (regional image-quality grades): the headline gives the MAE of each
+    target with its patient-bootstrap CI (six patients) and never fails on the per-target rows."""
+    from cardiolens.predict.scores import headline, score_predictions
+
+    rows = {"patient_key": [f"P{i}" for i in range(6)], "fold": 0, "role": "test", "study": "q",
+            "true_a": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0], "pred_a": [1.5, 2.0, 2.0, 1.0, 2.5, 3.0],
+            "true_b": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0], "pred_b": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]}
+    perf, _, left = score_predictions({"patient": pd.DataFrame(rows)}, "q", 200, 0.95, 0)
+    line = headline(perf, left, "q")
+    # MAE of a: (0.5 + 0 + 1 + 0 + 0.5 + 0) / 6 = 0.333; of b: 0, every replicate 0, so no CI
+    assert line.startswith("q: mae[a] 0.333 [") and "mae[b] 0.000 (no CI: degenerate bootstrap" in line
+    assert line.endswith("on 6 patients")

@@ -165,6 +165,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"cardiolens predict: error: the Snakemake run in {args.out} failed (exit status {rc}); see the job log it names",
               file=sys.stderr)
         return 1
+    if set(extra) & {"-n", "--dry-run", "--dryrun", "--unlock", "--until", "--touch", "-t", "--list-untracked"}:
+        return 0  # Snakemake ran no job (or not all): the results on disk are not this run's
     print("\n".join(predict_report(Path(args.out), args.model)))
     return 0
 
@@ -175,11 +177,14 @@ def predict_report(out: Path, bundle: str) -> list[str]:
     rejected input files, and where the results are."""
     import pandas as pd
 
-    from cardiolens.predict.bundle import verify_bundle
+    from cardiolens.predict.bundle import BundleError, verify_bundle
     from cardiolens.predict.scores import headline
     from cardiolens.tables import read_provenance
 
-    lines = [f"bundle {bundle} (sha256 {verify_bundle(bundle)[:16]})"]
+    try:
+        lines = [f"bundle {bundle} (sha256 {verify_bundle(bundle)[:16]})"]
+    except BundleError as exc:  # changed while the run was going
+        lines = [f"bundle {bundle}: {exc}"]
     root = out / "results" / "predict"
     for perf_path in sorted(root.glob("*/performance.parquet")):
         study = perf_path.parent.name

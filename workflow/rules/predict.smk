@@ -1,6 +1,7 @@
 # `cardiolens predict`: a model bundle (predict.bundle) applied to new recordings. The run's
 # configuration (written by the command) holds one study with the bundle's settings; ingest and
-# prepare are the rules above, the targets are these rules' outputs (all_targets).
+# prepare are the rules above, the targets are these rules' outputs (all_targets): predictions,
+# attribution, and the scores of the recordings that carry a label of the bundle's classes.
 
 
 rule predict_study:

@@ -4,7 +4,7 @@ The predictions of ``predict_study`` (role ``test``) are scored as the stats sta
 training run's test role (:func:`cardiolens.stats.performance.performance`): per level (sample,
 patient), the same metrics with CIs that count patients (Wilson for a proportion of patients,
 else the patient-cluster bootstrap, none below 5 patients or with a class of one; ``ci_method``
-says which) and the confusion matrix. Only rows whose label is one of the bundle's classes are
+says which; Wilson intervals of proportions of patients at any n) and the confusion matrix. Only rows whose label is one of the bundle's classes are
 scored (a class the model never learnt has no probability to score); the others, and unlabelled
 rows, are counted in the log and the provenance, never silently dropped.
 """
@@ -56,18 +56,27 @@ def score_predictions(tables: dict[str, pd.DataFrame], study: str, n_resamples: 
     return perf, confusion_table(kept, study, ["test"]), left
 
 
+def _with_ci(r: pd.Series) -> str:
+    if pd.notna(r["ci_low"]) and pd.notna(r["ci_high"]):
+        return f"{r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+    return f"{r['value']:.3f} (no CI: {str(r['ci_method']).removeprefix('none: ')})"
+
+
 def headline(perf: pd.DataFrame, left: dict[str, Any], study: str) -> str:
-    """One terminal line: the patient-level accuracy (MAE for regression) with its CI, n and what
-    was not scored."""
+    """One terminal line: the patient-level accuracy with its CI (regression: the MAE of each
+    target), n and what was not scored."""
     pat = left.get("patient", {})
-    extra = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in pat.items() if k in ("unlabelled", "other_class") and v)
+    extra = ", ".join(f"{pat[k]} {k.replace('_', ' ')}" for k in ("unlabelled", "other_class") if pat.get(k))
     if perf.empty:
-        return f"{study}: no patient with a label of the bundle's classes, nothing scored ({extra or 'no label'})"
-    p = perf[(perf["level"] == "patient") & perf["class"].isna()]
-    metric = "accuracy" if (p["metric"] == "accuracy").any() else "mae"
-    r = p[p["metric"] == metric].iloc[0]
-    ci = f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if pd.notna(r["ci_low"]) else f" (no CI: {str(r['ci_method']).removeprefix('none: ')})"
-    return (f"{study}: {metric} {r['value']:.3f}{ci} on {int(r['n_patients'])} patients"
+        return f"{study}: no patient with a label the bundle can be scored on, nothing scored ({extra or 'no label'})"
+    p = perf[perf["level"] == "patient"]
+    if (p["task"] == "classification").all():
+        rows = p[(p["metric"] == "accuracy") & p["class"].isna()]
+        text = f"accuracy {_with_ci(rows.iloc[0])}"
+    else:  # regression: one MAE per target (the target's name is in ``class``)
+        rows = p[p["metric"] == "mae"]
+        text = ", ".join(f"mae[{r['class']}] {_with_ci(r)}" for _, r in rows.iterrows())
+    return (f"{study}: {text} on {int(rows['n_patients'].max())} patients"
             + (f"; not scored: {extra} patients" if extra else ""))
 
 

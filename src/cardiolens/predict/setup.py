@@ -2,8 +2,8 @@
 that refuse inputs the bundle cannot score, and the Snakemake call.
 
 The run is an ordinary Snakemake run in the output folder (``snakemake --directory OUT
---configfile OUT/config.yaml``): the ingest and prepare rules, then ``predict_study`` and
-``predict_attribute`` (workflow/rules/predict.smk). Extra arguments (``--profile``, ``--cores``)
+--configfile OUT/config.yaml``): the ingest and prepare rules, then ``predict_study``,
+``predict_attribute`` and ``predict_scores`` (workflow/rules/predict.smk). Extra arguments (``--profile``, ``--cores``)
 go to Snakemake unchanged, so it runs on a cluster like any other run.
 """
 
@@ -28,28 +28,38 @@ SOURCE_NAME = "new"
 MARKER = ".cardiolens-predict.json"
 
 
-def check_out(out: Path, bundle_hash: str) -> None:
+def check_out(out: Path, bundle_hash: str, bundle: str | None = None) -> None:
     """Refuse an ``--out`` that would overwrite what another run wrote: an existing file, a folder
-    with files but no :data:`MARKER` (a training run's folder, anything else), or a predict run of
-    another bundle. A predict run of the same bundle is continued (Snakemake reruns what changed).
+    with files (hidden ones aside) but no :data:`MARKER` (a training run's folder, anything else),
+    or a predict run of another bundle that has predictions. A predict run of the same bundle is
+    continued (Snakemake reruns what changed); so is one from before the marker whose
+    ``config.yaml`` names this ``bundle`` folder.
 
     Raises:
         BundleError: naming the folder and what to do.
     """
     if out.exists() and not out.is_dir():
         raise BundleError(f"--out {out}: is a file; give a folder (created if missing)")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    marker = out / MARKER
-    if not marker.is_file():
+    if not out.is_dir() or not any(not p.name.startswith(".") for p in out.iterdir()):
+        return  # new, empty, or hidden files only (.DS_Store)
+    marker, legacy = out / MARKER, out / "config.yaml"
+    if marker.is_file():
+        try:
+            made_with = str(json.loads(marker.read_text(encoding="utf-8")).get("bundle_sha256"))
+        except (OSError, ValueError, AttributeError):
+            made_with = "unreadable"
+        same = made_with == bundle_hash
+    elif legacy.is_file() and legacy.read_text(encoding="utf-8", errors="replace").startswith("# Written by `cardiolens predict`"):
+        try:  # a predict run from before the marker: its configuration names the bundle folder
+            made_with = str((yaml.safe_load(legacy.read_text(encoding="utf-8")).get("predict") or {}).get("bundle"))
+        except (yaml.YAMLError, AttributeError):
+            made_with = "unreadable"
+        same = bundle is not None and Path(made_with) == Path(bundle).resolve()
+    else:
         raise BundleError(f"--out {out}: the folder holds files but is not a cardiolens predict run (a training run's "
                           "results would be overwritten); give a new or empty folder")
-    try:
-        made_with = json.loads(marker.read_text(encoding="utf-8")).get("bundle_sha256")
-    except (OSError, ValueError, AttributeError):
-        made_with = None
-    if made_with != bundle_hash:
-        raise BundleError(f"--out {out}: a predict run of another bundle ({str(made_with)[:12]}); its predictions would be "
+    if not same and (out / "results" / "predict").exists():
+        raise BundleError(f"--out {out}: a predict run of another bundle ({made_with[:12]}); its predictions would be "
                           f"replaced by this bundle's ({bundle_hash[:12]}): give a new folder")
 
 
@@ -95,6 +105,8 @@ def read_inputs(spec: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dic
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not isinstance(e.get("path"), str) or not e.get("name") or not e.get("adapter"):
             raise BundleError(f"--input {spec}: inputs[{i}] needs name, adapter and path, as in config/config.yaml")
+        if e.get("options") is not None and not isinstance(e["options"], dict):
+            raise BundleError(f"--input {spec}: inputs[{i}].options must be a mapping, e.g. {{truth_dir: truth}}")
         if e.get("clinical") is not None and not (isinstance(e["clinical"], dict) and isinstance(e["clinical"].get("path"), str)):
             raise BundleError(f"--input {spec}: inputs[{i}].clinical needs a path: {{path: clinical.csv, id_column: PatientID}}")
     declared = {k: doc[k] for k in ("modality", "representation") if doc.get(k)}
@@ -196,13 +208,18 @@ def predict(bundle: str, spec: str, out: str, cores: int = 1, key_env: str = "CA
     except ConfigError as exc:
         raise BundleError(str(exc)) from None
     outdir = Path(out).resolve()
-    check_out(outdir, bundle_hash)
+    if outdir == Path(bundle).resolve() or Path(bundle).resolve() in outdir.parents:
+        raise BundleError(f"--out {out}: inside the bundle {bundle}, whose files must stay as exported; give a folder "
+                          "outside it")
+    check_out(outdir, bundle_hash, bundle)
     try:
         config = run_config(bundle, cfg, entries, key_env)
     except ConfigError as exc:
         raise BundleError(f"--input {spec}: {exc}") from None
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / MARKER).write_text(json.dumps({"bundle_sha256": bundle_hash}) + "\n", encoding="utf-8")
+    tmp = outdir / (MARKER + ".tmp")
+    tmp.write_text(json.dumps({"bundle_sha256": bundle_hash}) + "\n", encoding="utf-8")
+    os.replace(tmp, outdir / MARKER)
     (outdir / "config.yaml").write_text(
         "# Written by `cardiolens predict`; rerun with\n"
         f"#   snakemake --snakefile {snakefile()} --directory {outdir} --configfile {outdir / 'config.yaml'} --cores 1\n"

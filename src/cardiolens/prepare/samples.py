@@ -388,7 +388,7 @@ def study_problem(recordings: pd.DataFrame, samples: pd.DataFrame, skipped: pd.D
     if not len(samples):
         reasons = ""
         if len(skipped):
-            # the reason's text, not the exception's class: "no septal contour and no mask to derive one 14"
+            # the reason's text, not the exception's class: "no septal contour and no mask to derive one: 14"
             top = skipped["reason"].astype(str).str.split(": ", n=1).str[-1].value_counts().head(3)
             reasons = f"; {len(skipped)} eligible recordings were skipped ({'; '.join(f'{k}: {v}' for k, v in top.items())})"
         return f"study {study!r} receives no sample ({where}); values of {label!r} in the recordings: {found}{reasons}"
