@@ -384,11 +384,11 @@ def ingest_source(source: dict[str, Any], key: bytes, out_dir: str | os.PathLike
     rejected += [Rejection(f, "", Reason.ANCILLARY, ANCILLARY_MESSAGE) for f in disc.ancillary]
     truth_files = sorted({f for r in rows for f in r.pop("_truth_files")})
     truth_dir = (source.get("options") or {}).get("truth_dir")
-    if truth_dir and rows and not truth_files and any(Path(truth_dir).glob("T*.json")):
-        # sidecars are named by a keyed hash of the series UID: another key matches none of them
+    n_sidecars = len(list(Path(truth_dir).glob("T*.json"))) if truth_dir and rows and not truth_files else 0
+    if n_sidecars:  # sidecars are named by a keyed hash of the series UID: another key matches none of them
         log.warning("ingest %s: options.truth_dir holds %d ground-truth sidecars but none belongs to a recording of this "
                     "source: they are named with the pseudonymisation key, so this run's key differs from the one they "
-                    "were written with (or they belong to other recordings)", name, len(list(Path(truth_dir).glob("T*.json"))))
+                    "were written with (or they belong to other recordings)", name, n_sidecars)
     for r in rows:  # paths point at the final folder name
         for k in ("image_path", "mask_path", "truth_path"):
             if r[k]:

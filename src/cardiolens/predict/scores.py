@@ -2,10 +2,10 @@
 
 The predictions of ``predict_study`` (role ``test``) are scored as the stats stage scores a
 training run's test role (:func:`cardiolens.stats.performance.performance`): per level (sample,
-patient), the same metrics with CIs that count patients (Wilson for a proportion of patients,
-else the patient-cluster bootstrap, none below 5 patients or with a class of one; ``ci_method``
-says which; Wilson intervals of proportions of patients at any n) and the confusion matrix. Only rows whose label is one of the bundle's classes are
-scored (a class the model never learnt has no probability to score); the others, and unlabelled
+patient), the same metrics with CIs that count patients (Wilson for a proportion of patients at
+any n, else the patient-cluster bootstrap, none below 5 patients or with a class of one;
+``ci_method`` says which) and the confusion matrix. Only rows whose label is one of the bundle's
+classes are scored (a class the model never learnt has no probability to score); the others, and unlabelled
 rows, are counted in the log and the provenance, never silently dropped.
 """
 
